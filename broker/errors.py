@@ -1,0 +1,186 @@
+"""AWS errors raised by the services, one class per error code.
+
+Each class carries the JSON code (`__type`), the legacy query code (what boto3
+shows as `Error.Code`, also sent in `x-amzn-query-error`) and the HTTP status,
+following `shared/reference/sqs.md` §11 and `protocols.md` §2.3 and §5.
+`broker/api/errors.py` turns them into wire responses, views into form errors.
+"""
+
+from __future__ import annotations
+
+
+class AwsError(Exception):
+    code = "InternalFailure"  # JSON protocol __type
+    query_code: str | None = None  # legacy query code; defaults to `code`
+    status = 400
+    sender_fault = True
+    default_message = ""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None):
+        self.message = message if message is not None else self.default_message
+        # The form field a view should show the message next to, when known.
+        self.field = field
+        super().__init__(self.message)
+
+    @property
+    def wire_query_code(self) -> str:
+        return self.query_code or self.code
+
+
+class QueueDoesNotExist(AwsError):
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+    default_message = "The specified queue does not exist."
+
+
+class QueueNameExists(AwsError):
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class QueueDeletedRecently(AwsError):
+    code = "QueueDeletedRecently"
+    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+
+class PurgeQueueInProgress(AwsError):
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    status = 403
+
+
+class MessageNotInflight(AwsError):
+    code = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+    default_message = "The message referred to isn't in flight."
+
+
+class ReceiptHandleIsInvalid(AwsError):
+    code = "ReceiptHandleIsInvalid"
+
+
+class TooManyEntriesInBatchRequest(AwsError):
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class EmptyBatchRequest(AwsError):
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+    default_message = "There should be at least one SendMessageBatchRequestEntry in the request."
+
+
+class BatchEntryIdsNotDistinct(AwsError):
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class InvalidBatchEntryId(AwsError):
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+    default_message = (
+        "A batch entry id can only contain alphanumeric characters, hyphens and "
+        "underscores. It can be at most 80 letters long."
+    )
+
+
+class BatchRequestTooLong(AwsError):
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class UnsupportedOperation(AwsError):
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class OverLimit(AwsError):
+    code = "OverLimit"
+    status = 403
+
+
+class InvalidAttributeName(AwsError):
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(AwsError):
+    code = "InvalidAttributeValue"
+
+
+class InvalidMessageContents(AwsError):
+    code = "InvalidMessageContents"
+    default_message = (
+        "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
+        "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+    )
+
+
+class ResourceNotFoundException(AwsError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class InvalidParameterValue(AwsError):
+    code = "InvalidParameterValueException"
+    query_code = "InvalidParameterValue"
+
+
+class MissingParameter(AwsError):
+    code = "MissingRequiredParameterException"
+    query_code = "MissingParameter"
+
+
+class InvalidAction(AwsError):
+    code = "InvalidAction"
+
+
+class MalformedRequest(AwsError):
+    """A body that is not the JSON or form encoding it claims to be."""
+
+    code = "MalformedQueryString"
+    query_code = "MalformedQueryString"
+
+
+# --- authentication (protocols.md §5) ---------------------------------------
+
+
+class MissingAuthenticationToken(AwsError):
+    code = "MissingAuthenticationToken"
+    status = 403
+    default_message = "Request is missing Authentication Token"
+
+
+class IncompleteSignature(AwsError):
+    code = "IncompleteSignature"
+
+
+class InvalidClientTokenId(AwsError):
+    code = "InvalidClientTokenId"
+    status = 403
+    default_message = "The security token included in the request is invalid."
+
+
+class SignatureDoesNotMatch(AwsError):
+    code = "SignatureDoesNotMatch"
+    status = 403
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    )
+
+
+class RequestExpired(AwsError):
+    code = "RequestExpired"
+
+
+# --- Lambda (lambda-sqs.md §1.2) ----------------------------------------------
+
+
+class ResourceConflictException(AwsError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValueException(AwsError):
+    code = "InvalidParameterValueException"

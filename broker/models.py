@@ -1,0 +1,214 @@
+"""The broker's data: workspaces, queues, messages, functions and the event log.
+
+Models hold data, constraints and trivial derived properties only; every decision
+about them lives in the service modules (`sqs.py`, `lambdas.py`, `clock.py`).
+Times that belong to the simulation are floats of *simulated* epoch seconds
+(see `broker/clock.py`); `created` columns are wall-clock bookkeeping.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class Workspace(models.Model):
+    slug = models.CharField(max_length=32, unique=True)
+    account_id = models.CharField(max_length=12, unique=True)
+    region = models.CharField(max_length=32, default="us-east-1")
+    access_key_id = models.CharField(max_length=128, unique=True)
+    secret_access_key = models.CharField(max_length=128)
+    # Created through the local-emulator convention (secret "test"): reachable by
+    # anyone who may use that convention, i.e. only while it is switched on.
+    local_convention = models.BooleanField(default=False)
+    # The simulated clock: sim_now = sim_anchor + (wall_now - real_anchor) * speed.
+    speed = models.FloatField(default=1.0)
+    paused = models.BooleanField(default=False)
+    sim_anchor = models.FloatField()
+    real_anchor = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"workspace {self.account_id}"
+
+
+class Queue(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="queues")
+    name = models.CharField(max_length=80)
+    visibility_timeout = models.PositiveIntegerField(default=30)
+    delay_seconds = models.PositiveIntegerField(default=0)
+    message_retention_period = models.PositiveIntegerField(default=345600)
+    maximum_message_size = models.PositiveIntegerField(default=1048576)
+    receive_wait_time_seconds = models.PositiveIntegerField(default=0)
+    # RedrivePolicy, kept as its two parts; the DLQ is resolved by ARN at use.
+    dead_letter_target_arn = models.CharField(max_length=256, blank=True)
+    max_receive_count = models.PositiveIntegerField(null=True, blank=True)
+    redrive_allow_policy = models.TextField(blank=True)
+    policy = models.TextField(blank=True)
+    sqs_managed_sse = models.BooleanField(default=True)
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.FloatField()
+    modified_at = models.FloatField()
+    last_purged_at = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="queue_name_unique"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+    @property
+    def arn(self) -> str:
+        ws = self.workspace
+        return f"arn:aws:sqs:{ws.region}:{ws.account_id}:{self.name}"
+
+    @property
+    def has_redrive_policy(self) -> bool:
+        return bool(self.dead_letter_target_arn)
+
+
+class MessageQuerySet(models.QuerySet):
+    def visible_at(self, now: float) -> MessageQuerySet:
+        return self.filter(visible_at__lte=now)
+
+    def hidden_at(self, now: float) -> MessageQuerySet:
+        return self.filter(visible_at__gt=now)
+
+
+class Message(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=100, db_index=True)
+    body = models.TextField()
+    attributes = models.JSONField(default=dict, blank=True)
+    system_attributes = models.JSONField(default=dict, blank=True)
+    md5_of_body = models.CharField(max_length=32)
+    md5_of_attributes = models.CharField(max_length=32, blank=True)
+    sender_id = models.CharField(max_length=128, blank=True)
+    sent_at = models.FloatField()
+    # One instant covers delay and visibility: the message can be received at or
+    # after visible_at. In flight = received at least once and visible_at ahead.
+    visible_at = models.FloatField()
+    receive_count = models.PositiveIntegerField(default=0)
+    first_received_at = models.FloatField(null=True, blank=True)
+    received_at = models.FloatField(null=True, blank=True)
+    receipt_nonce = models.CharField(max_length=32, blank=True)
+    # Bookkeeping for the ticker: the message is hidden (delayed or in flight)
+    # and its return to visibility has not been announced as an event yet.
+    hidden = models.BooleanField(default=False)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["queue", "visible_at"], name="message_queue_visible"),
+            models.Index(
+                fields=["visible_at"], name="message_hidden_due", condition=Q(hidden=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class Function(models.Model):
+    """A simulated Lambda function: what it does is described, not executed."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="functions")
+    name = models.CharField(max_length=64)
+    duration = models.FloatField(default=1.0, help_text="Simulated seconds per invocation.")
+    timeout = models.PositiveIntegerField(default=3)
+    memory_size = models.PositiveIntegerField(default=128)
+    fail_when_body_contains = models.CharField(max_length=256, blank=True)
+    log_template = models.CharField(max_length=512, default="Processing message: {body}")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="function_name_unique"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def arn(self) -> str:
+        ws = self.workspace
+        return f"arn:aws:lambda:{ws.region}:{ws.account_id}:function:{self.name}"
+
+
+class EventSourceMapping(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="mappings")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="mappings")
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="mappings")
+    batch_size = models.PositiveIntegerField(default=10)
+    enabled = models.BooleanField(default=True)
+    maximum_concurrency = models.PositiveIntegerField(default=5)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "function"], name="mapping_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} → {self.function}"
+
+
+class Invocation(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        TIMED_OUT = "timed_out"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invocations")
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="invocations")
+    mapping = models.ForeignKey(
+        EventSourceMapping, on_delete=models.SET_NULL, null=True, related_name="invocations"
+    )
+    request_id = models.CharField(max_length=36, unique=True)
+    event = models.JSONField(default=dict)
+    started_at = models.FloatField()
+    ends_at = models.FloatField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "ends_at"], name="invocation_due")]
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+
+class Event(models.Model):
+    """One state change: the message timeline, the function log and the API feed."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=48)
+    at = models.FloatField(help_text="Simulated epoch seconds.")
+    queue = models.CharField(max_length=80, blank=True)
+    message_id = models.CharField(max_length=100, blank=True)
+    function = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "message_id"], name="event_message"),
+            models.Index(fields=["workspace", "function", "id"], name="event_function"),
+            models.Index(fields=["workspace", "kind", "id"], name="event_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"

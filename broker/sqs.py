@@ -1,0 +1,971 @@
+"""Amazon SQS standard queues: queues, sending, receiving, visibility, deletion, DLQ.
+
+Follows `shared/reference/sqs.md`. Every function takes the workspace clock; none
+reads the wall clock. The AWS API (`broker/api/`), the htmx views and the Lambda
+pollers all call these functions, and nothing else decides when a message is
+visible, who may receive it, or where it goes.
+
+A message's state is derived from two columns and the clock:
+visible (`visible_at <= now`), in flight (`visible_at > now` and received at
+least once) or delayed (`visible_at > now` and never received).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import secrets
+import struct
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+
+from django.db import connection, transaction
+from django.db.models import Count, Min, Q
+
+from broker import errors, events, wakeup
+from broker.models import Message, Queue
+
+MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
+MAX_DELAY = 900
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1_048_576
+MAX_MESSAGE_ATTRIBUTES = 10
+MAX_LIST_QUEUES = 1000
+
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# SQS accepts #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+INVALID_BODY_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# Settable integer attributes: name -> (model field, minimum, maximum).
+INT_ATTRIBUTES = {
+    "VisibilityTimeout": ("visibility_timeout", 0, MAX_VISIBILITY),
+    "DelaySeconds": ("delay_seconds", 0, MAX_DELAY),
+    "MessageRetentionPeriod": ("message_retention_period", 60, 1_209_600),
+    "MaximumMessageSize": ("maximum_message_size", 1024, 1_048_576),
+    "ReceiveMessageWaitTimeSeconds": ("receive_wait_time_seconds", 0, 20),
+}
+TEXT_ATTRIBUTES = {"Policy", "RedrivePolicy", "RedriveAllowPolicy", "SqsManagedSseEnabled"}
+FIFO_ONLY_ATTRIBUTES = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+                        "FifoThroughputLimit"}
+READ_ONLY_ATTRIBUTES = {
+    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
+    "QueueArn",
+}
+ALL_ATTRIBUTE_NAMES = (
+    set(INT_ATTRIBUTES) | TEXT_ATTRIBUTES | FIFO_ONLY_ATTRIBUTES | READ_ONLY_ATTRIBUTES
+    | {"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"}
+)
+SYSTEM_ATTRIBUTE_NAMES = {
+    "All", "SenderId", "SentTimestamp", "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp", "SequenceNumber", "MessageDeduplicationId",
+    "MessageGroupId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
+}
+
+
+# --- results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    md5_of_body: str
+    md5_of_attributes: str | None
+    md5_of_system_attributes: str | None
+
+
+@dataclass(frozen=True)
+class Received:
+    message_id: str
+    receipt_handle: str
+    body: str
+    md5_of_body: str
+    md5_of_attributes: str | None
+    message_attributes: dict
+    system_attributes: dict
+
+
+@dataclass(frozen=True)
+class BatchFailure:
+    id: str
+    code: str
+    message: str
+    sender_fault: bool = True
+
+
+@dataclass
+class BatchResult:
+    successful: list = field(default_factory=list)
+    failed: list[BatchFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Counts:
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+# --- checksums ----------------------------------------------------------------
+
+
+def md5_of_body(body: str) -> str:
+    return hashlib.md5(body.encode("utf-8")).hexdigest()
+
+
+def md5_of_attributes(attributes: dict) -> str | None:
+    """MD5 of message attributes exactly as SQS computes it (sqs.md §3.2).
+
+    `attributes` maps name -> {"DataType", "StringValue" | "BinaryValue" (base64)}.
+    """
+    if not attributes:
+        return None
+    buf = bytearray()
+
+    def put(data: bytes) -> None:
+        buf.extend(struct.pack(">I", len(data)))
+        buf.extend(data)
+
+    for name in sorted(attributes):
+        value = attributes[name]
+        put(name.encode("utf-8"))
+        put(value["DataType"].encode("utf-8"))
+        if "BinaryValue" in value:
+            buf.append(2)
+            put(base64.b64decode(value["BinaryValue"]))
+        else:
+            buf.append(1)
+            put(value["StringValue"].encode("utf-8"))
+    return hashlib.md5(bytes(buf)).hexdigest()
+
+
+# --- receipt handles -------------------------------------------------------------
+
+
+def _receipt_handle(message: Message) -> str:
+    raw = f"{message.queue_id}:{message.pk}:{message.receipt_nonce}".encode()
+    return "AQEB" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_receipt_handle(queue: Queue, handle: str) -> tuple[int, str]:
+    """Return (message pk, nonce) or raise ReceiptHandleIsInvalid."""
+    invalid = errors.ReceiptHandleIsInvalid(
+        f'The input receipt handle "{handle}" is not a valid receipt handle.'
+    )
+    if not handle or not handle.startswith("AQEB") or len(handle) > 1024:
+        raise invalid
+    token = handle[4:]
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        queue_pk, message_pk, nonce = raw.split(":")
+        queue_pk, message_pk = int(queue_pk), int(message_pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid from None
+    if queue_pk != queue.pk:
+        raise invalid
+    return message_pk, nonce
+
+
+# --- queues ---------------------------------------------------------------------
+
+
+def _check_queue_name(name: str) -> None:
+    if name.endswith(".fifo"):
+        raise errors.UnsupportedOperation(
+            "FIFO queues are not available in this playground yet.", field="name"
+        )
+    if not QUEUE_NAME_RE.match(name or ""):
+        raise errors.InvalidParameterValue(
+            "Can only include alphanumeric characters, hyphens, or underscores. "
+            "1 to 80 in length",
+            field="name",
+        )
+
+
+def _int_attribute(name: str, value: str) -> int:
+    _field, low, high = INT_ATTRIBUTES[name]
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise errors.InvalidAttributeValue(
+            f"Invalid value for the parameter {name}. Reason: must be an integer "
+            f"between {low} and {high}.",
+            field=name,
+        )
+    return number
+
+
+def _arn_queue_name(workspace, arn: str) -> str | None:
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
+        return None
+    return parts[5]
+
+
+def _parse_redrive_policy(queue_or_ws, raw: str, *, workspace, own_name: str) -> tuple[str, int | None]:
+    """Validate a RedrivePolicy JSON string; return (target arn, maxReceiveCount)."""
+    if raw.strip() == "":
+        return "", None
+
+    def invalid(reason: str) -> errors.InvalidParameterValue:
+        return errors.InvalidParameterValue(
+            f"Value {raw} for parameter RedrivePolicy is invalid. Reason: {reason}",
+            field="RedrivePolicy",
+        )
+
+    try:
+        policy = json.loads(raw)
+    except ValueError:
+        raise invalid("Redrive policy is not a valid JSON map.") from None
+    if not isinstance(policy, dict):
+        raise invalid("Redrive policy is not a valid JSON map.")
+    if "deadLetterTargetArn" not in policy:
+        raise invalid("The required parameter 'deadLetterTargetArn' is missing")
+    if "maxReceiveCount" not in policy:
+        raise invalid("The required parameter 'maxReceiveCount' is missing")
+    try:
+        count = int(policy["maxReceiveCount"])
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= 1000:
+        raise invalid(
+            f"Invalid value for maxReceiveCount: {policy['maxReceiveCount']}, valid values "
+            "are from 1 to 1000 both inclusive."
+        )
+    arn = str(policy["deadLetterTargetArn"])
+    name = _arn_queue_name(workspace, arn)
+    if name is None or not Queue.objects.filter(workspace=workspace, name=name).exists():
+        raise invalid("Dead letter target does not exist.")
+    if name == own_name:
+        raise invalid("Dead letter target cannot be the queue itself.")
+    return arn, count
+
+
+def _validated_attributes(workspace, name: str, attributes: dict[str, str]) -> dict:
+    """Turn AWS attribute strings into model field values, or raise like AWS."""
+    values: dict = {}
+    for key, raw in attributes.items():
+        if key in INT_ATTRIBUTES:
+            values[INT_ATTRIBUTES[key][0]] = _int_attribute(key, raw)
+        elif key == "RedrivePolicy":
+            arn, count = _parse_redrive_policy(None, str(raw), workspace=workspace, own_name=name)
+            values["dead_letter_target_arn"] = arn
+            values["max_receive_count"] = count
+        elif key == "Policy":
+            if str(raw).strip():
+                try:
+                    json.loads(raw)
+                except ValueError:
+                    raise errors.InvalidAttributeValue(
+                        "Invalid value for the parameter Policy.", field="Policy"
+                    ) from None
+            values["policy"] = str(raw)
+        elif key == "RedriveAllowPolicy":
+            values["redrive_allow_policy"] = str(raw)
+        elif key == "SqsManagedSseEnabled":
+            if str(raw).lower() not in {"true", "false"}:
+                raise errors.InvalidAttributeValue(
+                    "Invalid value for the parameter SqsManagedSseEnabled.",
+                    field="SqsManagedSseEnabled",
+                )
+            values["sqs_managed_sse"] = str(raw).lower() == "true"
+        elif key in FIFO_ONLY_ATTRIBUTES:
+            raise errors.InvalidAttributeName(f"Unknown Attribute {key}.", field=key)
+        else:
+            raise errors.InvalidAttributeName(f"Unknown Attribute {key}.", field=key)
+    return values
+
+
+@transaction.atomic
+def create_queue(
+    workspace, name: str, *, attributes: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None, clock,
+) -> Queue:
+    """Create a standard queue, or return the existing one with identical attributes.
+
+    Raises InvalidParameterValue (name), InvalidAttributeName / InvalidAttributeValue,
+    QueueNameExists (same name, different attributes). Records `queue.created`.
+    """
+    _check_queue_name(name)
+    attributes = attributes or {}
+    values = _validated_attributes(workspace, name, attributes)
+    existing = Queue.objects.filter(workspace=workspace, name=name).first()
+    if existing is not None:
+        for key, value in values.items():
+            if getattr(existing, key) != value:
+                attribute = next(
+                    (a for a, spec in INT_ATTRIBUTES.items() if spec[0] == key), key
+                )
+                raise errors.QueueNameExists(
+                    "A queue already exists with the same name and a different value "
+                    f"for attribute {attribute}",
+                    field="name",
+                )
+        return existing
+    now = clock.now()
+    queue = Queue.objects.create(
+        workspace=workspace, name=name, tags=dict(tags or {}), created_at=now,
+        modified_at=now, **values,
+    )
+    events.record(workspace, "queue.created", queue=name, clock=clock)
+    return queue
+
+
+def get_queue(workspace, name: str) -> Queue:
+    queue = Queue.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+    if queue is None:
+        raise errors.QueueDoesNotExist()
+    return queue
+
+
+def get_queue_by_url(workspace, url: str) -> Queue:
+    """Resolve a queue URL (only its last two path segments matter, sqs.md §1)."""
+    parts = [p for p in (url or "").split("?")[0].split("/") if p]
+    if len(parts) < 2 or parts[-2] != workspace.account_id:
+        raise errors.QueueDoesNotExist()
+    return get_queue(workspace, parts[-1])
+
+
+def list_queues(
+    workspace, *, prefix: str = "", max_results: int | None = None, next_token: str | None = None
+) -> tuple[list[Queue], str | None]:
+    """Queues by name; a NextToken only when MaxResults was given and more exist."""
+    if max_results is not None and not 1 <= max_results <= MAX_LIST_QUEUES:
+        raise errors.InvalidParameterValue(
+            f"Value {max_results} for parameter MaxResults is invalid. Reason: Must be "
+            "between 1 and 1000, if provided."
+        )
+    qs = Queue.objects.filter(workspace=workspace, name__startswith=prefix).order_by("name")
+    if next_token:
+        try:
+            after = base64.urlsafe_b64decode(next_token.encode()).decode()
+        except (ValueError, binascii.Error):
+            raise errors.InvalidParameterValue("Invalid NextToken value.") from None
+        qs = qs.filter(name__gt=after)
+    limit = max_results or MAX_LIST_QUEUES
+    queues = list(qs.select_related("workspace")[: limit + 1])
+    token = None
+    if max_results is not None and len(queues) > limit:
+        queues = queues[:limit]
+        token = base64.urlsafe_b64encode(queues[-1].name.encode()).decode()
+    return queues[:limit], token
+
+
+@transaction.atomic
+def delete_queue(queue: Queue, *, clock) -> None:
+    """Delete a queue and its messages (sqs.md §7). Records `queue.deleted`."""
+    workspace, name = queue.workspace, queue.name
+    queue.delete()
+    events.record(workspace, "queue.deleted", queue=name, clock=clock)
+
+
+def counts(queue: Queue, *, now: float) -> Counts:
+    """Visible / in flight / delayed, from the (queue, visible_at) index."""
+    row = Message.objects.filter(queue=queue).aggregate(
+        visible=Count("pk", filter=Q(visible_at__lte=now)),
+        in_flight=Count("pk", filter=Q(visible_at__gt=now, receive_count__gt=0)),
+        delayed=Count("pk", filter=Q(visible_at__gt=now, receive_count=0)),
+    )
+    return Counts(visible=row["visible"], in_flight=row["in_flight"], delayed=row["delayed"])
+
+
+def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dict[str, str]:
+    """The requested attributes as AWS strings; nothing when no names are given."""
+    names = list(names or [])
+    for name in names:
+        if name != "All" and name not in ALL_ATTRIBUTE_NAMES:
+            raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
+    if not names:
+        return {}
+    everything = {
+        "QueueArn": queue.arn,
+        "CreatedTimestamp": str(int(queue.created_at)),
+        "LastModifiedTimestamp": str(int(queue.modified_at)),
+        "SqsManagedSseEnabled": "true" if queue.sqs_managed_sse else "false",
+    }
+    for attr, (field_name, _low, _high) in INT_ATTRIBUTES.items():
+        everything[attr] = str(getattr(queue, field_name))
+    if queue.policy:
+        everything["Policy"] = queue.policy
+    if queue.dead_letter_target_arn:
+        everything["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": queue.dead_letter_target_arn,
+             "maxReceiveCount": queue.max_receive_count},
+            separators=(",", ":"),
+        )
+    if queue.redrive_allow_policy:
+        everything["RedriveAllowPolicy"] = queue.redrive_allow_policy
+    if "All" in names or READ_ONLY_ATTRIBUTES.intersection(names):
+        c = counts(queue, now=clock.now())
+        everything["ApproximateNumberOfMessages"] = str(c.visible)
+        everything["ApproximateNumberOfMessagesNotVisible"] = str(c.in_flight)
+        everything["ApproximateNumberOfMessagesDelayed"] = str(c.delayed)
+    if "All" in names:
+        return everything
+    return {n: everything[n] for n in names if n in everything}
+
+
+@transaction.atomic
+def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> Queue:
+    """Change settable attributes; records `queue.updated` with what changed."""
+    values = _validated_attributes(queue.workspace, queue.name, attributes)
+    for key, value in values.items():
+        setattr(queue, key, value)
+    queue.modified_at = clock.now()
+    queue.save(update_fields=[*values, "modified_at"])
+    events.record(
+        queue.workspace, "queue.updated", queue=queue.name,
+        data={"attributes": sorted(attributes)}, clock=clock,
+    )
+    return queue
+
+
+@transaction.atomic
+def tag_queue(queue: Queue, tags: dict[str, str], *, clock) -> None:
+    queue.tags = {**queue.tags, **tags}
+    queue.save(update_fields=["tags"])
+    events.record(queue.workspace, "queue.updated", queue=queue.name,
+                  data={"tags": sorted(tags)}, clock=clock)
+
+
+@transaction.atomic
+def untag_queue(queue: Queue, keys: list[str], *, clock) -> None:
+    queue.tags = {k: v for k, v in queue.tags.items() if k not in set(keys)}
+    queue.save(update_fields=["tags"])
+    events.record(queue.workspace, "queue.updated", queue=queue.name,
+                  data={"untagged": sorted(keys)}, clock=clock)
+
+
+def list_dead_letter_source_queues(
+    queue: Queue, *, max_results: int | None = None, next_token: str | None = None
+) -> tuple[list[Queue], str | None]:
+    sources, token = list_queues(queue.workspace, max_results=max_results, next_token=next_token)
+    # Few queues per workspace: filter the page rather than index the ARN.
+    return [q for q in sources if q.dead_letter_target_arn == queue.arn], token
+
+
+# --- sending --------------------------------------------------------------------
+
+
+def _check_message_attributes(attributes: dict) -> tuple[dict, int]:
+    """Validate message attributes; return them JSON-storable and their byte size.
+
+    Input values: {"DataType": str, "StringValue": str} or {"DataType": str,
+    "BinaryValue": bytes}. Stored: BinaryValue as base64 text.
+    """
+    if len(attributes) > MAX_MESSAGE_ATTRIBUTES:
+        raise errors.InvalidParameterValue(
+            f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum "
+            f"[{MAX_MESSAGE_ATTRIBUTES}]."
+        )
+    stored: dict = {}
+    size = 0
+    for name, value in attributes.items():
+        lowered = name.lower()
+        if (
+            not ATTRIBUTE_NAME_RE.match(name)
+            or lowered.startswith(("aws.", "amazon."))
+            or name.startswith(".") or name.endswith(".") or ".." in name
+        ):
+            raise errors.InvalidParameterValue(
+                f"Message (user) attribute name '{name}' is invalid. The attribute name can "
+                "contain A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) characters."
+            )
+        data_type = (value or {}).get("DataType") or ""
+        base_type = data_type.split(".", 1)[0]
+        if base_type not in {"String", "Number", "Binary"} or len(data_type) > 256:
+            raise errors.InvalidParameterValue(
+                f"The type of message (user) attribute '{name}' is invalid. You must use "
+                "only the following supported type prefixes: Binary, Number, String."
+            )
+        if base_type == "Binary":
+            raw = value.get("BinaryValue")
+            if not raw:
+                raise errors.InvalidParameterValue(
+                    f"Message (user) attribute '{name}' must contain a non-empty value of "
+                    "type 'Binary'."
+                )
+            stored[name] = {"DataType": data_type,
+                            "BinaryValue": base64.b64encode(raw).decode()}
+            size += len(name.encode()) + len(data_type.encode()) + len(raw)
+            continue
+        text = value.get("StringValue")
+        if text is None or text == "":
+            raise errors.InvalidParameterValue(
+                f"Message (user) attribute '{name}' must contain a non-empty value of type "
+                f"'{base_type}'."
+            )
+        if INVALID_BODY_CHARS.search(text):
+            raise errors.InvalidParameterValue(
+                f"Message (user) attribute '{name}' must contain valid characters."
+            )
+        if base_type == "Number":
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite():
+                raise errors.InvalidParameterValue(
+                    f"Can't cast the value of message (user) attribute '{name}' to a number."
+                )
+        stored[name] = {"DataType": data_type, "StringValue": text}
+        size += len(name.encode()) + len(data_type.encode()) + len(text.encode())
+    return stored, size
+
+
+def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds, now):
+    """Validate one message; return the unsaved Message and its Sent result."""
+    if body is None or body == "":
+        raise errors.MissingParameter("The request must contain the parameter MessageBody.")
+    if INVALID_BODY_CHARS.search(body):
+        raise errors.InvalidMessageContents()
+    stored, attr_size = _check_message_attributes(attributes or {})
+    size = len(body.encode("utf-8")) + attr_size
+    if size > queue.maximum_message_size:
+        raise errors.InvalidParameterValue(
+            "One or more parameters are invalid. Reason: Message must be shorter than "
+            f"{queue.maximum_message_size} bytes."
+        )
+    if delay_seconds is None:
+        delay = queue.delay_seconds
+    else:
+        delay = int(delay_seconds)
+        if not 0 <= delay <= MAX_DELAY:
+            raise errors.InvalidParameterValue(
+                f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: must "
+                f"be between 0 and {MAX_DELAY}, if provided."
+            )
+    system = {}
+    for name, value in (system_attributes or {}).items():
+        if name != "AWSTraceHeader" or value.get("DataType") != "String":
+            raise errors.InvalidParameterValue(
+                f"Message system attribute name '{name}' is invalid."
+            )
+        system[name] = {"DataType": "String", "StringValue": value.get("StringValue", "")}
+    message = Message(
+        queue=queue,
+        message_id=str(uuid.uuid4()),
+        body=body,
+        attributes=stored,
+        system_attributes=system,
+        md5_of_body=md5_of_body(body),
+        md5_of_attributes=md5_of_attributes(stored) or "",
+        sent_at=now,
+        visible_at=now + delay,
+        hidden=delay > 0,
+    )
+    sent = Sent(
+        message_id=message.message_id,
+        md5_of_body=message.md5_of_body,
+        md5_of_attributes=message.md5_of_attributes or None,
+        md5_of_system_attributes=md5_of_attributes(system),
+    )
+    return message, sent
+
+
+def _sent_event(queue: Queue, message: Message, sender: str) -> dict:
+    return {
+        "kind": "message.sent",
+        "queue": queue.name,
+        "message_id": message.message_id,
+        "data": {
+            "body": message.body[:280],
+            "sender": sender,
+            "delay": round(message.visible_at - message.sent_at, 3),
+            "attributes": sorted(message.attributes),
+        },
+    }
+
+
+def _store(queue: Queue, messages: list[Message], sender: str, clock) -> None:
+    for m in messages:
+        m.sender_id = sender
+    Message.objects.bulk_create(messages)
+    events.record_many(queue.workspace, [_sent_event(queue, m, sender) for m in messages],
+                       clock=clock)
+    transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
+
+
+@transaction.atomic
+def send_message(
+    queue: Queue, *, body: str, attributes: dict | None = None,
+    system_attributes: dict | None = None, delay_seconds: int | None = None,
+    sender: str = "", clock,
+) -> Sent:
+    """Enqueue one message (sqs.md §4). Records `message.sent`; wakes long polls.
+
+    Raises MissingParameter, InvalidMessageContents, InvalidParameterValue.
+    """
+    message, sent = _prepare(queue, body=body, attributes=attributes,
+                             system_attributes=system_attributes,
+                             delay_seconds=delay_seconds, now=clock.now())
+    _store(queue, [message], sender, clock)
+    return sent
+
+
+def check_batch_ids(ids: list[str]) -> None:
+    """The request-level rules shared by every *Batch action (sqs.md §4.6)."""
+    if not ids:
+        raise errors.EmptyBatchRequest()
+    if len(ids) > MAX_BATCH_ENTRIES:
+        raise errors.TooManyEntriesInBatchRequest(
+            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. "
+            f"You have sent {len(ids)}."
+        )
+    seen = set()
+    for entry_id in ids:
+        if not BATCH_ID_RE.match(entry_id or ""):
+            raise errors.InvalidBatchEntryId()
+        if entry_id in seen:
+            raise errors.BatchEntryIdsNotDistinct(f"Id {entry_id} repeated.")
+        seen.add(entry_id)
+
+
+def _entry_size(entry: dict) -> int:
+    size = len((entry.get("MessageBody") or "").encode("utf-8"))
+    for name, value in (entry.get("MessageAttributes") or {}).items():
+        raw = value.get("BinaryValue") or (value.get("StringValue") or "").encode("utf-8")
+        size += len(name.encode()) + len(str(value.get("DataType", "")).encode()) + len(raw)
+    return size
+
+
+@transaction.atomic
+def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", clock) -> BatchResult:
+    """Send up to 10 messages; bad entries fail alone, in `failed` (sqs.md §4.5).
+
+    Each entry: {"Id", "MessageBody", "MessageAttributes"?, "MessageSystemAttributes"?,
+    "DelaySeconds"?}. Returns BatchResult whose `successful` holds (Id, Sent) pairs.
+    """
+    check_batch_ids([e.get("Id") for e in entries])
+    total = sum(_entry_size(e) for e in entries)
+    if total > MAX_BATCH_BYTES:
+        raise errors.BatchRequestTooLong(
+            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. "
+            f"You have sent {total} bytes."
+        )
+    now = clock.now()
+    result = BatchResult()
+    messages = []
+    for entry in entries:
+        try:
+            message, sent = _prepare(
+                queue, body=entry.get("MessageBody"), attributes=entry.get("MessageAttributes"),
+                system_attributes=entry.get("MessageSystemAttributes"),
+                delay_seconds=entry.get("DelaySeconds"), now=now,
+            )
+        except errors.AwsError as exc:
+            result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
+            continue
+        messages.append(message)
+        result.successful.append((entry["Id"], sent))
+    if messages:
+        _store(queue, messages, sender, clock)
+    return result
+
+
+# --- receiving ------------------------------------------------------------------
+
+
+def _dead_letter_queue(queue: Queue) -> Queue | None:
+    name = _arn_queue_name(queue.workspace, queue.dead_letter_target_arn)
+    if name is None:
+        return None
+    return Queue.objects.filter(workspace_id=queue.workspace_id, name=name).first()
+
+
+def _system_attributes(queue: Queue, m: Message) -> dict[str, str]:
+    attrs = {
+        "SenderId": m.sender_id or queue.workspace.account_id,
+        "SentTimestamp": str(int(m.sent_at * 1000)),
+        "ApproximateReceiveCount": str(m.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(int((m.first_received_at or m.sent_at) * 1000)),
+    }
+    for name, value in m.system_attributes.items():
+        attrs[name] = value["StringValue"] if isinstance(value, dict) else str(value)
+    return attrs
+
+
+def _received(queue: Queue, m: Message) -> Received:
+    return Received(
+        message_id=m.message_id,
+        receipt_handle=_receipt_handle(m),
+        body=m.body,
+        md5_of_body=m.md5_of_body,
+        md5_of_attributes=m.md5_of_attributes or None,
+        message_attributes=m.attributes,
+        system_attributes=_system_attributes(queue, m),
+    )
+
+
+def _lock_candidates(queue: Queue, now: float, limit: int) -> list[Message]:
+    qs = Message.objects.filter(queue=queue, visible_at__lte=now).order_by("visible_at", "pk")
+    if connection.features.has_select_for_update_skip_locked:
+        # Two receivers never pick the same row: each skips what the other holds.
+        qs = qs.select_for_update(skip_locked=True)
+    return list(qs[:limit])
+
+
+def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float) -> dict:
+    m.queue = dlq
+    m.receive_count = 0
+    m.first_received_at = None
+    m.received_at = None
+    m.receipt_nonce = ""
+    m.hidden = False
+    m.visible_at = now
+    m.system_attributes = {
+        **m.system_attributes,
+        "DeadLetterQueueSourceArn": {"DataType": "String", "StringValue": queue.arn},
+    }
+    m.save(update_fields=["queue", "receive_count", "first_received_at", "received_at",
+                          "receipt_nonce", "hidden", "visible_at", "system_attributes"])
+    transaction.on_commit(partial(wakeup.notify, dlq.pk), robust=True)
+    return {"kind": "message.moved_to_dlq", "queue": queue.name, "message_id": m.message_id,
+            "data": {"dlq": dlq.name, "receive_count": queue.max_receive_count}}
+
+
+@transaction.atomic
+def receive_messages(
+    queue: Queue, *, max_number: int = 1, visibility: int | None = None,
+    receiver: str = "", clock,
+) -> list[Received]:
+    """Hand out up to `max_number` visible messages, each with a new receipt handle.
+
+    Bumps ApproximateReceiveCount, hides each message for the visibility timeout
+    and records `message.received`. A message whose next receive would exceed the
+    redrive policy's maxReceiveCount is moved to the dead-letter queue instead
+    (`message.moved_to_dlq`) and not returned. Never waits: long polling is the
+    caller's loop around this function (see `next_visible_at`).
+
+    Guarantee: a message is handed to one receiver per visibility window —
+    `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, serialised IMMEDIATE write
+    transactions on SQLite.
+    """
+    if not 1 <= max_number <= 10:
+        raise errors.InvalidParameterValue(
+            f"Value {max_number} for parameter MaxNumberOfMessages is invalid. Reason: Must "
+            "be between 1 and 10, if provided."
+        )
+    if visibility is None:
+        visibility = queue.visibility_timeout
+    elif not 0 <= visibility <= MAX_VISIBILITY:
+        raise errors.InvalidParameterValue(
+            f"Value {visibility} for parameter VisibilityTimeout is invalid. Reason: Must "
+            f"be between 0 and {MAX_VISIBILITY}, if provided."
+        )
+    now = clock.now()
+    dlq = _dead_letter_queue(queue) if queue.has_redrive_policy else None
+    picked: list[Message] = []
+    recorded: list[dict] = []
+    # Over-received messages leave for the DLQ and free their slot: look again.
+    for _attempt in range(3):
+        candidates = _lock_candidates(queue, now, max_number - len(picked))
+        if not candidates:
+            break
+        for m in candidates:
+            if m.hidden:
+                # Its return was not announced yet (the ticker had not run).
+                recorded.append({"kind": "message.visible", "queue": queue.name,
+                                 "message_id": m.message_id,
+                                 "data": {"reason": "visibility_expired"}})
+            if dlq is not None and m.receive_count >= queue.max_receive_count:
+                recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now))
+                continue
+            m.receive_count += 1
+            m.first_received_at = m.first_received_at or now
+            m.received_at = now
+            m.receipt_nonce = secrets.token_hex(8)
+            m.visible_at = now + visibility
+            m.hidden = True
+            picked.append(m)
+        if len(picked) >= max_number or len(candidates) < max_number:
+            break
+    if picked:
+        Message.objects.bulk_update(
+            picked, ["receive_count", "first_received_at", "received_at", "receipt_nonce",
+                     "visible_at", "hidden"]
+        )
+    results = [_received(queue, m) for m in picked]
+    for m, r in zip(picked, results, strict=True):
+        recorded.append({
+            "kind": "message.received", "queue": queue.name, "message_id": m.message_id,
+            "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
+                     "receive_count": m.receive_count, "visible_at": m.visible_at},
+        })
+    if recorded:
+        events.record_many(queue.workspace, recorded, clock=clock)
+    return results
+
+
+def next_visible_at(queue: Queue, *, now: float) -> float | None:
+    """When the next hidden message of the queue becomes visible, if any."""
+    return Message.objects.filter(queue=queue, visible_at__gt=now).aggregate(
+        t=Min("visible_at"))["t"]
+
+
+# --- deleting and visibility ----------------------------------------------------------
+
+
+@transaction.atomic
+def delete_message(queue: Queue, receipt_handle: str, *, actor: str = "", clock) -> None:
+    """Delete the message a receipt handle names (sqs.md §5.3, §7).
+
+    A malformed handle raises ReceiptHandleIsInvalid. A handle of a message that is
+    already gone succeeds, as on AWS. On a standard queue an older handle of the
+    same message also deletes it. Records `message.deleted`.
+    """
+    message_pk, nonce = _parse_receipt_handle(queue, receipt_handle)
+    message = Message.objects.filter(pk=message_pk, queue=queue).first()
+    if message is None:
+        return
+    message.delete()
+    events.record(
+        queue.workspace, "message.deleted", queue=queue.name, message_id=message.message_id,
+        data={"by": actor, "receipt_handle": receipt_handle,
+              "stale_handle": nonce != message.receipt_nonce},
+        clock=clock,
+    )
+
+
+def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", clock) -> BatchResult:
+    """Entries: {"Id", "ReceiptHandle"}. Bad handles fail alone (sqs.md §4.6)."""
+    check_batch_ids([e.get("Id") for e in entries])
+    result = BatchResult()
+    with transaction.atomic():
+        for entry in entries:
+            try:
+                delete_message(queue, entry.get("ReceiptHandle") or "", actor=actor, clock=clock)
+            except errors.AwsError as exc:
+                result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
+            else:
+                result.successful.append(entry["Id"])
+    return result
+
+
+@transaction.atomic
+def change_message_visibility(
+    queue: Queue, receipt_handle: str, visibility: int, *, actor: str = "", clock
+) -> None:
+    """Hide a received message for `visibility` seconds from now (sqs.md §6).
+
+    The new timeout counts from this call; 0 makes it visible at once. The total
+    may not pass 12 hours after the receive. Records `message.visibility_changed`.
+    Raises ReceiptHandleIsInvalid, InvalidParameterValue (deleted message, range),
+    MessageNotInflight (an older handle of a message that is visible again).
+    """
+    message_pk, nonce = _parse_receipt_handle(queue, receipt_handle)
+    if not 0 <= visibility <= MAX_VISIBILITY:
+        raise errors.InvalidParameterValue(
+            f"Value {visibility} for parameter VisibilityTimeout is invalid. Reason: Must be "
+            f"between 0 and {MAX_VISIBILITY}, if provided."
+        )
+    message = Message.objects.select_for_update().filter(pk=message_pk, queue=queue).first()
+    if message is None:
+        raise errors.InvalidParameterValue(
+            f"Value {receipt_handle} for parameter ReceiptHandle is invalid. Reason: Message "
+            "does not exist or is not available for visibility timeout change."
+        )
+    now = clock.now()
+    if nonce != message.receipt_nonce:
+        if message.visible_at <= now:
+            raise errors.MessageNotInflight()
+        return  # an older receive's handle: AWS answers 200 and changes nothing
+    if now + visibility - (message.received_at or now) > MAX_VISIBILITY:
+        raise errors.InvalidParameterValue(
+            f"Value {visibility} for parameter VisibilityTimeout is invalid. Reason: Total "
+            f"VisibilityTimeout for the message is beyond the limit [{MAX_VISIBILITY} seconds]."
+        )
+    message.visible_at = now + visibility
+    message.hidden = visibility > 0
+    message.save(update_fields=["visible_at", "hidden"])
+    events.record(
+        queue.workspace, "message.visibility_changed", queue=queue.name,
+        message_id=message.message_id,
+        data={"by": actor, "visibility": visibility, "visible_at": message.visible_at},
+        clock=clock,
+    )
+    if visibility == 0:
+        transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
+
+
+def change_message_visibility_batch(
+    queue: Queue, entries: list[dict], *, actor: str = "", clock
+) -> BatchResult:
+    """Entries: {"Id", "ReceiptHandle", "VisibilityTimeout"}; failures stay per entry."""
+    check_batch_ids([e.get("Id") for e in entries])
+    result = BatchResult()
+    with transaction.atomic():
+        for entry in entries:
+            try:
+                with transaction.atomic():
+                    change_message_visibility(
+                        queue, entry.get("ReceiptHandle") or "",
+                        int(entry.get("VisibilityTimeout") or 0), actor=actor, clock=clock,
+                    )
+            except errors.AwsError as exc:
+                result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
+            else:
+                result.successful.append(entry["Id"])
+    return result
+
+
+@transaction.atomic
+def purge_queue(queue: Queue, *, clock) -> int:
+    """Delete every message, in flight or not; once per 60 s (sqs.md §7)."""
+    now = clock.now()
+    if queue.last_purged_at is not None and now - queue.last_purged_at < 60:
+        raise errors.PurgeQueueInProgress(
+            f"Only one PurgeQueue operation on {queue.name} is allowed every 60 seconds."
+        )
+    deleted, _ = Message.objects.filter(queue=queue).delete()
+    queue.last_purged_at = now
+    queue.save(update_fields=["last_purged_at"])
+    events.record(queue.workspace, "queue.purged", queue=queue.name,
+                  data={"deleted": deleted}, clock=clock)
+    return deleted
+
+
+# --- the ticker's part ------------------------------------------------------------------
+
+
+@transaction.atomic
+def announce_returns(workspace, *, clock, limit: int = 500) -> int:
+    """Record `message.visible` for hidden messages whose time has come.
+
+    The state itself needs no update (visibility is `visible_at <= now`); this
+    only puts "visibility expired" / "delay ended" on the timelines and wakes
+    long polls. Returns how many were announced.
+    """
+    now = clock.now()
+    due = list(
+        Message.objects.filter(hidden=True, visible_at__lte=now, queue__workspace=workspace)
+        .select_related("queue")
+        .order_by("visible_at")[:limit]
+    )
+    if not due:
+        return 0
+    Message.objects.filter(pk__in=[m.pk for m in due]).update(hidden=False)
+    events.record_many(
+        workspace,
+        [{"kind": "message.visible", "queue": m.queue.name, "message_id": m.message_id,
+          "at": m.visible_at,
+          "data": {"reason": "visibility_expired" if m.receive_count else "delay_ended"}}
+         for m in due],
+        clock=clock,
+    )
+    for queue_pk in {m.queue_id for m in due}:
+        transaction.on_commit(partial(wakeup.notify, queue_pk), robust=True)
+    return len(due)

@@ -1,0 +1,83 @@
+"""Waking long polls the moment a message arrives.
+
+A ReceiveMessage with WaitTimeSeconds must return as soon as a message is
+available (sqs.md §5.2). Sending publishes the queue's id on a Redis pub/sub
+channel after commit; waiting receivers (API long polls) subscribe to it. No
+sleep loop: a receiver wakes on the publish, or when the next delayed or
+in-flight message is due, or at its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+_sync_client: redis.Redis | None = None
+
+
+def channel(queue_pk: int) -> str:
+    return f"playground:sqs-wake:{queue_pk}"
+
+
+def _client() -> redis.Redis:
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _sync_client
+
+
+def notify(queue_pk: int) -> None:
+    """Tell waiting receivers of a queue to try again (call after commit)."""
+    try:
+        _client().publish(channel(queue_pk), b"1")
+    except redis.RedisError:
+        # A missed wake costs latency, never a message: waiters also time out.
+        log.warning("could not publish a wake-up for queue %s", queue_pk, exc_info=True)
+
+
+class Waiter:
+    """An async subscription to one queue's wake-ups, opened before the first try.
+
+    Subscribing before the first receive closes the gap in which a message could
+    arrive between "found nothing" and "started listening".
+    """
+
+    _pool: dict[int, aredis.ConnectionPool] = {}
+
+    def __init__(self, queue_pk: int):
+        self.queue_pk = queue_pk
+        self.pubsub = None
+
+    async def __aenter__(self) -> Waiter:
+        loop_id = id(asyncio.get_running_loop())
+        pool = self._pool.get(loop_id)
+        if pool is None:
+            pool = self._pool[loop_id] = aredis.ConnectionPool.from_url(settings.REDIS_URL)
+        client = aredis.Redis(connection_pool=pool)
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await self.pubsub.subscribe(channel(self.queue_pk))
+        return self
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` wall seconds for a wake-up; True if one came."""
+        if timeout <= 0:
+            return False
+        try:
+            message = await self.pubsub.get_message(timeout=timeout)
+        except (aredis.RedisError, OSError):
+            await asyncio.sleep(min(timeout, 0.05))
+            return False
+        return message is not None
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self.pubsub.unsubscribe()
+            await self.pubsub.aclose()
+        except (aredis.RedisError, OSError):
+            pass

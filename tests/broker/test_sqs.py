@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from broker import errors, sqs
+from broker.models import Event
+from tests.factories import make_queue
+
+
+def test_message_reappears_after_visibility_timeout(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
+    sqs.send_message(queue, body="hello", clock=clock)
+
+    [first] = sqs.receive_messages(queue, clock=clock)
+    assert sqs.receive_messages(queue, clock=clock) == []
+    clock.advance(29.9)
+    assert sqs.receive_messages(queue, clock=clock) == []
+    clock.advance(0.1)
+    [again] = sqs.receive_messages(queue, clock=clock)
+
+    assert again.message_id == first.message_id
+    assert again.receipt_handle != first.receipt_handle
+    assert again.system_attributes["ApproximateReceiveCount"] == "2"
+
+
+def test_deleted_message_is_not_received_again(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    sqs.send_message(queue, body="once", clock=clock)
+    [received] = sqs.receive_messages(queue, visibility=0, clock=clock)
+    sqs.delete_message(queue, received.receipt_handle, clock=clock)
+    assert sqs.receive_messages(queue, clock=clock) == []
+    kinds = list(Event.objects.filter(message_id=received.message_id).values_list("kind", flat=True))
+    assert kinds == ["message.sent", "message.received", "message.deleted"]
+
+
+def test_delayed_message_is_invisible_until_its_delay_ends(workspace, clock):
+    queue = make_queue(workspace, clock=clock, DelaySeconds=10)
+    sqs.send_message(queue, body="later", clock=clock)
+    assert sqs.counts(queue, now=clock.now()) == sqs.Counts(visible=0, in_flight=0, delayed=1)
+    clock.advance(10)
+    assert len(sqs.receive_messages(queue, clock=clock)) == 1
+
+
+def test_message_moves_to_dead_letter_queue_after_max_receive_count(workspace, clock):
+    dlq = make_queue(workspace, "MyTaskQueue-dlq", clock=clock)
+    queue = make_queue(
+        workspace, clock=clock, VisibilityTimeout=5,
+        RedrivePolicy=f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":2}}',
+    )
+    sqs.send_message(queue, body="poison", clock=clock)
+    for _ in range(2):
+        assert len(sqs.receive_messages(queue, clock=clock)) == 1
+        clock.advance(5)
+    assert sqs.receive_messages(queue, clock=clock) == []
+    [moved] = sqs.receive_messages(dlq, clock=clock)
+    assert moved.body == "poison"
+    assert moved.system_attributes["DeadLetterQueueSourceArn"] == queue.arn
+
+
+def test_md5_of_attributes_matches_the_value_aws_returned():
+    attributes = {
+        "Author": {"DataType": "String", "StringValue": "John Grisham"},
+        "Title": {"DataType": "String", "StringValue": "The Whistler"},
+        "WeeksOn": {"DataType": "Number", "StringValue": "6"},
+    }
+    assert sqs.md5_of_attributes(attributes) == "d25a6aea97eb8f585bfa92d314504a92"
+
+
+def test_malformed_receipt_handle_is_rejected(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    with pytest.raises(errors.ReceiptHandleIsInvalid):
+        sqs.delete_message(queue, "garbage", clock=clock)

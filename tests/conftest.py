@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from broker import workspaces
+from broker.clock import ManualClock
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def workspace(db):
+    return workspaces.create_workspace()
+
+
+@pytest.fixture(scope="session")
+def live_server_url():
+    """Base URL of a live playground (Daphne + Celery worker + ticker), one per run."""
+    from tests.live import start_live_stack
+
+    stack = start_live_stack()
+    try:
+        yield stack.url
+    finally:
+        stack.stop()
