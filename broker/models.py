@@ -129,6 +129,7 @@ class Function(models.Model):
     memory_size = models.PositiveIntegerField(default=128)
     fail_when_body_contains = models.CharField(max_length=256, blank=True)
     log_template = models.CharField(max_length=512, default="Processing message: {body}")
+    modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -154,18 +155,30 @@ class EventSourceMapping(models.Model):
     batch_size = models.PositiveIntegerField(default=10)
     enabled = models.BooleanField(default=True)
     maximum_concurrency = models.PositiveIntegerField(default=5)
+    modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")
+    # Ticker bookkeeping (wall epoch seconds): a poll task is queued and has not
+    # run to its end yet, so the ticker does not queue another every 50 ms.
+    poll_requested_at = models.FloatField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["queue", "function"], name="mapping_unique"),
         ]
+        ordering = ["created", "pk"]
 
     def __str__(self) -> str:
         return f"{self.queue} → {self.function}"
 
+    @property
+    def arn(self) -> str:
+        ws = self.workspace
+        return f"arn:aws:lambda:{ws.region}:{ws.account_id}:event-source-mapping:{self.uuid}"
+
 
 class Invocation(models.Model):
+    """One run of a function on one batch, from started_at to ends_at (simulated)."""
+
     class Status(models.TextChoices):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
@@ -177,19 +190,37 @@ class Invocation(models.Model):
     mapping = models.ForeignKey(
         EventSourceMapping, on_delete=models.SET_NULL, null=True, related_name="invocations"
     )
+    queue = models.ForeignKey(
+        Queue, on_delete=models.SET_NULL, null=True, related_name="invocations"
+    )
     request_id = models.CharField(max_length=36, unique=True)
+    # The exact SQS event Lambda passes to the handler (lambda-sqs.md §3).
     event = models.JSONField(default=dict)
+    # The function's configuration when the invocation started ($LATEST then).
+    config = models.JSONField(default=dict)
     started_at = models.FloatField()
     ends_at = models.FloatField()
+    finished_at = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     error = models.TextField(blank=True)
+    # Ticker bookkeeping (wall epoch seconds): a finish task is queued.
+    finish_requested_at = models.FloatField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "ends_at"], name="invocation_due")]
+        indexes = [
+            # Leading `status`: the ticker lists workspaces with running invocations,
+            # then each workspace's due ones (status, workspace, ends_at <= now).
+            models.Index(fields=["status", "workspace", "ends_at"], name="invocation_due"),
+            models.Index(fields=["mapping", "status"], name="invocation_mapping_status"),
+        ]
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
         return self.request_id
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [r["messageId"] for r in self.event.get("Records", [])]
 
 
 class Event(models.Model):

@@ -594,9 +594,10 @@ def _store(queue: Queue, messages: list[Message], sender: str, clock) -> None:
     for m in messages:
         m.sender_id = sender
     Message.objects.bulk_create(messages)
+    # Wake long polls first: on_commit hooks run in order, and the event push is slower.
+    transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
     events.record_many(queue.workspace, [_sent_event(queue, m, sender) for m in messages],
                        clock=clock)
-    transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
 
 
 @transaction.atomic
@@ -806,7 +807,8 @@ def receive_messages(
                      "receive_count": m.receive_count, "visible_at": m.visible_at},
         })
     if recorded:
-        events.record_many(queue.workspace, recorded, clock=clock)
+        # Stamp the timeline with the instant the visibility was computed from.
+        events.record_many(queue.workspace, [{"at": now, **e} for e in recorded], clock=clock)
     return results
 
 

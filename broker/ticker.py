@@ -3,17 +3,24 @@
 A Celery beat schedule cannot tick fast enough for a clock at ×100, so one small
 process (`manage.py tick`) calls `tick_once()` every few wall milliseconds. Each
 workspace is looked at with its own clock; a paused clock makes nothing due.
+
+Per workspace: announce messages whose visibility or delay ended, queue
+`finish_invocation` for invocations whose `ends_at` has come, and queue
+`poll_mapping` for enabled mappings with spare concurrency whose queue has a
+visible message (so a send is picked up on the next pass). Each is queued once:
+`lambdas.claim_*` marks the row with a conditional UPDATE before queueing.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import sqs
-from broker.models import Workspace
+from broker import lambdas, sqs, tasks
+from broker.models import EventSourceMapping, Invocation, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +29,34 @@ def tick_once() -> int:
     """One pass over every workspace; returns how many things it woke."""
     close_old_connections()
     woke = 0
+    # Two indexed look-ups spare the Lambda checks in workspaces without functions at work.
+    busy = set(
+        EventSourceMapping.objects.filter(enabled=True).values_list("workspace_id", flat=True)
+    ) | set(
+        Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
+            "workspace_id", flat=True
+        )
+    )
     for workspace in Workspace.objects.filter(paused=False):
         clock = clocks.for_workspace(workspace)
         woke += sqs.announce_returns(workspace, clock=clock)
+        if workspace.pk in busy:
+            woke += wake_functions(workspace, clock=clock)
     return woke
+
+
+def wake_functions(workspace, *, clock) -> int:
+    """Queue the finishes and polls that are due in one workspace.
+
+    No enclosing transaction: each claim is its own short UPDATE (on SQLite a
+    write lock held for the whole pass would stall the workers), and
+    `delay_on_commit` then sends the task right after that claim commits.
+    """
+    wall_now = time.time()
+    finishes = lambdas.claim_due_finishes(workspace, clock=clock, wall_now=wall_now)
+    for pk in finishes:
+        tasks.finish_invocation.delay_on_commit(pk)
+    polls = lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall_now)
+    for pk in polls:
+        tasks.poll_mapping.delay_on_commit(pk)
+    return len(finishes) + len(polls)

@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP (UI + the AWS endpoint) and the workspace websocket."""
+"""ASGI entry point: HTTP (UI + the AWS endpoint) and the workspace websocket.
+
+AWS API calls skip Django's middleware stack: sessions, CSRF and the rest are
+for browsers, and in an async server each sync middleware costs a hop through
+Django's single sync thread — which would serialise every SDK request.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,42 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
+
+class BareASGIHandler(ASGIHandler):
+    """Django's ASGI handler with no middleware: URL resolution and the view only."""
+
+    def load_middleware(self, is_async=False):
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        get_response = self._get_response_async if is_async else self._get_response
+        self._middleware_chain = convert_exception_to_response(get_response)
+
+
+aws_asgi_app = BareASGIHandler()
+
+
+def is_aws_scope(scope) -> bool:
+    """An SDK or CLI request: SigV4-signed, a JSON target, or a query Action."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-amz-target" or (name == b"authorization" and value.startswith(b"AWS4-")):
+            return True
+    return b"Action=" in scope.get("query_string", b"")
+
+
+async def http_app(scope, receive, send):
+    app = aws_asgi_app if is_aws_scope(scope) else django_asgi_app
+    await app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(
             SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

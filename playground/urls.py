@@ -4,11 +4,29 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from broker.api import views as aws
-from playground.views import root
+from playground.views import function, message, queue, root, workspace
+
+QUEUE = "w/<str:slug>/queues/<str:name>/"
+FUNCTION = "w/<str:slug>/functions/<str:name>/"
 
 urlpatterns = [
     path("", csrf_exempt(root.root), name="home"),
     path("healthz", root.healthz, name="healthz"),
+    # The playground's pages (slugs are unguessable; see playground/views/access.py).
+    path("w/<str:slug>/", workspace.workspace, name="workspace"),
+    path("w/<str:slug>/clock/", workspace.clock, name="clock"),
+    path("w/<str:slug>/queues/", workspace.create_queue, name="create-queue"),
+    path("w/<str:slug>/functions/", workspace.create_function, name="create-function"),
+    path("w/<str:slug>/triggers/", workspace.add_trigger, name="add-trigger"),
+    path("w/<str:slug>/triggers/<uuid:uuid>/", workspace.trigger, name="trigger"),
+    path(QUEUE, queue.queue, name="queue"),
+    path(QUEUE + "send/", queue.send, name="queue-send"),
+    path(QUEUE + "poll/", queue.poll, name="queue-poll"),
+    path(QUEUE + "delete/", queue.delete_message, name="queue-delete-message"),
+    path(QUEUE + "purge/", queue.purge, name="queue-purge"),
+    path("w/<str:slug>/messages/<str:message_id>/", message.message, name="message"),
+    path(FUNCTION, function.function, name="function"),
+    path(FUNCTION + "config/", function.update, name="function-update"),
     # Old SDKs POST query-protocol requests to the queue URL itself (protocols.md §1).
     re_path(r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$",
             csrf_exempt(aws.queue_url_endpoint), name="aws-queue-url"),

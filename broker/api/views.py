@@ -1,19 +1,337 @@
-"""The AWS endpoint (placeholder until the wire protocols land)."""
+"""The AWS SQS endpoint at the server root: protocol dispatch, SigV4, long polling.
+
+`protocols.md` §1: a request with `X-Amz-Target: AmazonSQS.<Action>` speaks JSON,
+anything else with `Action=` (form body or querystring) speaks query; old SDKs
+POST to the queue URL path `/<account>/<queue>` (the `QueueUrl` parameter wins).
+Every request is signed (§5, `broker/api/sigv4.py`) and checked against the
+workspace's secret. Broker work runs in worker threads
+(`sync_to_async(thread_sensitive=False)`), one chunk per step, so requests never
+queue up behind each other. Each call that reaches a workspace leaves one
+`api.call` event (the playground's API feed).
+
+ReceiveMessage long polling (`sqs.md` §5.2): subscribe to the queue's wake-ups
+first, then try; when nothing is visible, wait for a send, for the next hidden
+message's due time, or for the end of the wait (simulated seconds turned into wall
+seconds by the workspace clock, at most 20 wall seconds) — no sleep loop.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import contextlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import deque
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection, transaction
+
+from broker import clock as clocks
+from broker import errors, events, sqs, wakeup, workspaces
+from broker.api import actions, query, sigv4, sqs_json
+from broker.api.errors import InternalFailure, MissingAction, json_error, query_error
+from broker.models import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MiB batch, url-encoded, fits with room
+MAX_WAIT_WALL_SECONDS = 20.0
+_SKIPPED_PARAMS = {"Action", "Version"}
+
+
+class _WriterQueue:
+    """First come, first served turns at this process's SQLite write transactions.
+
+    SQLite has one writer at a time and its busy handler sleeps in growing steps (up
+    to 100 ms) while it waits; queueing this process's writers here instead hands the
+    database over the moment the previous transaction commits, in arrival order.
+    """
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # the releaser handed the turn over: _held stays True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
+
+
+_sqlite_writers = _WriterQueue()
+
+
+@contextlib.contextmanager
+def _write_transaction():
+    """One transaction; on SQLite, taken in turn and handed on right after COMMIT.
+
+    The turn is given back by the first on-commit hook, so the event pushes and
+    wake-ups that follow a commit run outside it.
+    """
+    if connection.vendor != "sqlite":
+        with transaction.atomic():
+            yield
+        return
+    _sqlite_writers.acquire()
+    held = [True]
+
+    def give_back() -> None:
+        if held[0]:
+            held[0] = False
+            _sqlite_writers.release()
+
+    try:
+        with transaction.atomic():
+            transaction.on_commit(give_back)
+            yield
+    finally:
+        give_back()
 
 
 def is_aws_request(request) -> bool:
-    return request.method == "POST" and (
-        "HTTP_X_AMZ_TARGET" in request.META or "HTTP_AUTHORIZATION" in request.META
-    )
+    """An SDK call (signed, JSON target or `Action=`), not a person's browser."""
+    meta = request.META
+    if "Action=" in meta.get("QUERY_STRING", ""):
+        return True
+    if request.method != "POST":
+        return False
+    if "HTTP_X_AMZ_TARGET" in meta or "HTTP_AUTHORIZATION" in meta:
+        return True
+    # An unsigned query call: answered MissingAuthenticationToken, not with the home page.
+    if meta.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") and \
+            int(meta.get("CONTENT_LENGTH") or 0) <= 1_000_000:
+        body = request.body
+        return body.startswith(b"Action=") or b"&Action=" in body
+    return False
+
+
+def client_name(user_agent: str) -> str:
+    """Which tool called, from the User-Agent: "boto3", "aws-cli", "botocore", …"""
+    ua = user_agent.lower()
+    if ua.startswith("aws-cli") or " aws-cli/" in ua:
+        return "aws-cli"
+    for name in ("boto3", "botocore", "aws-sdk-java", "aws-sdk-js", "aws-sdk-go"):
+        if name in ua:
+            return name
+    return ua.split("/", 1)[0][:30] or "unknown"
+
+
+def _summary(params: dict) -> dict:
+    """A few key parameters for the API feed: no bodies, nothing long."""
+    out = {}
+    for key, value in params.items():
+        if key in _SKIPPED_PARAMS or len(out) >= 8:
+            continue
+        if isinstance(value, list):
+            value = f"{len(value)} item(s)" if value and isinstance(value[0], dict) \
+                else ",".join(map(str, value))
+        elif isinstance(value, dict):
+            value = ",".join(sorted(map(str, value)))
+        elif not isinstance(value, int | float | bool):
+            value = str(value)
+        if isinstance(value, str) and len(value) > 80:
+            value = value[:77] + "..."
+        out[key] = value
+    return out
+
+
+class _Request:
+    """What one AWS call knows about itself while it is being answered."""
+
+    def __init__(self, request, path_queue_url: str | None):
+        self.request = request
+        self.started = time.perf_counter()
+        self.request_id = str(uuid.uuid4())
+        meta = request.META
+        self.target = meta.get("HTTP_X_AMZ_TARGET")
+        self.protocol = "json" if self.target else "query"
+        self.client = client_name(meta.get("HTTP_USER_AGENT", ""))
+        host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
+        self.base_url = f"{request.scheme}://{host}"
+        self.path_queue_url = f"{self.base_url}{request.path}" if path_queue_url else None
+        self.action = ""
+        self.params: dict = {}
+        self.call: actions.Call | None = None
+        self.workspace = None
+
+    # --- sync steps (worker threads) -----------------------------------------
+
+    def _header(self, name: str) -> str:
+        meta = self.request.META
+        if name in ("content-type", "content-length"):
+            return meta.get(name.upper().replace("-", "_"), "")
+        return meta.get("HTTP_" + name.upper().replace("-", "_"), "")
+
+    def parse(self, body: bytes) -> None:
+        meta = self.request.META
+        if self.protocol == "json":
+            self.action = sqs_json.action_of(self.target)
+            self.params = sqs_json.parse(body)
+            return
+        flat = query.parse(body, meta.get("QUERY_STRING", ""))
+        self.action = flat.get("Action", "")
+        if not self.action:
+            raise MissingAction()
+        self.params = query.to_params(flat, self.action)
+
+    def authenticate(self, body: bytes) -> None:
+        auth = sigv4.parse_authorization(self.request.META.get("HTTP_AUTHORIZATION"))
+        resolved = workspaces.resolve_credentials(auth.access_key_id)
+        if resolved is None:
+            raise errors.InvalidClientTokenId()
+        self.workspace, secret = resolved
+        headers = {name: self._header(name) for name in auth.signed_headers}
+        for name in ("x-amz-date", "x-amz-content-sha256"):
+            if name not in headers and self._header(name):
+                headers[name] = self._header(name)
+        raw_path = self.request.scope.get("raw_path") if hasattr(self.request, "scope") else None
+        raw_path = raw_path.decode("latin-1") if raw_path else self.request.path
+        sigv4.verify(auth, secret, method=self.request.method, raw_path=raw_path,
+                     query_string=self.request.META.get("QUERY_STRING", ""),
+                     headers=headers, body=body)
+        self.call = actions.Call(
+            workspace=self.workspace, clock=clocks.for_workspace(self.workspace),
+            base_url=self.base_url, actor=f"{self.client} · {auth.access_key_id}"[:120],
+            path_queue_url=self.path_queue_url,
+        )
+
+    def begin(self):
+        """Read, authenticate and act; a ReceiveRequest when a long poll must wait."""
+        close_old_connections()
+        length = int(self.request.META.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY_BYTES:
+            raise errors.InvalidParameterValue(
+                f"The request body is {length} bytes; at most {MAX_BODY_BYTES} are accepted."
+            )
+        body = self.request.read() if self.request.method == "POST" else b""
+        if len(body) > MAX_BODY_BYTES:
+            raise errors.InvalidParameterValue(
+                f"The request body is too long; at most {MAX_BODY_BYTES} bytes are accepted."
+            )
+        self.parse(body)
+        self.authenticate(body)
+        handler = actions.lookup(self.action)
+        self.call.summary = _summary(self.params)
+        if handler is actions.receive_message_now:
+            receive = actions.receive_request(self.call, self.params)
+            if receive.wait > 0:
+                return receive
+            return self.act(actions.receive_message, receive)
+        return self.act(handler, self.params)
+
+    def act(self, handler, argument, *, record_empty: bool = True) -> dict:
+        """Run one action and its `api.call` event in one transaction (one write lock)."""
+        with _write_transaction():
+            result = handler(self.call, argument)
+            if result or record_empty:
+                self.record(None)
+        return result
+
+    def try_receive(self, receive: actions.ReceiveRequest) -> tuple[dict, float]:
+        """One receive with a freshly loaded clock; (result, wall seconds to the next due)."""
+        close_old_connections()
+        workspace = Workspace.objects.get(pk=self.workspace.pk)
+        self.workspace = self.call.workspace = receive.queue.workspace = workspace
+        self.call.clock = clocks.for_workspace(workspace)
+        result = self.act(actions.receive_message, receive, record_empty=False)
+        if result:
+            return result, 0.0
+        now = self.call.clock.now()
+        due = sqs.next_visible_at(receive.queue, now=now)
+        return result, math.inf if due is None else self.call.clock.real_seconds_until(due)
+
+    def record(self, error: errors.AwsError | None) -> None:
+        """Store the `api.call` event of this request (inside the caller's transaction)."""
+        if self.workspace is None:
+            return
+        data = {
+            "action": self.action, "protocol": self.protocol,
+            "params": self.call.summary if self.call else _summary(self.params),
+            "status": error.status if error is not None else 200,
+            "error": error.wire_query_code if error is not None else "",
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "client": self.client,
+        }
+        events.record(self.workspace, "api.call",
+                      queue=self.call.queue_name if self.call else "", data=data,
+                      clock=clocks.for_workspace(self.workspace))
+
+    def finish(self, result: dict | None, error: errors.AwsError | None = None) -> dict | None:
+        """Record the `api.call` event in its own small transaction (errors, empty polls)."""
+        close_old_connections()
+        try:
+            with _write_transaction():
+                self.record(error)
+        except Exception:  # the feed is a view of the call, never its outcome
+            log.exception("could not record the api.call event")
+        return result
+
+    # --- responses -----------------------------------------------------------
+
+    def render(self, result: dict):
+        if self.protocol == "json":
+            return sqs_json.render(result, self.request_id)
+        return query.render(self.action, result, self.request_id)
+
+    def render_error(self, exc: errors.AwsError):
+        if self.protocol == "json":
+            return json_error(exc, self.request_id)
+        return query_error(exc, self.request_id)
+
+
+def _in_thread(fn):
+    return sync_to_async(fn, thread_sensitive=False)
+
+
+async def _long_poll(state: _Request, receive: actions.ReceiveRequest) -> dict:
+    clock = state.call.clock
+    wall_deadline = time.monotonic() + MAX_WAIT_WALL_SECONDS
+    sim_deadline = clock.now() + receive.wait
+    async with wakeup.Waiter(receive.queue.pk) as waiter:
+        while True:
+            result, next_due = await _in_thread(state.try_receive)(receive)
+            if result:
+                return result
+            remaining = min(wall_deadline - time.monotonic(),
+                            state.call.clock.real_seconds_until(sim_deadline))
+            if remaining <= 0:
+                return await _in_thread(state.finish)({})
+            await waiter.wait(min(remaining, next_due))
+
+
+async def _handle(request, path_queue_url: str | None = None):
+    state = _Request(request, path_queue_url)
+    try:
+        outcome = await _in_thread(state.begin)()
+        if isinstance(outcome, actions.ReceiveRequest):
+            outcome = await _long_poll(state, outcome)
+        return state.render(outcome)
+    except errors.AwsError as exc:
+        await _in_thread(state.finish)(None, exc)
+        return state.render_error(exc)
+    except Exception:
+        log.exception("SQS %s failed", state.action or "request")
+        exc = InternalFailure()
+        await _in_thread(state.finish)(None, exc)
+        return state.render_error(exc)
 
 
 async def endpoint(request):
-    return HttpResponse(status=501)
+    return await _handle(request)
 
 
 async def queue_url_endpoint(request, account_id: str, queue_name: str):
-    return HttpResponse(status=501)
+    return await _handle(request, path_queue_url=f"/{account_id}/{queue_name}")

@@ -1,0 +1,208 @@
+"""Read-only queries for the playground's pages: what a page shows, nothing more.
+
+Selectors never change state; services (`sqs`, `lambdas`, `clock`) do. Every
+query here is bounded: counts come from `sqs.counts` (the `(queue, visible_at)`
+index), lists are capped, event streams read by `(workspace, …, id)` indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from broker import sqs
+from broker.models import (
+    Event,
+    EventSourceMapping,
+    Function,
+    Invocation,
+    Message,
+    Queue,
+    Workspace,
+)
+
+MESSAGE_TABLE_LIMIT = 50
+API_FEED_LIMIT = 40
+TIMELINE_LIMIT = 500
+LOG_LIMIT = 200
+INVOCATION_LIMIT = 20
+
+MESSAGE_KINDS = (
+    "message.sent", "message.received", "message.visible", "message.visibility_changed",
+    "message.deleted", "message.moved_to_dlq",
+)
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    queue: Queue
+    visible: int
+    in_flight: int
+    delayed: int
+    is_dlq: bool
+    dead_letter_queue: Queue | None = None
+    dlq_total: int = 0  # messages waiting in this queue's dead-letter queue
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # element id of the source node
+    target: str
+    kind: str  # "send", "trigger", "redrive"
+    enabled: bool = True
+
+
+@dataclass
+class Pipeline:
+    queues: list[QueueOverview] = field(default_factory=list)  # not a DLQ of anything
+    dead_letter_queues: list[QueueOverview] = field(default_factory=list)
+    functions: list[Function] = field(default_factory=list)
+    mappings: list[EventSourceMapping] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    message: Message
+    state: str  # "visible", "in_flight", "delayed"
+
+
+def _queue_name_from_arn(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1] if arn else ""
+
+
+def queue_overview(queue: Queue, *, now: float, queues_by_name: dict | None = None) -> QueueOverview:
+    """One queue with its live counts and where its redrive policy points."""
+    c = sqs.counts(queue, now=now)
+    if queues_by_name is None:
+        queues_by_name = {q.name: q for q in Queue.objects.filter(workspace_id=queue.workspace_id)}
+    dlq = queues_by_name.get(_queue_name_from_arn(queue.dead_letter_target_arn))
+    arn = queue.arn
+    is_dlq = any(q.dead_letter_target_arn == arn for q in queues_by_name.values())
+    dlq_total = sqs.counts(dlq, now=now).total if dlq is not None else 0
+    return QueueOverview(queue=queue, visible=c.visible, in_flight=c.in_flight,
+                         delayed=c.delayed, is_dlq=is_dlq, dead_letter_queue=dlq,
+                         dlq_total=dlq_total)
+
+
+def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
+    """Producer → queues → functions, queues → DLQs: nodes and edges for the canvas."""
+    queues = list(Queue.objects.filter(workspace=workspace).select_related("workspace"))
+    by_name = {q.name: q for q in queues}
+    result = Pipeline()
+    for q in queues:
+        overview = queue_overview(q, now=now, queues_by_name=by_name)
+        (result.dead_letter_queues if overview.is_dlq else result.queues).append(overview)
+        if not overview.is_dlq:
+            result.edges.append(Edge("node-producer", f"queue-{q.pk}", "send"))
+        if overview.dead_letter_queue is not None:
+            result.edges.append(
+                Edge(f"queue-{q.pk}", f"queue-{overview.dead_letter_queue.pk}", "redrive")
+            )
+    result.functions = list(Function.objects.filter(workspace=workspace))
+    result.mappings = list(
+        EventSourceMapping.objects.filter(workspace=workspace)
+        .select_related("queue", "function").order_by("queue__name", "function__name")
+    )
+    for m in result.mappings:
+        result.edges.append(
+            Edge(f"queue-{m.queue_id}", f"function-{m.function_id}", "trigger", m.enabled)
+        )
+    return result
+
+
+def queues(workspace: Workspace) -> list[Queue]:
+    return list(Queue.objects.filter(workspace=workspace))
+
+
+def functions(workspace: Workspace) -> list[Function]:
+    return list(Function.objects.filter(workspace=workspace))
+
+
+def message_state(message: Message, *, now: float) -> str:
+    if message.visible_at <= now:
+        return "visible"
+    return "in_flight" if message.receive_count else "delayed"
+
+
+def message_table(queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT) -> list[MessageRow]:
+    """The first `limit` messages of a queue in the order they become receivable."""
+    rows = Message.objects.filter(queue=queue).order_by("visible_at", "pk")[:limit]
+    return [MessageRow(m, message_state(m, now=now)) for m in rows]
+
+
+def find_message(workspace: Workspace, message_id: str) -> Message | None:
+    return (
+        Message.objects.filter(message_id=message_id, queue__workspace=workspace)
+        .select_related("queue").first()
+    )
+
+
+def message_timeline(workspace: Workspace, message_id: str, *, after: int = 0) -> list[Event]:
+    """Everything that happened to one message, oldest first (kept after deletion)."""
+    return list(
+        Event.objects.filter(workspace=workspace, message_id=message_id, id__gt=after)
+        .order_by("id")[:TIMELINE_LIMIT]
+    )
+
+
+def api_feed(workspace: Workspace, *, after: int = 0, limit: int = API_FEED_LIMIT) -> list[Event]:
+    """The newest `api.call` events, newest first."""
+    return list(
+        Event.objects.filter(workspace=workspace, kind="api.call", id__gt=after)
+        .order_by("-id")[:limit]
+    )
+
+
+def function_log(function: Function, *, after: int = 0, limit: int = LOG_LIMIT) -> list[Event]:
+    """The function's `lambda.log` lines, oldest first (the newest `limit` of them)."""
+    lines = list(
+        Event.objects.filter(workspace_id=function.workspace_id, function=function.name,
+                             kind="lambda.log", id__gt=after)
+        .order_by("-id")[:limit]
+    )
+    lines.reverse()
+    return lines
+
+
+def invocations(function: Function, *, limit: int = INVOCATION_LIMIT) -> list[Invocation]:
+    return list(Invocation.objects.filter(function=function)[:limit])
+
+
+def function_triggers(function: Function) -> list[EventSourceMapping]:
+    return list(
+        EventSourceMapping.objects.filter(function=function).select_related("queue")
+        .order_by("queue__name")
+    )
+
+
+def queue_triggers(queue: Queue) -> list[EventSourceMapping]:
+    return list(
+        EventSourceMapping.objects.filter(queue=queue).select_related("function")
+        .order_by("function__name")
+    )
+
+
+def dead_letter_sources(queue: Queue) -> list[Queue]:
+    """The queues whose redrive policy points at this one."""
+    return list(Queue.objects.filter(workspace_id=queue.workspace_id,
+                                     dead_letter_target_arn=queue.arn))
+
+
+def local_workspaces() -> list[Workspace]:
+    return list(Workspace.objects.filter(local_convention=True).order_by("account_id"))
+
+
+def last_event_id(workspace: Workspace) -> int:
+    last = Event.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True)
+    return last.first() or 0
+
+
+def events_after(workspace_id: int, after: int, *, limit: int) -> list[Event]:
+    """New events of a workspace, oldest first: what a live page has not seen yet."""
+    return list(
+        Event.objects.filter(workspace_id=workspace_id, id__gt=after).order_by("id")[:limit]
+    )

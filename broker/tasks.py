@@ -1,0 +1,34 @@
+"""Celery tasks: the Lambda service's steps, run by real workers.
+
+Each task loads its subject by id and calls the service in `broker/lambdas.py`
+with the workspace clock; the logic and the idempotency live there (a finished
+invocation is a no-op). The ticker (`broker/ticker.py`) queues them with
+`delay_on_commit` when simulated time makes them due: no countdown or eta ever
+stands for simulated time.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def poll_mapping(mapping_id: int) -> None:
+    """Receive batches for one event source mapping and start their invocations."""
+    from broker import clock, lambdas
+    from broker.models import EventSourceMapping
+
+    mapping = EventSourceMapping.objects.select_related("workspace").filter(pk=mapping_id).first()
+    if mapping is not None:
+        lambdas.poll(mapping, clock=clock.for_workspace(mapping.workspace))
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def finish_invocation(invocation_id: int) -> None:
+    """Decide an invocation's outcome, delete its batch on success, log END/REPORT."""
+    from broker import clock, lambdas
+    from broker.models import Invocation
+
+    invocation = Invocation.objects.select_related("workspace").filter(pk=invocation_id).first()
+    if invocation is not None:
+        lambdas.finish_invocation(invocation, clock=clock.for_workspace(invocation.workspace))

@@ -1,0 +1,144 @@
+"""One form per user action. Forms check shape only; AWS limits live in the services.
+
+Views call the service and turn a `broker.errors.AwsError` into a form error with
+`show_aws_error`, so the API and the form show the same message. Widgets carry
+no `min`/`max`: the browser must let a wrong value through so the learner sees
+AWS's own error next to the field.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from broker import errors
+
+ATTRIBUTE_TYPES = [("String", "String"), ("Number", "Number"), ("Binary", "Binary")]
+
+
+def show_aws_error(form: forms.Form, err: errors.AwsError, field_map: dict | None = None) -> None:
+    """Put an AWS error next to the field it is about (or above the form)."""
+    name = (field_map or {}).get(err.field, err.field)
+    if name not in form.fields:
+        name = None
+    form.add_error(name, err.message)
+
+
+class CreateQueueForm(forms.Form):
+    name = forms.CharField(max_length=200, initial="MyTaskQueue",
+                           help_text="Letters, digits, hyphens and underscores.")
+    visibility_timeout = forms.IntegerField(label="Visibility timeout (s)", initial=30)
+    delay_seconds = forms.IntegerField(label="Delivery delay (s)", initial=0)
+    dead_letter_queue = forms.ChoiceField(label="Dead-letter queue", required=False)
+    max_receive_count = forms.IntegerField(label="Maximum receives", initial=3, required=False,
+                                           help_text="Receives before a message moves to the DLQ.")
+
+    # AWS attribute name (AwsError.field) -> form field.
+    FIELD_MAP = {
+        "VisibilityTimeout": "visibility_timeout",
+        "DelaySeconds": "delay_seconds",
+        "RedrivePolicy": "max_receive_count",
+    }
+
+    def __init__(self, *args, queue_names: list[str] = (), **kwargs):
+        kwargs.setdefault("auto_id", "queue_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["dead_letter_queue"].choices = [("", "— none —")] + [
+            (n, n) for n in queue_names
+        ]
+
+    def attributes(self, workspace) -> dict[str, str]:
+        data = self.cleaned_data
+        attributes = {
+            "VisibilityTimeout": str(data["visibility_timeout"]),
+            "DelaySeconds": str(data["delay_seconds"]),
+        }
+        if data.get("dead_letter_queue"):
+            arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{data['dead_letter_queue']}"
+            count = data.get("max_receive_count")
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": count if count is not None else ""}
+            )
+        return attributes
+
+
+class FunctionConfigForm(forms.Form):
+    duration = forms.FloatField(label="Duration (s)", initial=1.0,
+                                help_text="Simulated seconds each invocation runs.")
+    timeout = forms.IntegerField(label="Timeout (s)", initial=3)
+    fail_when_body_contains = forms.CharField(
+        label="Fail when body contains", required=False, max_length=256,
+        help_text="A batch with such a message fails (leave empty: never).")
+    log_template = forms.CharField(label="Log line", initial="Processing message: {body}",
+                                   max_length=512)
+
+    def config(self) -> dict:
+        return {k: self.cleaned_data[k] for k in
+                ("duration", "timeout", "fail_when_body_contains", "log_template")}
+
+
+class CreateFunctionForm(FunctionConfigForm):
+    name = forms.CharField(max_length=200, initial="ConsumerFunction")
+
+    field_order = ["name", "duration", "timeout", "fail_when_body_contains", "log_template"]
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "function_%s")
+        super().__init__(*args, **kwargs)
+
+
+class AddTriggerForm(forms.Form):
+    queue = forms.ChoiceField()
+    function = forms.ChoiceField()
+    batch_size = forms.IntegerField(label="Batch size", initial=10, help_text="1 to 10.")
+    enabled = forms.BooleanField(label="Enabled", initial=True, required=False)
+
+    def __init__(self, *args, queue_names: list[str] = (), function_names: list[str] = (),
+                 **kwargs):
+        kwargs.setdefault("auto_id", "trigger_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].choices = [(n, n) for n in queue_names]
+        self.fields["function"].choices = [(n, n) for n in function_names]
+
+
+class SendMessageForm(forms.Form):
+    """Body plus rows of message attributes (`attr_name`, `attr_type`, `attr_value`)."""
+
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
+                           label="Message body")
+    delay_seconds = forms.IntegerField(label="Delivery delay (s)", required=False,
+                                       help_text="Empty: the queue's delay.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attribute_rows: list[dict] = []
+        if self.is_bound:
+            names = self.data.getlist("attr_name")
+            types = self.data.getlist("attr_type")
+            values = self.data.getlist("attr_value")
+            for name, type_, value in zip(names, types, values, strict=False):
+                if name.strip() or value.strip():
+                    self.attribute_rows.append(
+                        {"name": name.strip(), "type": type_, "value": value}
+                    )
+
+    def message_attributes(self) -> dict:
+        attributes = {}
+        for row in self.attribute_rows:
+            if row["type"] == "Binary":
+                attributes[row["name"]] = {"DataType": "Binary",
+                                           "BinaryValue": row["value"].encode()}
+            else:
+                attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
+        return attributes
+
+    def rows_for_display(self, empty: int = 2) -> list[dict]:
+        blank = {"name": "", "type": "String", "value": ""}
+        return [*self.attribute_rows, *([blank] * max(empty - len(self.attribute_rows), 1))]
+
+
+class PollForm(forms.Form):
+    max_number = forms.IntegerField(label="Maximum messages", initial=10)
+    visibility = forms.IntegerField(label="Visibility timeout (s)", required=False,
+                                    help_text="Empty: the queue's timeout.")

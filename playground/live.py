@@ -1,0 +1,323 @@
+"""Events → HTML fragments for open pages.
+
+A page says what it shows (`Page`: the workspace canvas, one queue, one message,
+one function). On connect the consumer sends `snapshot()`: every live fragment
+of that page. Afterwards it calls `changes()` with the id of the last event it
+has seen; the new `Event` rows say what changed, and the fragments are rendered
+from the *same* named partials the page itself renders, so the browser swaps
+them by id (htmx ws extension). Rows of a stream (API feed, timeline, log) are
+appended with `hx-swap-oob`. The stored events are the truth: a dropped frame
+is repaired by the next one, a reconnect by the snapshot.
+
+Sync code: the consumer runs it under `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from django.template.loader import render_to_string
+
+from broker import clock as clocks
+from broker import selectors
+from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
+
+# How many new events one render looks at; more are picked up by the next render.
+EVENTS_PER_RENDER = 2000
+# Dots per edge and render: enough to show a flow, few enough for a projector.
+MAX_PULSES_PER_EDGE = 5
+
+STRUCTURE_PREFIXES = ("queue.created", "queue.deleted", "queue.updated", "function.",
+                      "mapping.", "lambda.function", "lambda.mapping",
+                      "lambda.event_source_mapping", "esm.")
+
+
+@dataclass(frozen=True)
+class Page:
+    kind: str  # "workspace", "queue", "message", "function"
+    key: str = ""
+
+
+@dataclass
+class Update:
+    html: str
+    cursor: int
+    pulses: list[dict] = field(default_factory=list)
+    more: bool = False
+
+
+def parse_page(query_string: bytes | str) -> Page:
+    """`?page=queue:MyTaskQueue` → Page("queue", "MyTaskQueue")."""
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    raw = (parse_qs(query_string).get("page") or ["workspace"])[0]
+    kind, _, key = raw.partition(":")
+    if kind not in {"workspace", "queue", "message", "function"}:
+        kind, key = "workspace", ""
+    return Page(kind, key)
+
+
+def page_param(kind: str, key: str = "") -> str:
+    return f"{kind}:{key}" if key else kind
+
+
+# --- contexts shared by the pages and the pushes ---------------------------------
+
+
+SPEEDS = [0.25, 1, 10, 100]
+
+
+def clock_context(workspace: Workspace) -> dict:
+    return {"workspace": workspace, "clock": clocks.describe(workspace),
+            "clock_now": clocks.for_workspace(workspace).now(), "speeds": SPEEDS}
+
+
+def function_overview(function: Function) -> dict:
+    from broker.models import Invocation
+
+    running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
+    last = Invocation.objects.filter(function=function).exclude(
+        status=Invocation.Status.RUNNING).first()
+    return {"function": function, "running": running.count(), "last": last}
+
+
+def message_context(workspace: Workspace, message_id: str, *, now: float) -> dict:
+    message = selectors.find_message(workspace, message_id)
+    state = selectors.message_state(message, now=now) if message else "deleted"
+    return {"workspace": workspace, "message": message, "message_id": message_id,
+            "state": state}
+
+
+def _render(name: str, context: dict) -> str:
+    return render_to_string(f"playground/{name}", context).strip()
+
+
+def render_clock(workspace: Workspace) -> str:
+    return _render("workspace.html#clock", clock_context(workspace))
+
+
+def render_queue_card(workspace: Workspace, overview) -> str:
+    return _render("workspace.html#queue-card", {"workspace": workspace, "o": overview})
+
+
+def render_function_node(workspace: Workspace, function: Function) -> str:
+    return _render("workspace.html#function-node",
+                   {"workspace": workspace, "f": function_overview(function)})
+
+
+def render_pipeline(workspace: Workspace, *, now: float) -> str:
+    return _render("workspace.html#pipeline", pipeline_context(workspace, now=now))
+
+
+def pipeline_context(workspace: Workspace, *, now: float) -> dict:
+    p = selectors.pipeline(workspace, now=now)
+    return {"workspace": workspace, "pipeline": p,
+            "function_nodes": [function_overview(f) for f in p.functions]}
+
+
+def render_triggers(workspace: Workspace) -> str:
+    mappings = selectors.pipeline(workspace, now=0).mappings
+    return _render("workspace.html#triggers", {"workspace": workspace, "mappings": mappings})
+
+
+def render_messages(workspace: Workspace, queue: Queue, *, now: float) -> str:
+    return _render("queue.html#messages", {
+        "workspace": workspace, "queue": queue,
+        "rows": selectors.message_table(queue, now=now),
+    })
+
+
+def render_invocations(workspace: Workspace, function: Function) -> str:
+    return _render("function.html#invocations", {
+        "workspace": workspace, "function": function,
+        "invocations": selectors.invocations(function),
+    })
+
+
+# --- snapshot and changes -------------------------------------------------------------
+
+
+def snapshot(workspace_id: int, page: Page) -> tuple[str, int]:
+    """Every live fragment of the page, and the event id it is current up to."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    cursor = selectors.last_event_id(workspace)
+    now = clocks.for_workspace(workspace).now()
+    parts = [render_clock(workspace)]
+    if page.kind == "workspace":
+        parts.append(render_pipeline(workspace, now=now))
+        parts.append(render_triggers(workspace))
+        parts.append(_render("workspace.html#api-feed", {
+            "workspace": workspace, "api_calls": selectors.api_feed(workspace)}))
+    elif page.kind == "queue":
+        queue = Queue.objects.filter(workspace=workspace, name=page.key).first()
+        if queue is not None:
+            parts.append(render_queue_card(workspace, selectors.queue_overview(queue, now=now)))
+            parts.append(render_messages(workspace, queue, now=now))
+    elif page.kind == "message":
+        parts.append(_render("message.html#message-state",
+                             message_context(workspace, page.key, now=now)))
+        parts.append(_render("message.html#timeline", {
+            "workspace": workspace,
+            "timeline": selectors.message_timeline(workspace, page.key)}))
+    elif page.kind == "function":
+        function = Function.objects.filter(workspace=workspace, name=page.key).first()
+        if function is not None:
+            parts.append(render_invocations(workspace, function))
+            parts.append(_render("function.html#log", {
+                "workspace": workspace, "function": function,
+                "log_lines": selectors.function_log(function)}))
+    return "\n".join(parts), cursor
+
+
+def changes(workspace_id: int, page: Page, cursor: int) -> Update:
+    """The fragments that the events after `cursor` change on this page."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    new = selectors.events_after(workspace_id, cursor, limit=EVENTS_PER_RENDER)
+    if not new:
+        return Update("", cursor)
+    update = Update("", new[-1].pk, more=len(new) >= EVENTS_PER_RENDER)
+    now = clocks.for_workspace(workspace).now()
+    parts: list[str] = []
+    if any(e.kind == "clock.changed" for e in new):
+        parts.append(render_clock(workspace))
+    renderer = {"workspace": _workspace_changes, "queue": _queue_changes,
+                "message": _message_changes, "function": _function_changes}[page.kind]
+    parts.extend(renderer(workspace, page, new, now, update))
+    update.html = "\n".join(p for p in parts if p)
+    return update
+
+
+def _is_structural(kind: str) -> bool:
+    return kind.startswith(STRUCTURE_PREFIXES)
+
+
+def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
+    parts = []
+    structural = any(_is_structural(e.kind) for e in new)
+    if structural:
+        parts.append(render_pipeline(workspace, now=now))
+        parts.append(render_triggers(workspace))
+        parts.append(_render("workspace.html#trigger-form-options", forms_context(workspace)))
+    else:
+        touched = {e.queue for e in new if e.queue}
+        touched |= {e.data.get("dlq") for e in new if e.kind == "message.moved_to_dlq"}
+        queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
+        # A source queue's card shows its DLQ's count: redraw the sources too.
+        for q in queues.values():
+            dlq_name = q.dead_letter_target_arn.rsplit(":", 1)[-1] if q.dead_letter_target_arn else ""
+            if dlq_name in touched:
+                touched.add(q.name)
+        for name in sorted(n for n in touched if n in queues):
+            overview = selectors.queue_overview(queues[name], now=now, queues_by_name=queues)
+            parts.append(render_queue_card(workspace, overview))
+        names = {e.function for e in new if e.function and e.kind.startswith("lambda.invocation")}
+        for function in Function.objects.filter(workspace=workspace, name__in=names):
+            parts.append(render_function_node(workspace, function))
+    calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT:]
+    if calls:
+        parts.append(_render("workspace.html#api-rows", {"workspace": workspace,
+                                                         "api_calls": calls}))
+    update.pulses = _pulses(workspace, new)
+    return parts
+
+
+def _pulses(workspace, new: list[Event]) -> list[dict]:
+    """Dots to animate along the canvas edges, counted per edge."""
+    relevant = [e for e in new if e.kind in {"message.sent", "message.received",
+                                             "message.moved_to_dlq"}]
+    if not relevant:
+        return []
+    queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
+    mappings: dict[str, list[EventSourceMapping]] = {}
+    for m in EventSourceMapping.objects.filter(workspace=workspace).select_related("function"):
+        mappings.setdefault(m.queue_id, []).append(m)
+    edges: Counter = Counter()
+    for e in relevant:
+        queue = queues.get(e.queue)
+        if queue is None:
+            continue
+        if e.kind == "message.sent":
+            edges[("node-producer", f"queue-{queue.pk}")] += 1
+        elif e.kind == "message.received":
+            receiver = str(e.data.get("receiver") or "")
+            candidates = mappings.get(queue.pk, [])
+            if receiver == "console" or not candidates:
+                continue
+            chosen = next((m for m in candidates if m.function.name in receiver), candidates[0])
+            edges[(f"queue-{queue.pk}", f"function-{chosen.function_id}")] += 1
+        else:
+            dlq = queues.get(e.data.get("dlq"))
+            if dlq is not None:
+                edges[(f"queue-{queue.pk}", f"queue-{dlq.pk}")] += 1
+    return [{"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE)} for (a, b), n in edges.items()]
+
+
+def _queue_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
+    name = page.key
+    hit = any(e.queue == name or (e.kind == "message.moved_to_dlq" and e.data.get("dlq") == name)
+              for e in new)
+    if not hit:
+        return []
+    queue = Queue.objects.filter(workspace=workspace, name=name).first()
+    if queue is None:
+        return []
+    return [render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
+            render_messages(workspace, queue, now=now)]
+
+
+def _message_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
+    rows = [e for e in new if e.message_id == page.key]
+    if not rows:
+        return []
+    return [
+        _render("message.html#message-state", message_context(workspace, page.key, now=now)),
+        _render("message.html#timeline-append", {"workspace": workspace, "timeline": rows}),
+    ]
+
+
+def _function_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
+    mine = [e for e in new if e.function == page.key]
+    if not mine:
+        return []
+    function = Function.objects.filter(workspace=workspace, name=page.key).first()
+    if function is None:
+        return []
+    parts = []
+    if any(e.kind.startswith("lambda.mapping") for e in mine):
+        parts.append(_render("function.html#function-triggers", {
+            "workspace": workspace, "function": function,
+            "mappings": selectors.function_triggers(function)}))
+    if any(e.kind.startswith("lambda.invocation") for e in mine):
+        parts.append(render_invocations(workspace, function))
+    lines = [e for e in mine if e.kind == "lambda.log"][-selectors.LOG_LIMIT:]
+    if lines:
+        parts.append(_render("function.html#log-append", {
+            "workspace": workspace, "function": function, "log_lines": lines}))
+    return parts
+
+
+def forms_context(workspace: Workspace) -> dict:
+    """The unbound create/trigger forms, whose choices follow the workspace's resources."""
+    from playground import forms
+
+    queue_names = [q.name for q in selectors.queues(workspace)]
+    function_names = [f.name for f in selectors.functions(workspace)]
+    return {
+        "workspace": workspace,
+        "queue_form": forms.CreateQueueForm(queue_names=queue_names),
+        "function_form": forms.CreateFunctionForm(),
+        "trigger_form": forms.AddTriggerForm(queue_names=queue_names,
+                                             function_names=function_names),
+    }
+
+
+def pulses_frame(pulses: list[dict]) -> str:
+    return json.dumps({"pulses": pulses})
+
+
+def server_now() -> float:
+    return time.time()

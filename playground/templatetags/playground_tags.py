@@ -1,0 +1,82 @@
+"""Small display filters for the playground's pages (simulated time, AWS ids)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def simtime(value) -> str:
+    """Simulated epoch seconds as a wall-style `HH:MM:SS.s` (UTC)."""
+    if value in (None, ""):
+        return ""
+    moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 100_000}"
+
+
+@register.filter
+def epoch(value) -> str:
+    """A float with millisecond precision, for `data-*` attributes read by JS."""
+    if value in (None, ""):
+        return ""
+    return f"{float(value):.3f}"
+
+
+@register.filter
+def short_id(value, length: int = 8) -> str:
+    text = str(value or "")
+    return text[:length]
+
+
+@register.filter
+def short_handle(value) -> str:
+    """A receipt handle shortened for people: AQEB…last 8 characters."""
+    text = str(value or "")
+    if len(text) <= 16:
+        return text
+    return f"{text[:4]}…{text[-8:]}"
+
+
+@register.filter
+def speed_label(value) -> str:
+    number = float(value)
+    return f"×{number:g}"
+
+
+@register.filter
+def key_params(params, limit: int = 4) -> list[tuple[str, str]]:
+    """The few request parameters worth showing in the API feed, shortened."""
+    if not isinstance(params, dict):
+        return []
+    skip = {"QueueUrl", "Action", "Version"}
+    shown = []
+    for name, value in params.items():
+        if name in skip:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if len(text) > 40:
+            text = text[:39] + "…"
+        shown.append((name, text))
+        if len(shown) >= limit:
+            break
+    return shown
+
+
+@register.filter
+def attribute_value(value) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    if "StringValue" in value:
+        return value["StringValue"]
+    return f"(binary, {len(value.get('BinaryValue', ''))} base64 chars)"
+
+
+@register.filter
+def short_error(code) -> str:
+    """`AWS.SimpleQueueService.NonExistentQueue` → `NonExistentQueue` (full code in title)."""
+    return str(code or "").rsplit(".", 1)[-1]

@@ -1,0 +1,46 @@
+"""Who may see which workspace.
+
+A browser owns the workspace whose id its session holds (created on the first
+visit). Local-convention workspaces (secret `test`) may be watched by anyone
+while that convention is switched on. Every other workspace page answers 404,
+so guessing a slug tells nothing.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from broker import workspaces
+from broker.models import Workspace
+
+SESSION_KEY = "workspace_id"
+
+
+def session_workspace(request) -> Workspace:
+    """The visitor's own workspace, created at once on the first visit."""
+    workspace_id = request.session.get(SESSION_KEY)
+    workspace = Workspace.objects.filter(pk=workspace_id).first() if workspace_id else None
+    if workspace is None:
+        workspace = workspaces.create_workspace()
+        request.session[SESSION_KEY] = workspace.pk
+    return workspace
+
+
+def can_watch(session, workspace: Workspace) -> bool:
+    if session is not None and session.get(SESSION_KEY) == workspace.pk:
+        return True
+    return workspace.local_convention and workspaces.local_credentials_enabled()
+
+
+def watchable_workspace(session, slug: str) -> Workspace | None:
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None or not can_watch(session, workspace):
+        return None
+    return workspace
+
+
+def workspace_or_404(request, slug: str) -> Workspace:
+    workspace = watchable_workspace(request.session, slug)
+    if workspace is None:
+        raise Http404("No such workspace.")
+    return workspace

@@ -1,0 +1,139 @@
+"""The workspace canvas: credentials, clock, pipeline, create forms, API feed."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from broker import clock as clocks
+from broker import errors, lambdas, selectors, sqs
+from broker.models import EventSourceMapping
+from playground import forms, live
+from playground.views.access import workspace_or_404
+
+PAGE = "playground/workspace.html"
+
+
+def connection_context(request, workspace) -> dict:
+    endpoint = request.build_absolute_uri("/")
+    return {
+        "endpoint": endpoint,
+        "queue_url_example": f"{endpoint}{workspace.account_id}/MyTaskQueue",
+        "live_url": f"/ws/w/{workspace.slug}/",
+        "server_now": live.server_now(),
+    }
+
+
+def workspace(request, slug):
+    ws = workspace_or_404(request, slug)
+    now = clocks.for_workspace(ws).now()
+    context = {
+        **connection_context(request, ws),
+        **live.clock_context(ws),
+        **live.pipeline_context(ws, now=now),
+        **live.forms_context(ws),
+        "mappings": selectors.pipeline(ws, now=now).mappings,
+        "api_calls": selectors.api_feed(ws),
+        "page": live.page_param("workspace"),
+    }
+    return render(request, PAGE, context)
+
+
+@require_POST
+def clock(request, slug):
+    ws = workspace_or_404(request, slug)
+    action = request.POST.get("action")
+    error = ""
+    try:
+        if action == "speed":
+            clocks.set_speed(ws, float(request.POST.get("speed", "1")))
+        elif action == "pause":
+            clocks.pause(ws)
+        elif action == "resume":
+            clocks.resume(ws)
+        elif action == "step":
+            clocks.step(ws, float(request.POST.get("seconds", "1")))
+    except (errors.AwsError, ValueError) as err:
+        error = getattr(err, "message", str(err))
+    ws.refresh_from_db()
+    context = {**live.clock_context(ws), "clock_error": error}
+    return render(request, f"{PAGE}#clock", context, status=422 if error else 200)
+
+
+@require_POST
+def create_queue(request, slug):
+    ws = workspace_or_404(request, slug)
+    names = [q.name for q in selectors.queues(ws)]
+    form = forms.CreateQueueForm(request.POST, queue_names=names)
+    if form.is_valid():
+        try:
+            queue = sqs.create_queue(ws, form.cleaned_data["name"],
+                                     attributes=form.attributes(ws), clock=clocks.for_workspace(ws))
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err, forms.CreateQueueForm.FIELD_MAP)
+        else:
+            return render(request, f"{PAGE}#create-queue-form", {
+                **live.forms_context(ws), "note": f"Queue {queue.name} is ready."})
+    return render(request, f"{PAGE}#create-queue-form",
+                  {**live.forms_context(ws), "queue_form": form}, status=422)
+
+
+@require_POST
+def create_function(request, slug):
+    ws = workspace_or_404(request, slug)
+    form = forms.CreateFunctionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            function = lambdas.create_function(ws, data["name"], **form.config(),
+                                               clock=clocks.for_workspace(ws))
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err)
+        else:
+            return render(request, f"{PAGE}#create-function-form", {
+                **live.forms_context(ws), "note": f"Function {function.name} is ready."})
+    return render(request, f"{PAGE}#create-function-form",
+                  {**live.forms_context(ws), "function_form": form}, status=422)
+
+
+@require_POST
+def add_trigger(request, slug):
+    ws = workspace_or_404(request, slug)
+    context = live.forms_context(ws)
+    form = forms.AddTriggerForm(
+        request.POST,
+        queue_names=[q.name for q in selectors.queues(ws)],
+        function_names=[f.name for f in selectors.functions(ws)],
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        queue = sqs.get_queue(ws, data["queue"])
+        function = get_object_or_404(ws.functions, name=data["function"])
+        try:
+            lambdas.create_event_source_mapping(
+                queue, function, batch_size=data["batch_size"], enabled=data["enabled"],
+                clock=clocks.for_workspace(ws))
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err)
+        else:
+            return render(request, f"{PAGE}#add-trigger-form", {
+                **context, "note": f"{queue.name} now triggers {function.name}."})
+    return render(request, f"{PAGE}#add-trigger-form", {**context, "trigger_form": form},
+                  status=422)
+
+
+@require_POST
+def trigger(request, slug, uuid):
+    """Enable, disable or delete one SQS trigger; answers with its row (or nothing)."""
+    ws = workspace_or_404(request, slug)
+    mapping = get_object_or_404(EventSourceMapping.objects.select_related("queue", "function"),
+                                workspace=ws, uuid=uuid)
+    action = request.POST.get("action")
+    clock = clocks.for_workspace(ws)
+    if action == "delete":
+        lambdas.delete_event_source_mapping(mapping, clock=clock)
+        return HttpResponse("")
+    lambdas.update_event_source_mapping(mapping, enabled=action == "enable", clock=clock)
+    mapping.refresh_from_db()
+    return render(request, f"{PAGE}#trigger-row", {"workspace": ws, "m": mapping})

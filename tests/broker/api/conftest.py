@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+import botocore.session
+import pytest
+from botocore.config import Config
+
+OLD_BOTOCORE = "1.34.89"  # the last botocore whose SQS model speaks query (protocols.md §1)
+MODEL_PATH = "botocore/data/sqs/2012-11-05/service-2.json"
+
+
+def make_client(url: str, *, key: str = "test", secret: str = "test", data_path=None, **config):
+    session = botocore.session.get_session()
+    if data_path is not None:
+        session.set_config_variable("data_path", str(data_path))
+    return boto3.Session(botocore_session=session).client(
+        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, read_timeout=30, **config),
+    )
+
+
+@pytest.fixture(scope="session")
+def sqs(live_server_url):
+    return make_client(live_server_url)
+
+
+@pytest.fixture
+def queue_url(sqs):
+    return sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+
+
+@pytest.fixture(scope="session")
+def query_model_dir(tmp_path_factory) -> Path:
+    """A data path holding botocore 1.34.89's SQS model, so clients speak the query protocol.
+
+    The wheel is fetched once with pip into ~/.cache and reused by later runs.
+    """
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "playground-tests"
+    wheels = cache / f"botocore-{OLD_BOTOCORE}"
+    wheel = next(wheels.glob("botocore-*.whl"), None) if wheels.exists() else None
+    if wheel is None:
+        subprocess.run([sys.executable, "-m", "pip", "download", f"botocore=={OLD_BOTOCORE}",
+                        "--no-deps", "-q", "-d", str(wheels)], check=True)
+        wheel = next(wheels.glob("botocore-*.whl"))
+    target = tmp_path_factory.mktemp("query-model")
+    model = target / "sqs" / "2012-11-05" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        if MODEL_PATH in names:
+            model.write_bytes(archive.read(MODEL_PATH))
+        else:
+            model.write_bytes(gzip.decompress(archive.read(MODEL_PATH + ".gz")))
+    return target

@@ -1,0 +1,156 @@
+"""A message is never handed to two receivers inside one visibility window.
+
+Several receiver *processes*, each with its own database connection, drain one
+queue at the same time through `sqs.receive_messages`, as Daphne requests,
+Lambda pollers and scripts do. PostgreSQL keeps them apart with
+`SELECT … FOR UPDATE SKIP LOCKED`; SQLite with serialised IMMEDIATE write
+transactions on a shared file (tests/services.py makes the test database a file).
+The clock does not move, so every hand-out is inside one 300 s window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from broker import sqs
+from broker.clock import ManualClock
+from broker.models import Event, Message
+from tests.factories import make_queue
+
+RECEIVERS = 6
+MESSAGES = 2_000
+NOW = 1_700_000_000.0
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in each child: set up Django against the test database, say "ready", wait
+# for "go" on stdin so all start together, receive until the queue has nothing
+# visible, then print what it got as JSON.
+CHILD = """
+import django, json, sys, time
+django.setup()
+from django.db import connection
+from broker import sqs
+from broker.clock import ManualClock
+from broker.models import Queue
+
+queue = Queue.objects.select_related("workspace").get(pk=int(sys.argv[1]))
+clock = ManualClock(current=float(sys.argv[2]))
+name = sys.argv[3]
+connection.ensure_connection()
+print("ready", flush=True)
+sys.stdin.readline()
+got = []
+while True:
+    batch = sqs.receive_messages(queue, max_number=10, visibility=300, receiver=name,
+                                 clock=clock)
+    got.extend([m.message_id, m.receipt_handle] for m in batch)
+    # Empty can also mean "the rest is locked by others right now": stop only
+    # when nothing is visible any more.
+    if not batch and sqs.counts(queue, now=clock.now()).visible == 0:
+        break
+    if not batch:
+        time.sleep(0.01)
+print(json.dumps(got), flush=True)
+"""
+
+
+def _child_env() -> dict[str, str]:
+    """The children's settings point at this test run's (test) database."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings"}
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
+    else:
+        assert "memory" not in str(name), "the SQLite test database must be a file"
+        env["DATABASE_URL"] = f"sqlite:///{name}"
+    return env
+
+
+def _receive_concurrently(queue, n: int) -> dict[str, list[tuple[str, str]]]:
+    env = _child_env()
+    procs = {
+        f"receiver-{i}": subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(queue.pk), str(NOW), f"receiver-{i}"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    }
+    try:
+        for name, proc in procs.items():
+            line = proc.stdout.readline()
+            assert line.strip() == "ready", f"{name} did not start: {line!r}"
+        for proc in procs.values():
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = {}
+        deadline = time.monotonic() + 120
+        for name, proc in procs.items():
+            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            assert proc.returncode == 0, f"{name} failed with {proc.returncode}"
+            results[name] = [tuple(pair) for pair in json.loads(out.strip().splitlines()[-1])]
+        return results
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _check_each_message_received_exactly_once(workspace):
+    clock = ManualClock(current=NOW)
+    queue = make_queue(workspace, "Crowded", clock=clock)
+    for start in range(0, MESSAGES, 10):
+        sqs.send_message_batch(
+            queue,
+            [{"Id": str(i), "MessageBody": f"job {i}"} for i in range(start, start + 10)],
+            clock=clock,
+        )
+    sent = set(Message.objects.filter(queue=queue).values_list("message_id", flat=True))
+    assert len(sent) == MESSAGES
+
+    results = _receive_concurrently(queue, RECEIVERS)
+
+    received = [message_id for pairs in results.values() for message_id, _handle in pairs]
+    twice = [m for m, n in Counter(received).items() if n > 1]
+    assert twice == [], f"{len(twice)} messages were handed out twice, e.g. {twice[:3]}"
+    assert set(received) == sent
+    # Several processes really took part: the guarantee was exercised, not bypassed.
+    assert sum(1 for pairs in results.values() if pairs) >= 2, {
+        k: len(v) for k, v in results.items()
+    }
+    # The database agrees: one receive each, and one `message.received` event each.
+    assert set(Message.objects.filter(queue=queue).values_list("receive_count", flat=True)) == {1}
+    events = Counter(
+        Event.objects.filter(kind="message.received", message_id__in=sent).values_list(
+            "message_id", flat=True
+        )
+    )
+    assert set(events.values()) == {1} and len(events) == MESSAGES
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_receivers_on_postgres_never_get_the_same_message(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with PLAYGROUND_TEST_DB=postgres (make test does)")
+    _check_each_message_received_exactly_once(workspace)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_receivers_on_sqlite_never_get_the_same_message(workspace):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite variant; this run is on PostgreSQL")
+    _check_each_message_received_exactly_once(workspace)

@@ -1,0 +1,496 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from broker import errors, lambdas, sqs
+from broker.models import Event, Invocation, Message
+from tests.factories import make_function, make_mapping, make_queue
+
+
+def run_lambda_service(workspace, clock) -> None:
+    """What the ticker and the Celery tasks do on one pass, called directly."""
+    wall_now = time.time()
+    for pk in lambdas.claim_due_finishes(workspace, clock=clock, wall_now=wall_now):
+        lambdas.finish_invocation(Invocation.objects.get(pk=pk), clock=clock)
+    for pk in lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall_now):
+        lambdas.poll(workspace.mappings.get(pk=pk), clock=clock)
+
+
+def run_for(workspace, clock, seconds: int) -> None:
+    """Let `seconds` simulated seconds pass, one second per ticker pass."""
+    run_lambda_service(workspace, clock)
+    for _ in range(seconds):
+        clock.advance(1)
+        run_lambda_service(workspace, clock)
+
+
+def log_lines(function) -> list[str]:
+    return list(
+        Event.objects.filter(kind="lambda.log", function=function.name)
+        .order_by("id")
+        .values_list("data__line", flat=True)
+    )
+
+
+def timeline(message_id: str) -> list[str]:
+    return list(
+        Event.objects.filter(message_id=message_id).order_by("id").values_list("kind", flat=True)
+    )
+
+
+def with_redrive(workspace, clock, *, max_receive_count: int, **attributes):
+    dlq = make_queue(workspace, "MyTaskQueue-dlq", clock=clock)
+    policy = f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":{max_receive_count}}}'
+    return make_queue(workspace, clock=clock, RedrivePolicy=policy, **attributes), dlq
+
+
+# --- the seed lesson: visibility timeout shorter than the function ---------------------
+
+
+def test_message_is_processed_twice_when_visibility_timeout_is_shorter_than_the_function(
+    workspace, clock
+):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
+    function = make_function(workspace, clock=clock, duration=40, timeout=60)
+    make_mapping(queue, function, clock=clock, batch_size=10)
+    sent = sqs.send_message(queue, body="hello", clock=clock)
+    t0 = clock.now()
+
+    run_lambda_service(workspace, clock)
+    [first] = Invocation.objects.all()
+    assert first.started_at == t0
+    assert first.ends_at == t0 + 40
+    assert first.event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "1"
+
+    run_for(workspace, clock, 29)
+    assert Invocation.objects.count() == 1
+    run_for(workspace, clock, 1)  # t=30: visible again while the function still runs
+    second = Invocation.objects.exclude(pk=first.pk).get()
+    assert second.started_at == t0 + 30
+    assert second.event["Records"][0]["messageId"] == sent.message_id
+    assert second.event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+
+    run_for(workspace, clock, 10)  # t=40: the first finishes, deleting with a stale handle
+    first.refresh_from_db()
+    assert first.status == Invocation.Status.SUCCEEDED
+    deleted = Event.objects.get(kind="message.deleted", message_id=sent.message_id)
+    assert deleted.data["by"] == "lambda:ConsumerFunction"
+    assert deleted.data["stale_handle"] is True
+    assert Message.objects.count() == 0
+
+    run_for(workspace, clock, 30)  # t=70: the second finishes too
+    second.refresh_from_db()
+    assert second.status == Invocation.Status.SUCCEEDED
+    assert log_lines(function).count("Processing message: hello") == 2
+    assert timeline(sent.message_id) == [
+        "message.sent",
+        "message.received",
+        "message.visible",
+        "message.received",
+        "message.deleted",
+    ]
+    receivers = Event.objects.filter(kind="message.received").values_list(
+        "data__receiver", flat=True
+    )
+    assert list(receivers) == ["lambda:ConsumerFunction"] * 2
+
+
+def test_message_is_processed_once_when_visibility_timeout_covers_the_function(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=60)
+    function = make_function(workspace, clock=clock, duration=40, timeout=60)
+    make_mapping(queue, function, clock=clock, batch_size=10)
+    sent = sqs.send_message(queue, body="hello", clock=clock)
+
+    run_for(workspace, clock, 120)
+
+    [invocation] = Invocation.objects.all()
+    assert invocation.status == Invocation.Status.SUCCEEDED
+    assert log_lines(function).count("Processing message: hello") == 1
+    assert timeline(sent.message_id) == ["message.sent", "message.received", "message.deleted"]
+    assert Message.objects.count() == 0
+
+
+# --- success and failure -------------------------------------------------------------------
+
+
+def test_successful_invocation_deletes_the_whole_batch(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=2)
+    make_mapping(queue, function, clock=clock)
+    for n in range(3):
+        sqs.send_message(queue, body=f"order {n}", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    [invocation] = Invocation.objects.all()
+    assert len(invocation.event["Records"]) == 3
+    assert Message.objects.count() == 3  # in flight while the function runs
+
+    run_for(workspace, clock, 2)
+    invocation.refresh_from_db()
+    assert invocation.status == Invocation.Status.SUCCEEDED
+    assert invocation.finished_at == invocation.ends_at
+    assert Message.objects.count() == 0
+    finished = Event.objects.get(kind="lambda.invocation_finished")
+    assert finished.data["status"] == "succeeded"
+    assert finished.data["deleted"] == 3
+    assert sorted(finished.data["message_ids"]) == sorted(invocation.message_ids)
+
+
+def test_failing_batch_reappears_and_lands_in_the_dead_letter_queue(workspace, clock):
+    queue, dlq = with_redrive(workspace, clock, max_receive_count=3, VisibilityTimeout=10)
+    function = make_function(workspace, clock=clock, duration=1, fail_when_body_contains="boom")
+    make_mapping(queue, function, clock=clock)
+    sent = sqs.send_message(queue, body="boom!", clock=clock)
+
+    run_for(workspace, clock, 5)
+    [invocation] = Invocation.objects.all()
+    assert invocation.status == Invocation.Status.FAILED
+    assert invocation.error == 'Exception: body contains "boom"'
+    assert Message.objects.get().queue == queue  # nothing deleted, still in flight
+
+    run_for(workspace, clock, 60)
+    statuses = list(Invocation.objects.order_by("started_at").values_list("status", flat=True))
+    assert statuses == ["failed"] * 3
+    assert Message.objects.get().queue == dlq
+    assert "message.moved_to_dlq" in timeline(sent.message_id)
+    assert '[ERROR] Exception: body contains "boom"' in log_lines(function)
+    assert sqs.counts(queue, now=clock.now()).total == 0
+
+
+def test_one_failing_record_fails_the_whole_batch(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
+    function = make_function(workspace, clock=clock, fail_when_body_contains="bad")
+    make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="good", clock=clock)
+    sqs.send_message(queue, body="bad", clock=clock)
+
+    run_for(workspace, clock, 2)
+
+    [invocation] = Invocation.objects.all()
+    assert invocation.status == Invocation.Status.FAILED
+    assert Message.objects.count() == 2
+
+
+def test_timeout_counts_as_failure_and_logs_task_timed_out(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
+    function = make_function(workspace, clock=clock, duration=10, timeout=3)
+    make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="slow", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    [invocation] = Invocation.objects.all()
+    assert invocation.ends_at - invocation.started_at == 3  # cut at the timeout
+
+    run_for(workspace, clock, 3)
+    invocation.refresh_from_db()
+    assert invocation.status == Invocation.Status.TIMED_OUT
+    assert Message.objects.count() == 1
+    lines = log_lines(function)
+    timed_out = next(line for line in lines if "Task timed out" in line)
+    stamp, request_id, rest = timed_out.split(" ", 2)
+    assert stamp.endswith("Z") and "T" in stamp
+    assert request_id == invocation.request_id
+    assert rest == "Task timed out after 3.00 seconds"
+    assert lines[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: 3000.00 ms\t")
+
+
+# --- polling -------------------------------------------------------------------------------
+
+
+def test_batch_size_is_respected(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=5)
+    make_mapping(queue, function, clock=clock, batch_size=3)
+    for n in range(7):
+        sqs.send_message(queue, body=f"m{n}", clock=clock)
+
+    run_lambda_service(workspace, clock)
+
+    sizes = sorted(len(i.event["Records"]) for i in Invocation.objects.all())
+    assert sizes == [1, 3, 3]
+
+
+def test_disabled_mapping_does_not_poll(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock)
+    mapping = make_mapping(queue, function, clock=clock, enabled=False)
+    sqs.send_message(queue, body="waiting", clock=clock)
+
+    run_for(workspace, clock, 5)
+    assert lambdas.poll(mapping, clock=clock) == []
+    assert Invocation.objects.count() == 0
+    assert sqs.counts(queue, now=clock.now()).visible == 1
+
+    lambdas.update_event_source_mapping(mapping, enabled=True, clock=clock)
+    run_for(workspace, clock, 2)
+    assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
+    assert Message.objects.count() == 0
+
+
+def test_maximum_concurrency_caps_running_invocations(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=60)
+    function = make_function(workspace, clock=clock, duration=10, timeout=30)
+    make_mapping(queue, function, clock=clock, batch_size=1, maximum_concurrency=2)
+    for n in range(5):
+        sqs.send_message(queue, body=f"m{n}", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    assert Invocation.objects.filter(status="running").count() == 2
+    assert sqs.counts(queue, now=clock.now()).visible == 3  # left in the queue, not received
+
+    run_for(workspace, clock, 9)
+    assert Invocation.objects.count() == 2
+    run_for(workspace, clock, 1)  # two finish, two more start
+    assert Invocation.objects.filter(status="succeeded").count() == 2
+    assert Invocation.objects.filter(status="running").count() == 2
+
+    run_for(workspace, clock, 20)
+    assert Invocation.objects.filter(status="succeeded").count() == 5
+    assert Message.objects.count() == 0
+
+
+def test_ticker_claims_a_poll_and_a_finish_only_once(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    mapping = make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="once", clock=clock)
+    wall = time.time()
+
+    assert lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall) == [mapping.pk]
+    assert lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall) == []
+    [invocation] = lambdas.poll(mapping, clock=clock)
+    clock.advance(1)
+    assert lambdas.claim_due_finishes(workspace, clock=clock, wall_now=wall) == [invocation.pk]
+    assert lambdas.claim_due_finishes(workspace, clock=clock, wall_now=wall) == []
+    # A claim whose task never ran is taken again once it is stale.
+    later = wall + lambdas.REQUEST_STALE_AFTER + 1
+    assert lambdas.claim_due_finishes(workspace, clock=clock, wall_now=later) == [invocation.pk]
+
+
+def test_finishing_twice_or_early_does_nothing(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=5)
+    mapping = make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="x", clock=clock)
+    [invocation] = lambdas.poll(mapping, clock=clock)
+
+    assert lambdas.finish_invocation(invocation, clock=clock) is False
+    assert Invocation.objects.get().status == Invocation.Status.RUNNING
+    clock.advance(5)
+    assert lambdas.finish_invocation(invocation, clock=clock) is True
+    assert lambdas.finish_invocation(Invocation.objects.get(), clock=clock) is False
+    assert Event.objects.filter(kind="lambda.invocation_finished").count() == 1
+    assert log_lines(function).count(f"END RequestId: {invocation.request_id}") == 1
+
+
+def test_running_invocation_keeps_the_configuration_it_started_with(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=5, timeout=10)
+    mapping = make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="fine", clock=clock)
+    [invocation] = lambdas.poll(mapping, clock=clock)
+
+    lambdas.update_function(function, fail_when_body_contains="fine", clock=clock)
+    clock.advance(5)
+    lambdas.finish_invocation(invocation, clock=clock)
+
+    assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
+
+
+# --- the event and the logs ------------------------------------------------------------
+
+
+def test_event_is_the_sqs_event_lambda_sends(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock)
+    mapping = make_mapping(queue, function, clock=clock)
+    plain = sqs.send_message(queue, body='{"order": 1}', clock=clock)
+    attributed = sqs.send_message(
+        queue,
+        body="with attributes",
+        clock=clock,
+        attributes={
+            "Author": {"DataType": "String", "StringValue": "John Grisham"},
+            "Blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )
+
+    [invocation] = lambdas.poll(mapping, clock=clock)
+
+    first, second = invocation.event["Records"]
+    assert set(first) == {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfMessageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
+    assert first["messageId"] == plain.message_id
+    assert first["body"] == '{"order": 1}'  # a JSON body stays a string
+    assert first["md5OfBody"] == plain.md5_of_body
+    assert first["messageAttributes"] == {}
+    assert first["md5OfMessageAttributes"] is None
+    assert first["eventSource"] == "aws:sqs"
+    assert first["eventSourceARN"] == queue.arn
+    assert first["awsRegion"] == workspace.region
+    assert list(first["attributes"]) == [
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "SenderId",
+        "ApproximateFirstReceiveTimestamp",
+    ]
+    assert first["attributes"]["SentTimestamp"] == str(int(clock.now() * 1000))
+    assert second["messageAttributes"] == {
+        "Author": {
+            "stringValue": "John Grisham",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        },
+        "Blob": {
+            "binaryValue": "AAE=",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        },
+    }
+    assert second["md5OfMessageAttributes"] == attributed.md5_of_attributes
+    # The receipt handle works like any consumer's.
+    sqs.delete_message(queue, second["receiptHandle"], clock=clock)
+    assert Message.objects.count() == 1
+
+
+def test_log_lines_follow_the_cloudwatch_format(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=60)
+    function = make_function(
+        workspace,
+        clock=clock,
+        duration=40,
+        timeout=60,
+        memory_size=256,
+        log_template="Processing message: {body} ({message_id})",
+    )
+    make_mapping(queue, function, clock=clock)
+    sent = sqs.send_message(queue, body="hello", clock=clock)
+
+    run_for(workspace, clock, 40)
+
+    invocation = Invocation.objects.get()
+    rid = invocation.request_id
+    lines = log_lines(function)
+    assert lines[:2] == [
+        f"START RequestId: {rid} Version: $LATEST",
+        f"Processing message: hello ({sent.message_id})",
+    ]
+    assert lines[2] == f"END RequestId: {rid}"
+    report = lines[3].split("\t")
+    assert report[:4] == [
+        f"REPORT RequestId: {rid}",
+        "Duration: 40000.00 ms",
+        "Billed Duration: 40000 ms",
+        "Memory Size: 256 MB",
+    ]
+    assert report[4].startswith("Max Memory Used: ") and report[4].endswith(" MB")
+    assert len(lines) == 4
+    logs = Event.objects.filter(kind="lambda.log").order_by("id")
+    assert {e.data["request_id"] for e in logs} == {rid}
+    assert [e.at for e in logs] == [invocation.started_at] * 2 + [invocation.ends_at] * 2
+    started = Event.objects.get(kind="lambda.invocation_started")
+    assert started.function == function.name
+    assert started.data == {
+        "request_id": rid,
+        "status": "running",
+        "message_ids": [sent.message_id],
+        "duration": 40,
+        "ends_at": invocation.ends_at,
+        "queue": queue.name,
+        "mapping": str(invocation.mapping.uuid),
+    }
+
+
+def test_billed_duration_rounds_up_to_the_millisecond():
+    line = lambdas.report_line("r", duration=0.0151234, memory_size=128, records=1)
+    assert "\tDuration: 15.12 ms\tBilled Duration: 16 ms\t" in line
+
+
+# --- configuration errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"name": "has space"}, "name"),
+        ({"name": "x" * 65}, "name"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": 901}, "timeout"),
+        ({"memory_size": 127}, "memory_size"),
+        ({"memory_size": 10_241}, "memory_size"),
+        ({"duration": -1}, "duration"),
+        ({"duration": float("inf")}, "duration"),
+    ],
+)
+def test_invalid_function_configuration_names_the_field(workspace, clock, options, field):
+    options = {"name": "fn", **options}
+    with pytest.raises(errors.InvalidParameterValueException) as raised:
+        lambdas.create_function(workspace, options.pop("name"), clock=clock, **options)
+    assert raised.value.field == field
+
+
+def test_function_name_is_unique_in_a_workspace(workspace, clock):
+    make_function(workspace, "fn", clock=clock)
+    with pytest.raises(errors.ResourceConflictException) as raised:
+        make_function(workspace, "fn", clock=clock)
+    assert raised.value.field == "name"
+    assert raised.value.message == "Function already exist: fn"
+    assert raised.value.status == 409
+
+
+def test_creating_a_function_records_an_event(workspace, clock):
+    function = make_function(workspace, clock=clock, duration=40, timeout=60)
+    event = Event.objects.get(kind="lambda.function_created")
+    assert event.function == function.name
+    assert event.data["timeout"] == 60
+
+
+def test_second_mapping_of_the_same_pair_is_a_conflict(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, "f", clock=clock)
+    mapping = make_mapping(queue, function, clock=clock)
+    with pytest.raises(errors.ResourceConflictException) as raised:
+        make_mapping(queue, function, clock=clock)
+    assert raised.value.message == (
+        f'An event source mapping with SQS arn (" {queue.arn} ") and function (" f ") already '
+        f"exists. Please update or delete the existing mapping with UUID {mapping.uuid}"
+    )
+
+
+@pytest.mark.parametrize("batch_size", [0, 11])
+def test_batch_size_outside_1_to_10_is_rejected(workspace, clock, batch_size):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock)
+    with pytest.raises(errors.InvalidParameterValueException) as raised:
+        make_mapping(queue, function, clock=clock, batch_size=batch_size)
+    assert raised.value.field == "batch_size"
+
+
+def test_deleting_a_mapping_stops_polling_but_lets_the_batch_finish(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=3)
+    mapping = make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="a", clock=clock)
+    run_lambda_service(workspace, clock)
+
+    lambdas.delete_event_source_mapping(mapping, clock=clock)
+    sqs.send_message(queue, body="b", clock=clock)
+    run_for(workspace, clock, 5)
+
+    assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
+    assert list(Message.objects.values_list("body", flat=True)) == ["b"]
+    assert Event.objects.filter(kind="lambda.mapping_deleted").count() == 1

@@ -1,0 +1,162 @@
+"""Playwright against the live playground: Debian's Chromium, one context per test.
+
+The live stack (`live_server_url`, tests/conftest.py) is real Daphne, a Celery
+worker and the ticker on a loopback port; a test reaches it only as a learner
+does, through the browser, and as a producer does, through boto3.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from playwright.sync_api import Page, expect
+
+# Playwright's sync API runs an event loop in this thread; Django would refuse
+# any ORM call made from it (playwright-pytest issue #29). This conftest only.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+# Waits for what the live socket pushes: generous, since a loaded machine may
+# take a moment, yet far under the test's own length.
+LIVE = 10_000
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a downloaded browser."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """A projector-sized window: the pipeline's four lanes side by side."""
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 1000}}
+
+
+@pytest.fixture
+def screenshot(request):
+    """Save a full-page screenshot as test-artifacts/browser/<test>-<name>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    test = request.node.originalname.removeprefix("test_")
+
+    def save(page: Page, name: str) -> Path:
+        path = ARTIFACTS / f"{test}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+@dataclass
+class Workspace:
+    """The learner's workspace as the browser shows it."""
+
+    page: Page
+    url: str
+    endpoint: str
+    region: str
+    account: str
+    access_key: str
+    secret: str
+
+    def sqs(self):
+        """A boto3 SQS client built from the credentials the page shows."""
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret,
+        )
+
+    def open(self, path: str = "") -> Page:
+        """Another tab of the same browser (same session), live socket connected."""
+        page = self.page.context.new_page()
+        go_live(page, self.url + path)
+        return page
+
+    # --- the workspace page's forms ------------------------------------------
+
+    def create_queue(self, name: str, *, visibility_timeout: int | None = None) -> None:
+        page = self.page
+        page.fill("#queue_name", name)
+        if visibility_timeout is not None:
+            page.fill("#queue_visibility_timeout", str(visibility_timeout))
+        page.click("#create-queue-form button[type=submit]")
+        expect(page.locator("#create-queue-form .note")).to_have_text(f"Queue {name} is ready.")
+        expect(page.locator(f'article.queue[data-queue="{name}"]')).to_be_visible(timeout=LIVE)
+
+    def create_function(self, name: str, *, duration: float, timeout: int) -> None:
+        page = self.page
+        page.fill("#function_name", name)
+        page.fill("#function_duration", str(duration))
+        page.fill("#function_timeout", str(timeout))
+        page.click("#create-function-form button[type=submit]")
+        expect(page.locator("#create-function-form .note")).to_have_text(
+            f"Function {name} is ready."
+        )
+
+    def add_trigger(self, queue: str, function: str, *, batch_size: int) -> None:
+        page = self.page
+        # The choices arrive over the live socket once the queue and function exist.
+        for select, value in (("#trigger_queue", queue), ("#trigger_function", function)):
+            expect(page.locator(f'{select} option[value="{value}"]')).to_be_attached(timeout=LIVE)
+            page.select_option(select, value)
+        page.fill("#trigger_batch_size", str(batch_size))
+        expect(page.locator("#trigger_enabled")).to_be_checked()
+        page.click("#add-trigger-form button[type=submit]")
+        expect(page.locator("#add-trigger-form .note")).to_have_text(
+            f"{queue} now triggers {function}."
+        )
+        expect(page.locator("#triggers tr.trigger")).to_have_count(1, timeout=LIVE)
+
+    def set_speed(self, speed: str) -> None:
+        page = self.page
+        page.click(f'#clock button.speed[data-speed="{speed}"]')
+        expect(page.locator("#clock-speed")).to_have_text(f"×{speed}")
+
+
+def go_live(page: Page, url: str) -> None:
+    """Open a page and wait until its live socket is connected."""
+    page.goto(url)
+    expect(page.locator("#live-status.on")).to_be_visible(timeout=LIVE)
+
+
+@pytest.fixture
+def workspace_page(page: Page, live_server_url: str) -> Workspace:
+    """A fresh visitor: the home page creates a workspace; open it and read the credentials."""
+    page.goto(live_server_url + "/")
+    page.click("#your-workspace")
+    page.wait_for_url("**/w/*/")
+    expect(page.locator("#live-status.on")).to_be_visible(timeout=LIVE)
+
+    def text(selector: str) -> str:
+        return (page.text_content(selector) or "").strip()
+
+    return Workspace(
+        page=page,
+        url=page.url.rstrip("/") + "/",
+        endpoint=text("#cred-endpoint"),
+        region=text("#cred-region"),
+        account=text("#cred-account"),
+        access_key=text("#cred-access-key"),
+        secret=text("#cred-secret"),
+    )

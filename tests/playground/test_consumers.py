@@ -1,0 +1,174 @@
+"""The workspace websocket on the real Redis channel layer."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+from django.test import Client
+
+from broker import clock as clocks
+from broker import events, sqs
+from broker.models import Workspace
+from playground.asgi import application
+from tests.factories import make_function, make_queue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _visitor() -> tuple[Client, Workspace]:
+    client = Client()
+    client.get("/")
+    return client, Workspace.objects.get(pk=client.session["workspace_id"])
+
+
+def _communicator(client: Client, workspace: Workspace, page: str) -> WebsocketCommunicator:
+    cookie = client.cookies["sessionid"].value if "sessionid" in client.cookies else ""
+    return WebsocketCommunicator(
+        application, f"/ws/w/{workspace.slug}/?page={page}",
+        headers=[(b"host", b"testserver"), (b"cookie", f"sessionid={cookie}".encode())],
+    )
+
+
+async def _receive_until(communicator, needle: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await communicator.receive_from(timeout=max(0.01, deadline - time.monotonic()))
+        if needle in frame:
+            return frame
+
+
+def _element(html: str, tag: str, element_id: str) -> str:
+    match = re.search(rf'<{tag} id="{re.escape(element_id)}".*?</{tag}>', html, re.S)
+    assert match, f"no #{element_id} in {html[:500]}"
+    return match.group(0)
+
+
+def test_connect_sends_a_snapshot_then_the_new_count_after_a_send():
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+
+    async def scenario():
+        communicator = _communicator(client, workspace, "workspace")
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected is True
+        snapshot = await communicator.receive_from(timeout=5)
+        assert 'data-count="visible">0<' in _element(snapshot, "article", f"queue-{queue.pk}")
+
+        await database_sync_to_async(sqs.send_message)(queue, body="hello", clock=clock)
+        frame = await _receive_until(communicator, f'id="queue-{queue.pk}"')
+        assert 'data-count="visible">1<' in _element(frame, "article", f"queue-{queue.pk}")
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_pushed_fragments_match_fresh_page():
+    """A page patched with pushed fragments equals a fresh render of that page."""
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+
+    async def scenario():
+        canvas = _communicator(client, workspace, "workspace")
+        assert (await canvas.connect(timeout=5))[0] is True
+        await canvas.receive_from(timeout=5)
+        sent = await database_sync_to_async(sqs.send_message)(queue, body="<b>hi</b>", clock=clock)
+        timeline = _communicator(client, workspace, f"message:{sent.message_id}")
+        assert (await timeline.connect(timeout=5))[0] is True
+        await timeline.receive_from(timeout=5)
+
+        card_frame = await _receive_until(canvas, f'id="queue-{queue.pk}"')
+        fresh_canvas = (await database_sync_to_async(client.get)(f"/w/{workspace.slug}/")).content
+        received = await database_sync_to_async(sqs.receive_messages)(
+            queue, receiver="console", clock=clock)
+        row_frame = await _receive_until(timeline, "beforeend:#timeline")
+        await canvas.disconnect()
+        await timeline.disconnect()
+        return sent, received, card_frame, fresh_canvas.decode(), row_frame
+
+    sent, received, card_frame, fresh_canvas, row_frame = async_to_sync(scenario)()
+    pushed_card = _element(card_frame, "article", f"queue-{queue.pk}")
+    assert 'data-count="visible">1<' in pushed_card
+    assert pushed_card == _element(fresh_canvas, "article", f"queue-{queue.pk}")
+
+    fresh_message = client.get(f"/w/{workspace.slug}/messages/{sent.message_id}/").content.decode()
+    row_id = re.search(r'<li id="(event-\d+)"', row_frame).group(1)
+    assert _element(row_frame, "li", row_id) == _element(fresh_message, "li", row_id)
+    assert "Received</strong> by console" in _element(row_frame, "li", row_id)
+    assert received
+
+
+def test_other_sessions_cannot_watch_a_workspace():
+    _owner, workspace = _visitor()
+    stranger = Client()
+
+    async def scenario():
+        communicator = _communicator(stranger, workspace, "workspace")
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected is False
+
+    async_to_sync(scenario)()
+
+
+def test_a_burst_of_sends_is_coalesced_into_few_frames():
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+
+    def burst():
+        for i in range(40):
+            sqs.send_message(queue, body=f"message {i}", clock=clock)
+
+    async def scenario():
+        communicator = _communicator(client, workspace, "workspace")
+        assert (await communicator.connect(timeout=5))[0] is True
+        await communicator.receive_from(timeout=5)
+        started = time.monotonic()
+        await database_sync_to_async(burst)()
+        elapsed = time.monotonic() - started
+        frames = []
+        while not await communicator.receive_nothing(timeout=0.8):
+            frames.append(await communicator.receive_from(timeout=1))
+        await communicator.disconnect()
+        return frames, elapsed
+
+    frames, elapsed = async_to_sync(scenario)()
+    html_frames = [f for f in frames if not f.startswith("{")]
+    # One render per 150 ms at most (plus the one in flight when the burst ends).
+    assert len(html_frames) <= elapsed / 0.15 + 2
+    assert len(html_frames) < 40
+    last_card = _element(html_frames[-1], "article", f"queue-{queue.pk}")
+    assert 'data-count="visible">40<' in last_card
+    assert any('"pulses"' in f for f in frames)
+
+
+def test_function_log_lines_are_appended_live():
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    function = make_function(workspace, clock=clock)
+
+    def log_line():
+        with transaction.atomic():
+            events.record(workspace, "lambda.log", function=function.name,
+                          data={"request_id": "r-1", "line": "Processing message: <hi>"},
+                          clock=clock)
+
+    async def scenario():
+        communicator = _communicator(client, workspace, f"function:{function.name}")
+        assert (await communicator.connect(timeout=5))[0] is True
+        snapshot = await communicator.receive_from(timeout=5)
+        assert f'id="log-{function.pk}"' in snapshot
+        await database_sync_to_async(log_line)()
+        frame = await _receive_until(communicator, f"beforeend:#log-{function.pk}")
+        await communicator.disconnect()
+        return frame
+
+    frame = async_to_sync(scenario)()
+    assert "Processing message: &lt;hi&gt;" in frame

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+from broker import sqs, workspaces
+from broker.models import Message, Workspace
+from tests.factories import make_function, make_mapping, make_queue
+
+pytestmark = pytest.mark.django_db
+
+
+def test_visitor_gets_a_workspace_at_once():
+    client = Client()
+    response = client.get("/")
+    assert response.status_code == 200
+    workspace = Workspace.objects.get(pk=client.session["workspace_id"])
+    assert f"/w/{workspace.slug}/" in response.content.decode()
+    assert client.get(f"/w/{workspace.slug}/").status_code == 200
+
+
+def test_returning_visitor_keeps_the_same_workspace(visitor, own_workspace):
+    visitor.get("/")
+    assert Workspace.objects.count() == 1
+    assert visitor.session["workspace_id"] == own_workspace.pk
+
+
+def test_other_session_gets_404_on_a_workspace(own_workspace, ws_clock):
+    make_queue(own_workspace, clock=ws_clock)
+    stranger = Client()
+    assert stranger.get(f"/w/{own_workspace.slug}/").status_code == 404
+    assert stranger.get(f"/w/{own_workspace.slug}/queues/MyTaskQueue/").status_code == 404
+    assert stranger.post(f"/w/{own_workspace.slug}/queues/", {"name": "x"}).status_code == 404
+
+
+def test_local_convention_workspaces_are_listed_and_watchable():
+    local = workspaces.local_workspace("123456789012")
+    client = Client()
+    page = client.get("/").content.decode()
+    assert "Account 123456789012" in page
+    assert client.get(f"/w/{local.slug}/").status_code == 200
+
+
+@override_settings(PLAYGROUND_LOCAL_CREDENTIALS=False)
+def test_local_convention_workspaces_are_private_when_the_convention_is_off():
+    local = workspaces.local_workspace("123456789012")
+    client = Client()
+    assert "123456789012" not in client.get("/").content.decode()
+    assert client.get(f"/w/{local.slug}/").status_code == 404
+
+
+def test_create_queue_error_is_shown_next_to_its_field_with_422(visitor, own_workspace):
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
+        "name": "MyTaskQueue", "visibility_timeout": "99999", "delay_seconds": "0"},
+        HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'id="queue_visibility_timeout_error"' in html
+    assert "must be an integer between 0 and 43200" in html
+    assert 'aria-describedby="queue_visibility_timeout_error"' in html
+    assert not own_workspace.queues.exists()
+
+
+def test_create_queue_with_dead_letter_queue(visitor, own_workspace, ws_clock):
+    dlq = make_queue(own_workspace, "MyDLQ", clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
+        "name": "MyTaskQueue", "visibility_timeout": "30", "delay_seconds": "0",
+        "dead_letter_queue": "MyDLQ", "max_receive_count": "3"})
+    assert response.status_code == 200
+    queue = sqs.get_queue(own_workspace, "MyTaskQueue")
+    assert queue.dead_letter_target_arn == dlq.arn
+    assert queue.max_receive_count == 3
+
+
+def test_html_in_a_message_body_is_shown_as_text(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    sqs.send_message(queue, body="<script>alert(1)</script>", clock=ws_clock)
+    html = visitor.get(f"/w/{own_workspace.slug}/queues/MyTaskQueue/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_send_via_form_enqueues_the_message_with_attributes(visitor, own_workspace, ws_clock):
+    make_queue(own_workspace, clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/send/", {
+        "body": "order #1", "attr_name": ["customer", ""], "attr_type": ["String", "String"],
+        "attr_value": ["ada", ""]})
+    assert response.status_code == 200
+    message = Message.objects.get()
+    assert message.body == "order #1"
+    assert message.attributes == {"customer": {"DataType": "String", "StringValue": "ada"}}
+    assert f"/messages/{message.message_id}/" in response.content.decode()
+
+
+def test_send_without_body_shows_the_aws_error_with_422(visitor, own_workspace, ws_clock):
+    make_queue(own_workspace, clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/send/", {"body": ""})
+    assert response.status_code == 422
+    assert "MessageBody" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_poll_receives_as_console_and_delete_removes(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    sqs.send_message(queue, body="hello", clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/",
+                            {"max_number": "10"})
+    html = response.content.decode()
+    message = Message.objects.get()
+    assert message.receive_count == 1
+    assert f'id="received-{message.message_id}"' in html
+    handle = html.split('name="receipt_handle" value="')[1].split('"')[0]
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/delete/",
+                            {"receipt_handle": handle, "message_id": message.message_id})
+    assert response.status_code == 200
+    assert not Message.objects.exists()
+
+
+def test_message_timeline_shows_its_events_after_deletion(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    sent = sqs.send_message(queue, body="hello", clock=ws_clock)
+    received = sqs.receive_messages(queue, receiver="console", clock=ws_clock)
+    sqs.delete_message(queue, received[0].receipt_handle, actor="console", clock=ws_clock)
+    html = visitor.get(f"/w/{own_workspace.slug}/messages/{sent.message_id}/").content.decode()
+    assert "Sent" in html and "Received</strong> by console" in html and "Deleted" in html
+
+
+def test_function_page_and_trigger_toggle(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    function = make_function(own_workspace, clock=ws_clock)
+    mapping = make_mapping(queue, function, clock=ws_clock)
+    assert visitor.get(f"/w/{own_workspace.slug}/functions/{function.name}/").status_code == 200
+    response = visitor.post(f"/w/{own_workspace.slug}/triggers/{mapping.uuid}/",
+                            {"action": "disable"})
+    assert response.status_code == 200
+    mapping.refresh_from_db()
+    assert mapping.enabled is False
+
+
+def test_add_trigger_rejects_a_batch_size_over_ten(visitor, own_workspace, ws_clock):
+    make_queue(own_workspace, clock=ws_clock)
+    make_function(own_workspace, clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/triggers/", {
+        "queue": "MyTaskQueue", "function": "ConsumerFunction", "batch_size": "11",
+        "enabled": "on"})
+    assert response.status_code == 422
+    assert 'id="trigger_batch_size_error"' in response.content.decode()
+
+
+def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
+    url = f"/w/{own_workspace.slug}/clock/"
+    assert visitor.post(url, {"action": "speed", "speed": "10"}).status_code == 200
+    assert visitor.post(url, {"action": "pause"}).status_code == 200
+    own_workspace.refresh_from_db()
+    assert own_workspace.speed == 10
+    assert own_workspace.paused is True
