@@ -17,6 +17,26 @@ from broker import errors
 ATTRIBUTE_TYPES = [("String", "String"), ("Number", "Number"), ("Binary", "Binary")]
 
 
+def fresh_name(base: str, taken) -> str:
+    """`base`, or `base2`, `base3`... : the first one no existing resource uses."""
+    taken = set(taken)
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}{n}" in taken:
+        n += 1
+    return f"{base}{n}"
+
+
+def suggest_name(form: forms.Form, taken, *, blank: bool = False) -> None:
+    """Default the name field to a fresh name, or (`blank`, after a create) leave it
+    empty with the fresh name as a placeholder, so the form visibly starts over."""
+    field = form.fields["name"]
+    fresh = fresh_name(field.initial, taken)
+    field.widget.attrs["placeholder"] = f"e.g. {fresh}"
+    field.initial = None if blank else fresh
+
+
 def show_aws_error(form: forms.Form, err: errors.AwsError, field_map: dict | None = None) -> None:
     """Put an AWS error next to the field it is about (or above the form)."""
     name = (field_map or {}).get(err.field, err.field)
@@ -41,9 +61,10 @@ class CreateQueueForm(forms.Form):
         "RedrivePolicy": "max_receive_count",
     }
 
-    def __init__(self, *args, queue_names: list[str] = (), **kwargs):
+    def __init__(self, *args, queue_names: list[str] = (), blank_name: bool = False, **kwargs):
         kwargs.setdefault("auto_id", "queue_%s")
         super().__init__(*args, **kwargs)
+        suggest_name(self, queue_names, blank=blank_name)
         self.fields["dead_letter_queue"].choices = [("", "— none —")] + [
             (n, n) for n in queue_names
         ]
@@ -83,9 +104,11 @@ class CreateFunctionForm(FunctionConfigForm):
 
     field_order = ["name", "duration", "timeout", "fail_when_body_contains", "log_template"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, function_names: list[str] = (), blank_name: bool = False,
+                 **kwargs):
         kwargs.setdefault("auto_id", "function_%s")
         super().__init__(*args, **kwargs)
+        suggest_name(self, function_names, blank=blank_name)
 
 
 class AddTriggerForm(forms.Form):
@@ -133,7 +156,7 @@ class SendMessageForm(forms.Form):
                 attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
         return attributes
 
-    def rows_for_display(self, empty: int = 2) -> list[dict]:
+    def rows_for_display(self, empty: int = 1) -> list[dict]:
         blank = {"name": "", "type": "String", "value": ""}
         return [*self.attribute_rows, *([blank] * max(empty - len(self.attribute_rows), 1))]
 

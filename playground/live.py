@@ -300,16 +300,20 @@ def _function_changes(workspace, page, new: list[Event], now, update: Update) ->
     return parts
 
 
-def forms_context(workspace: Workspace) -> dict:
-    """The unbound create/trigger forms, whose choices follow the workspace's resources."""
+def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
+    """The unbound create/trigger forms, whose choices follow the workspace's resources.
+
+    Names default to one no resource uses yet; `created` (the answer to a successful
+    create) leaves the name empty, with that fresh name as the placeholder."""
     from playground import forms
 
     queue_names = [q.name for q in selectors.queues(workspace)]
     function_names = [f.name for f in selectors.functions(workspace)]
     return {
         "workspace": workspace,
-        "queue_form": forms.CreateQueueForm(queue_names=queue_names),
-        "function_form": forms.CreateFunctionForm(),
+        "queue_form": forms.CreateQueueForm(queue_names=queue_names, blank_name=created),
+        "function_form": forms.CreateFunctionForm(function_names=function_names,
+                                                  blank_name=created),
         "trigger_form": forms.AddTriggerForm(queue_names=queue_names,
                                              function_names=function_names),
     }

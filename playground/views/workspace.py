@@ -74,7 +74,8 @@ def create_queue(request, slug):
             forms.show_aws_error(form, err, forms.CreateQueueForm.FIELD_MAP)
         else:
             return render(request, f"{PAGE}#create-queue-form", {
-                **live.forms_context(ws), "note": f"Queue {queue.name} is ready."})
+                **live.forms_context(ws, created=True),
+                "note": f"Queue {queue.name} is ready."})
     return render(request, f"{PAGE}#create-queue-form",
                   {**live.forms_context(ws), "queue_form": form}, status=422)
 
@@ -92,7 +93,8 @@ def create_function(request, slug):
             forms.show_aws_error(form, err)
         else:
             return render(request, f"{PAGE}#create-function-form", {
-                **live.forms_context(ws), "note": f"Function {function.name} is ready."})
+                **live.forms_context(ws, created=True),
+                "note": f"Function {function.name} is ready."})
     return render(request, f"{PAGE}#create-function-form",
                   {**live.forms_context(ws), "function_form": form}, status=422)
 
