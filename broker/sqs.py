@@ -943,7 +943,6 @@ def purge_queue(queue: Queue, *, clock) -> int:
 # --- the ticker's part ------------------------------------------------------------------
 
 
-@transaction.atomic
 def announce_returns(workspace, *, clock, limit: int = 500) -> int:
     """Record `message.visible` for hidden messages whose time has come.
 
@@ -952,11 +951,17 @@ def announce_returns(workspace, *, clock, limit: int = 500) -> int:
     long polls. Returns how many were announced.
     """
     now = clock.now()
-    due = list(
-        Message.objects.filter(hidden=True, visible_at__lte=now, queue__workspace=workspace)
-        .select_related("queue")
-        .order_by("visible_at")[:limit]
-    )
+    pending = Message.objects.filter(hidden=True, visible_at__lte=now, queue__workspace=workspace)
+    # Look before taking the write lock: on SQLite an IMMEDIATE transaction 20
+    # times a second per workspace would stall every sender for nothing.
+    if not pending.exists():
+        return 0
+    with transaction.atomic():
+        return _announce(workspace, pending, clock=clock, limit=limit)
+
+
+def _announce(workspace, pending, *, clock, limit: int) -> int:
+    due = list(pending.select_related("queue").order_by("visible_at")[:limit])
     if not due:
         return 0
     Message.objects.filter(pk__in=[m.pk for m in due]).update(hidden=False)
