@@ -58,6 +58,7 @@ from tests.services import create_database, start_postgres, wait_for_port  # noq
 
 BODY = "x" * 256
 REGION = "us-east-1"
+READ_TIMEOUT = 40  # seconds: a call past it is recorded as ">40 s"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Plan:
     drain_messages: int
     longpoll_samples: int
     depths: tuple[int, int]
+    moto_depths: tuple[int, int]  # moto's receive scans its whole queue: a smaller deep queue
     depth_calls: int
     ceiling_messages: int
 
@@ -79,6 +81,7 @@ FULL = Plan(
     drain_messages=3_000,
     longpoll_samples=30,
     depths=(1_000, 100_000),
+    moto_depths=(1_000, 10_000),
     depth_calls=100,
     ceiling_messages=20_000,
 )
@@ -89,6 +92,7 @@ QUICK = Plan(
     drain_messages=1_000,
     longpoll_samples=8,
     depths=(1_000, 10_000),
+    moto_depths=(1_000, 10_000),
     depth_calls=30,
     ceiling_messages=5_000,
 )
@@ -110,16 +114,36 @@ def client(endpoint: str):
         config=Config(
             retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=5,
-            read_timeout=40,
+            read_timeout=READ_TIMEOUT,
             max_pool_connections=4,
         ),
     )
 
 
+def why(exc: BaseException) -> str:
+    """A short reason for a failed call: the error code, or the exception's type."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code or type(exc).__name__
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return type(exc).__name__ in {"ReadTimeoutError", "ReadTimeout", "TimeoutError"}
+
+
 def _worker(
     kind: str, endpoint: str, queue_url: str, duration: float, quota: int, barrier, out, index: int
 ) -> None:
-    """One client process: `kind` in a loop until `duration` runs out or `quota` is done."""
+    """One client process: `kind` in a loop until `duration` runs out or `quota` is done.
+
+    Its `diag` counts why calls failed (exception types, DeleteMessageBatch's
+    Failed codes) and, for a drain, why the worker stopped: a drain worker stops
+    after 3 empty receives in a row, or at the deadline.
+    """
+    diag: dict = {"failed": {}, "stop": "deadline", "received": 0, "lost_in_flight": 0}
+
+    def count(key: str) -> None:
+        diag["failed"][key] = diag["failed"].get(key, 0) + 1
+
     try:
         c = client(endpoint)
         c.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])  # warm up
@@ -130,6 +154,7 @@ def _worker(
         end = start + duration
         entries = [{"Id": str(i), "MessageBody": BODY} for i in range(10)]
         while time.monotonic() < end and (quota == 0 or done < quota):
+            step = "call"
             try:
                 if kind == "send":
                     t0 = time.monotonic()
@@ -137,12 +162,16 @@ def _worker(
                     calls.setdefault("send", []).append(time.monotonic() - t0)
                     done += 1
                 elif kind == "batch":
+                    n = min(10, quota - done) if quota else 10  # an exact quota
                     t0 = time.monotonic()
-                    r = c.send_message_batch(QueueUrl=queue_url, Entries=entries)
+                    r = c.send_message_batch(QueueUrl=queue_url, Entries=entries[:n])
                     calls.setdefault("batch", []).append(time.monotonic() - t0)
                     done += len(r.get("Successful", []))
                     errors += len(r.get("Failed", []))
+                    for f in r.get("Failed", []):
+                        count(f"SendMessageBatch Failed {f.get('Code')}")
                 elif kind == "drain":
+                    step = "ReceiveMessage"
                     t0 = time.monotonic()
                     r = c.receive_message(
                         QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
@@ -152,9 +181,12 @@ def _worker(
                     if not messages:
                         empty += 1
                         if empty >= 3:
+                            diag["stop"] = "3 empty receives"
                             break
                         continue
                     empty = 0
+                    diag["received"] += len(messages)
+                    step = "DeleteMessageBatch"
                     t0 = time.monotonic()
                     d = c.delete_message_batch(
                         QueueUrl=queue_url,
@@ -166,46 +198,88 @@ def _worker(
                     calls.setdefault("delete", []).append(time.monotonic() - t0)
                     done += len(d.get("Successful", []))
                     errors += len(d.get("Failed", []))
-            except Exception:
+                    diag["lost_in_flight"] += len(d.get("Failed", []))
+                    for f in d.get("Failed", []):
+                        count(f"DeleteMessageBatch Failed {f.get('Code')}")
+            except Exception as exc:
                 errors += 1
-        out.put((index, done, errors, start, time.monotonic(), calls, None))
+                count(f"{step} {why(exc)}")
+                if step == "DeleteMessageBatch":
+                    # received, hidden for 300 s, not deleted: out of this drain
+                    diag["lost_in_flight"] += len(messages)
+        out.put((index, done, errors, start, time.monotonic(), calls, None, diag))
     except Exception:
-        out.put((index, 0, 0, 0.0, 0.0, {}, traceback.format_exc()))
+        out.put((index, 0, 0, 0.0, 0.0, {}, traceback.format_exc(), diag))
 
 
 def run_clients(
     kind: str, endpoint: str, queue_url: str, *, clients: int, duration: float, quota: int = 0
 ) -> dict:
-    """Run `clients` processes together; returns throughput, errors and call latencies."""
+    """Run `clients` processes together; returns throughput, errors and call latencies.
+
+    A client that has not reported `duration` + 60 s after the start is killed and
+    counted as failed (a call stuck past the read timeout); the others still count.
+    """
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(clients), ctx.Queue()
-    per_client = -(-quota // clients) if quota else 0
+    # exact quotas: the first `quota % clients` clients do one message more
+    quotas = (
+        [quota // clients + (i < quota % clients) for i in range(clients)]
+        if quota
+        else [0] * clients
+    )
     procs = [
         ctx.Process(
-            target=_worker, args=(kind, endpoint, queue_url, duration, per_client, barrier, out, i)
+            target=_worker, args=(kind, endpoint, queue_url, duration, quotas[i], barrier, out, i)
         )
         for i in range(clients)
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=duration + 120) for _ in procs]
-    for p in procs:
-        p.join(timeout=10)
+    results = []
+    deadline = time.monotonic() + duration + 60
+    try:
+        while len(results) < clients:
+            try:
+                results.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
+            except stdqueue.Empty:
+                break
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    missing = clients - len(results)
     failures = [r[6] for r in results if r[6]]
-    if failures:
-        raise RuntimeError(f"a {kind} client failed:\n{failures[0]}")
-    done = sum(r[1] for r in results)
-    wall = max(r[4] for r in results) - min(r[3] for r in results)
+    if failures and len(failures) == len(results):
+        raise RuntimeError(f"every {kind} client failed:\n{failures[0]}")
+    ok = [r for r in results if not r[6]]
+    done = sum(r[1] for r in ok)
+    wall = max(r[4] for r in ok) - min(r[3] for r in ok)
     calls: dict[str, list[float]] = {}
-    for r in results:
+    diag: dict = {"failed": {}, "stop": {}, "received": 0, "lost_in_flight": 0}
+    for r in ok:
         for name, values in r[5].items():
             calls.setdefault(name, []).extend(values)
+    for r in results:
+        d = r[7]
+        for k, v in d["failed"].items():
+            diag["failed"][k] = diag["failed"].get(k, 0) + v
+        diag["stop"][d["stop"]] = diag["stop"].get(d["stop"], 0) + 1
+        diag["received"] += d["received"]
+        diag["lost_in_flight"] += d["lost_in_flight"]
+    if missing:
+        diag["stop"]["killed (no report)"] = missing
+    if failures:
+        diag["stop"]["crashed"] = len(failures)
     return {
         "messages": done,
-        "errors": sum(r[2] for r in results),
+        "errors": sum(r[2] for r in ok) + missing + len(failures),
         "wall": wall,
         "rate": done / wall if wall > 0 else 0.0,
         "calls": calls,
+        "diag": diag,
     }
 
 
@@ -219,73 +293,176 @@ def pct(values: list[float], q: float) -> float | None:
 # --- measurements ------------------------------------------------------------------------
 
 
-def measure_target(name: str, endpoint: str, plan: Plan, fill_direct) -> dict:
-    """Every API measurement against one endpoint; returns metric -> value."""
+def failure_label(exc: BaseException) -> str:
+    if is_timeout(exc):
+        return f">{READ_TIMEOUT} s"
+    return f"n/a ({why(exc)}: {str(exc).splitlines()[0][:60] if str(exc) else ''})".replace(
+        ": )", ")"
+    )
+
+
+def section(name: str, result: dict, keys: list[str], fn) -> None:
+    """Run one measurement; a failure or timeout labels its metrics instead of crashing."""
+    try:
+        fn()
+    except KeyboardInterrupt:
+        for k in keys:
+            result.setdefault(k, "n/a (interrupted)")
+        raise
+    except Exception as exc:
+        label = failure_label(exc)
+        print(f"  [{name}] {keys[0]}…: {label}", file=sys.stderr)
+        traceback.print_exc(limit=3, file=sys.stderr)
+        for k in keys:
+            result.setdefault(k, label)
+
+
+def queue_depth(c, url: str) -> str:
+    a = c.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        f"{a.get('ApproximateNumberOfMessages')} visible, "
+        f"{a.get('ApproximateNumberOfMessagesNotVisible')} in flight"
+    )
+
+
+def measure_target(
+    name: str, endpoint: str, plan: Plan, fill_direct, result: dict, notes: list
+) -> None:
+    """Every API measurement against one endpoint, written into `result` as it goes."""
     c = client(endpoint)
     stamp = str(int(time.time()))
-    result: dict[str, float | None] = {}
+
+    made = iter(range(1_000_000))
 
     def new_queue(suffix: str) -> str:
-        return c.create_queue(QueueName=f"bench-{suffix}-{stamp}")["QueueUrl"]
+        # A fresh queue every time: CreateQueue with an existing name returns that
+        # queue, and the repeats would pile up in it (moto's calls slow with depth).
+        return c.create_queue(QueueName=f"bench-{suffix}-{stamp}-{next(made)}")["QueueUrl"]
 
     for kind, label in (("send", "SendMessage"), ("batch", "SendMessageBatch")):
-        rates, lat = [], []
-        for _ in range(plan.repeats):
-            url = new_queue(kind)
-            r = run_clients(kind, endpoint, url, clients=plan.clients, duration=plan.duration)
-            rates.append(r["rate"])
-            lat += r["calls"].get(kind, [])
-            if r["errors"]:
-                print(f"  [{name}] {label}: {r['errors']} errors", file=sys.stderr)
-        result[f"{label} msg/s"] = statistics.median(rates)
-        result[f"{label} p50 ms"] = ms(pct(lat, 0.50))
-        result[f"{label} p99 ms"] = ms(pct(lat, 0.99))
-        print(f"  [{name}] {label}: {statistics.median(rates):,.0f} msg/s", file=sys.stderr)
+        keys = [f"{label} msg/s", f"{label} p50 ms", f"{label} p99 ms"]
 
-    rates, receive, delete = [], [], []
-    for _ in range(plan.repeats):
-        url = new_queue("drain")
-        run_clients(
-            "batch", endpoint, url, clients=plan.clients, duration=600, quota=plan.drain_messages
-        )
-        # Capped in time: a server whose receive grows with the queue would
-        # otherwise spend minutes here; the rate is what it managed.
-        r = run_clients("drain", endpoint, url, clients=plan.clients, duration=plan.duration * 4)
-        rates.append(r["rate"])
-        receive += r["calls"].get("receive", [])
-        delete += r["calls"].get("delete", [])
-        if r["errors"]:
-            print(f"  [{name}] drain: {r['errors']} errors", file=sys.stderr)
-        if r["messages"] < plan.drain_messages:
+        def throughput(kind=kind, label=label, keys=keys) -> None:
+            rates, lat = [], []
+            for _ in range(plan.repeats):
+                url = new_queue(kind)
+                r = run_clients(kind, endpoint, url, clients=plan.clients, duration=plan.duration)
+                rates.append(r["rate"])
+                lat += r["calls"].get(kind, [])
+                if r["errors"]:
+                    print(
+                        f"  [{name}] {label}: {r['errors']} errors {r['diag']['failed']}",
+                        file=sys.stderr,
+                    )
+            result[keys[0]] = statistics.median(rates)
+            result[keys[1]] = ms(pct(lat, 0.50))
+            result[keys[2]] = ms(pct(lat, 0.99))
+            print(f"  [{name}] {label}: {statistics.median(rates):,.0f} msg/s", file=sys.stderr)
+
+        section(name, result, keys, throughput)
+
+    drain_keys = [
+        "Drain (Receive+DeleteBatch) msg/s",
+        "ReceiveMessage p50 ms",
+        "ReceiveMessage p99 ms",
+        "DeleteMessageBatch p50 ms",
+        "DeleteMessageBatch p99 ms",
+        "Drain: deleted / filled",
+    ]
+
+    def drain() -> None:
+        rates, receive, delete, tallies = [], [], [], []
+        for _ in range(plan.repeats):
+            url = new_queue("drain")
+            f = run_clients(
+                "batch",
+                endpoint,
+                url,
+                clients=plan.clients,
+                duration=600,
+                quota=plan.drain_messages,
+            )
+            filled = f["messages"]
+            # Capped in time: a server whose receive grows with the queue would
+            # otherwise spend minutes here; the rate is what it managed.
+            r = run_clients(
+                "drain", endpoint, url, clients=plan.clients, duration=plan.duration * 4
+            )
+            rates.append(r["rate"])
+            receive += r["calls"].get("receive", [])
+            delete += r["calls"].get("delete", [])
+            tallies.append(f"{r['messages']:,}/{filled:,}")
+            d = r["diag"]
+            left = queue_depth(c, url)
+            line = (
+                f"drain: filled {filled:,}, received {d['received']:,}, deleted {r['messages']:,} "
+                f"in {r['wall']:.1f} s (cap {plan.duration * 4:g} s); workers stopped: "
+                f"{d['stop']}; failures: {d['failed'] or 'none'}; "
+                f"received but not deleted: {d['lost_in_flight']}; left: {left}"
+            )
+            print(f"  [{name}] {line}", file=sys.stderr)
+            if r["messages"] < filled or d["failed"]:
+                notes.append(f"{name} {line}")
+        result[drain_keys[0]] = statistics.median(rates)
+        result[drain_keys[1]] = ms(pct(receive, 0.50))
+        result[drain_keys[2]] = ms(pct(receive, 0.99))
+        result[drain_keys[3]] = ms(pct(delete, 0.50))
+        result[drain_keys[4]] = ms(pct(delete, 0.99))
+        result[drain_keys[5]] = " ".join(tallies)
+        print(f"  [{name}] drain: {statistics.median(rates):,.0f} msg/s", file=sys.stderr)
+
+    section(name, result, drain_keys, drain)
+
+    lp_keys = ["Send→long-poll receive p50 ms", "Send→long-poll receive p99 ms"]
+
+    def long_poll() -> None:
+        delays = long_poll_delays(endpoint, new_queue("longpoll"), plan.longpoll_samples)
+        result[lp_keys[0]] = ms(pct(delays, 0.50))
+        result[lp_keys[1]] = ms(pct(delays, 0.99))
+        print(f"  [{name}] long poll: p50 {ms(pct(delays, 0.5))} ms", file=sys.stderr)
+
+    section(name, result, lp_keys, long_poll)
+
+    small, large = plan.moto_depths if name == "moto" else plan.depths
+    url = new_queue("depth")
+    have = 0
+    for depth in (small, large):
+        keys = [f"Receive p50 ms @{depth:,}", f"Receive p99 ms @{depth:,}"]
+
+        def at_depth(depth=depth, keys=keys) -> None:
+            nonlocal have
+            t0 = time.monotonic()
+            fill_direct(url, depth - have)
+            have = depth
             print(
-                f"  [{name}] drain deleted {r['messages']} of {plan.drain_messages} "
-                f"in its {plan.duration * 4:g} s",
+                f"  [{name}] filled to {depth:,} in {time.monotonic() - t0:.0f} s", file=sys.stderr
+            )
+            lat = receive_latencies(c, url, plan.depth_calls)
+            result[keys[0]] = ms(pct(lat, 0.50))
+            result[keys[1]] = ms(pct(lat, 0.99))
+            print(
+                f"  [{name}] receive @{depth:,}: p50 {ms(pct(lat, 0.5)):.1f} ms ({len(lat)} calls)",
                 file=sys.stderr,
             )
-    result["Drain (Receive+DeleteBatch) msg/s"] = statistics.median(rates)
-    result["ReceiveMessage p50 ms"] = ms(pct(receive, 0.50))
-    result["ReceiveMessage p99 ms"] = ms(pct(receive, 0.99))
-    result["DeleteMessageBatch p50 ms"] = ms(pct(delete, 0.50))
-    result["DeleteMessageBatch p99 ms"] = ms(pct(delete, 0.99))
-    print(f"  [{name}] drain: {statistics.median(rates):,.0f} msg/s", file=sys.stderr)
 
-    delays = long_poll_delays(endpoint, new_queue("longpoll"), plan.longpoll_samples)
-    result["Send→long-poll receive p50 ms"] = ms(pct(delays, 0.50))
-    result["Send→long-poll receive p99 ms"] = ms(pct(delays, 0.99))
-    print(f"  [{name}] long poll: p50 {ms(pct(delays, 0.5))} ms", file=sys.stderr)
-
-    url = new_queue("depth")
-    small, large = plan.depths
-    for depth, have in ((small, 0), (large, small)):
-        t0 = time.monotonic()
-        fill_direct(url, depth - have)
-        print(f"  [{name}] filled to {depth:,} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-        lat = receive_latencies(c, url, plan.depth_calls)
-        result[f"Receive p50 ms @{depth:,}"] = ms(pct(lat, 0.50))
-        result[f"Receive p99 ms @{depth:,}"] = ms(pct(lat, 0.99))
-    a, b = result[f"Receive p50 ms @{small:,}"], result[f"Receive p50 ms @{large:,}"]
-    result[f"Receive p50 ratio {large:,}÷{small:,}"] = (b / a) if a and b else None
-    return result
+        section(name, result, keys, at_depth)
+    a, b = result.get(f"Receive p50 ms @{small:,}"), result.get(f"Receive p50 ms @{large:,}")
+    numbers = isinstance(a, float) and isinstance(b, float) and a
+    result["Receive p50 ratio deep÷1,000 (see the note)"] = (
+        b / a if numbers else "n/a (a depth was not measured)"
+    )
+    notes.append(
+        f"{name}: deep queue {large:,} messages, receive ratio = p50 @{large:,} ÷ p50 @{small:,}"
+        + (
+            " (moto's ReceiveMessage scans the whole queue, ~0.5 s per call at 1,000: "
+            "at 100,000 one call would pass the 40 s read timeout)"
+            if name == "moto"
+            else ""
+        )
+    )
 
 
 def ms(seconds: float | None) -> float | None:
@@ -296,13 +473,20 @@ def receive_latencies(c, url: str, calls: int, budget: float = 20.0) -> list[flo
     """Sequential receives that leave the queue as it was (VisibilityTimeout=0).
 
     `calls` of them, or as many as fit in `budget` seconds (at least 2): a server
-    whose receive grows with the queue would otherwise take the whole run.
+    whose receive grows with the queue would otherwise take the whole run. A call
+    that fails after some succeeded ends the series (what was measured counts).
     """
     lat: list[float] = []
     end = time.monotonic() + budget
     while len(lat) < calls and (len(lat) < 2 or time.monotonic() < end):
         t0 = time.monotonic()
-        r = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        try:
+            r = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        except Exception:
+            if len(lat) >= 2:
+                print(f"  a receive failed after {len(lat)} calls; keeping those", file=sys.stderr)
+                break
+            raise
         lat.append(time.monotonic() - t0)
         if not r.get("Messages"):
             raise RuntimeError("the depth queue was empty")
@@ -592,59 +776,85 @@ def main() -> int:
         f"run(s) of {plan.duration:g} s; latencies: every call pooled."
     ]
     cleanups = []
+    interrupted = None
     try:
         pg_server = None
         if "ours-pg" in targets:
             pg_server, _ = start_postgres()
         for target in targets:
             print(f"== {target}", file=sys.stderr)
-            if target == "moto":
-                proc, endpoint, filler = start_moto(workdir)
-                cleanups.append(lambda p=proc: (p.terminate(), p.wait()))
-            elif target in {"ours-sqlite", "ours-pg"}:
-                own = workdir / target
-                url = (
-                    f"sqlite:///{own / 'db.sqlite3'}"
-                    if target == "ours-sqlite"
-                    else create_database(pg_server, "bench")
-                )
-                own.mkdir()
-                stack = start_ours(own, url)
-                cleanups.append(stack.stop)
-                endpoint = stack.url
-                filler = direct_filler({"DATABASE_URL": url, "REDIS_URL": stack.env["REDIS_URL"]})
+            columns[target] = {}
+            try:
+                if target == "moto":
+                    proc, endpoint, filler = start_moto(workdir)
+                    cleanups.append(lambda p=proc: (p.terminate(), p.wait()))
+                elif target in {"ours-sqlite", "ours-pg"}:
+                    own = workdir / target
+                    url = (
+                        f"sqlite:///{own / 'db.sqlite3'}"
+                        if target == "ours-sqlite"
+                        else create_database(pg_server, "bench")
+                    )
+                    own.mkdir()
+                    stack = start_ours(own, url)
+                    cleanups.append(stack.stop)
+                    endpoint = stack.url
+                    filler = direct_filler(
+                        {"DATABASE_URL": url, "REDIS_URL": stack.env["REDIS_URL"]}
+                    )
+                else:
+                    parser.error(f"unknown target {target}")
+            except Exception as exc:
+                notes.append(f"{target}: not measured, it did not start ({failure_label(exc)})")
+                traceback.print_exc(file=sys.stderr)
+                continue
+            reason = speaks_sqs(endpoint)
+            if reason:
+                notes.append(f"{target}: not measured, its SQS API does not answer yet ({reason})")
             else:
-                parser.error(f"unknown target {target}")
-            why = speaks_sqs(endpoint)
-            if why:
-                columns[target] = {}
-                notes.append(f"{target}: not measured, its SQS API does not answer yet ({why})")
-            else:
-                columns[target] = measure_target(target, endpoint, plan, filler)
+                measure_target(target, endpoint, plan, filler, columns[target], notes)
             cleanups.pop()()
         if pg_server:
             print("== raw PostgreSQL SKIP LOCKED ceiling", file=sys.stderr)
-            rate = pg_ceiling(pg_server, plan.ceiling_messages, plan.clients)
-            notes.append(
-                f"ceiling: raw PostgreSQL SELECT … FOR UPDATE SKIP LOCKED receive "
-                f"(10 a time) + delete through psycopg, {plan.clients} processes, "
-                f"no HTTP/Django: {rate:,.0f} msg/s "
-                f"(ours/pg drain is {fmt(columns.get('ours-pg', {}).get('Drain (Receive+DeleteBatch) msg/s'))} msg/s)"
-            )
-            columns["pg ceiling"] = {"Drain (Receive+DeleteBatch) msg/s": rate}
+            columns["pg ceiling"] = {}
+            key = "Drain (Receive+DeleteBatch) msg/s"
+
+            def ceiling() -> None:
+                rate = pg_ceiling(pg_server, plan.ceiling_messages, plan.clients)
+                columns["pg ceiling"][key] = rate
+                notes.append(
+                    f"ceiling: raw PostgreSQL SELECT … FOR UPDATE SKIP LOCKED receive "
+                    f"(10 a time) + delete through psycopg, {plan.clients} processes, "
+                    f"no HTTP/Django: {rate:,.0f} msg/s "
+                    f"(ours/pg drain is {fmt(columns.get('ours-pg', {}).get(key))} msg/s)"
+                )
+
+            section("pg ceiling", columns["pg ceiling"], [key], ceiling)
+    except KeyboardInterrupt:
+        interrupted = "interrupted (Ctrl-C): the table shows what was measured so far"
+    except Exception as exc:
+        interrupted = f"the run failed ({failure_label(exc)}): the table shows what was measured"
+        traceback.print_exc(file=sys.stderr)
     finally:
         for cleanup in reversed(cleanups):
-            cleanup()
+            try:
+                cleanup()
+            except BaseException as exc:  # a second Ctrl-C, a server that will not stop
+                print(f"cleanup: {exc!r}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
-    notes.append(f"whole run: {time.monotonic() - began:.0f} s")
-    print_table(columns, notes)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"plan": plan.__dict__, "results": columns, "notes": notes}, indent=2, default=str
+        if interrupted:
+            notes.append(interrupted)
+        notes.append(f"whole run: {time.monotonic() - began:.0f} s")
+        print_table(columns, notes)
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {"plan": plan.__dict__, "results": columns, "notes": notes},
+                    indent=2,
+                    default=str,
+                )
             )
-        )
-    return 0
+    return 1 if interrupted else 0
 
 
 if __name__ == "__main__":
