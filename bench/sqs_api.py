@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 # this flag (its own guard) makes it a plain library of helpers here.
 os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"
 
-from playground.stack import Stack, free_port  # noqa: E402
+from playground.stack import Stack, default_web_processes, free_port  # noqa: E402
 from tests.services import create_database, start_postgres, wait_for_port  # noqa: E402
 
 BODY = "x" * 256
@@ -685,7 +685,8 @@ def start_ours(workdir: Path, database_url: str) -> Stack:
         "DJANGO_LOG_LEVEL": "ERROR",
         "PLAYGROUND_LOCAL_CREDENTIALS": "true",
     }
-    return Stack(port=free_port(), workdir=workdir, env=env, quiet=True).start()
+    web = default_web_processes(database_url)
+    return Stack(port=free_port(), workdir=workdir, env=env, web=web, quiet=True).start()
 
 
 def speaks_sqs(endpoint: str) -> str | None:
@@ -780,7 +781,7 @@ def main() -> int:
     try:
         pg_server = None
         if "ours-pg" in targets:
-            pg_server, _ = start_postgres()
+            pg_server, _ = start_postgres(durable=True)
         for target in targets:
             print(f"== {target}", file=sys.stderr)
             columns[target] = {}

@@ -25,7 +25,8 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, FloatField, Min, Q, Value
+from django.db.models.functions import Coalesce
 
 from broker import errors, events, wakeup
 from broker.models import Message, Queue
@@ -785,20 +786,25 @@ def receive_messages(
             if dlq is not None and m.receive_count >= queue.max_receive_count:
                 recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now))
                 continue
-            m.receive_count += 1
-            m.first_received_at = m.first_received_at or now
-            m.received_at = now
-            m.receipt_nonce = secrets.token_hex(8)
-            m.visible_at = now + visibility
-            m.hidden = True
             picked.append(m)
         if len(picked) >= max_number or len(candidates) < max_number:
             break
     if picked:
-        Message.objects.bulk_update(
-            picked, ["receive_count", "first_received_at", "received_at", "receipt_nonce",
-                     "visible_at", "hidden"]
+        # One UPDATE for the batch. The nonce is per receive, not per message: each
+        # handle also names its message, so handles stay distinct.
+        nonce = secrets.token_hex(8)
+        Message.objects.filter(pk__in=[m.pk for m in picked]).update(
+            receive_count=F("receive_count") + 1,
+            first_received_at=Coalesce("first_received_at", Value(now, FloatField())),
+            received_at=now, receipt_nonce=nonce, visible_at=now + visibility, hidden=True,
         )
+        for m in picked:
+            m.receive_count += 1
+            m.first_received_at = m.first_received_at or now
+            m.received_at = now
+            m.receipt_nonce = nonce
+            m.visible_at = now + visibility
+            m.hidden = True
     results = [_received(queue, m) for m in picked]
     for m, r in zip(picked, results, strict=True):
         recorded.append({
@@ -830,31 +836,54 @@ def delete_message(queue: Queue, receipt_handle: str, *, actor: str = "", clock)
     same message also deletes it. Records `message.deleted`.
     """
     message_pk, nonce = _parse_receipt_handle(queue, receipt_handle)
-    message = Message.objects.filter(pk=message_pk, queue=queue).first()
-    if message is None:
-        return
-    message.delete()
-    events.record(
-        queue.workspace, "message.deleted", queue=queue.name, message_id=message.message_id,
-        data={"by": actor, "receipt_handle": receipt_handle,
-              "stale_handle": nonce != message.receipt_nonce},
-        clock=clock,
-    )
+    _delete(queue, [(message_pk, nonce, receipt_handle)], actor=actor, clock=clock)
 
 
 def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", clock) -> BatchResult:
-    """Entries: {"Id", "ReceiptHandle"}. Bad handles fail alone (sqs.md §4.6)."""
+    """Entries: {"Id", "ReceiptHandle"}. Bad handles fail alone (sqs.md §4.6).
+
+    The valid handles are deleted with one SELECT, one DELETE and one event INSERT.
+    """
     check_batch_ids([e.get("Id") for e in entries])
     result = BatchResult()
-    with transaction.atomic():
-        for entry in entries:
-            try:
-                delete_message(queue, entry.get("ReceiptHandle") or "", actor=actor, clock=clock)
-            except errors.AwsError as exc:
-                result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
-            else:
-                result.successful.append(entry["Id"])
+    valid = []
+    for entry in entries:
+        handle = entry.get("ReceiptHandle") or ""
+        try:
+            message_pk, nonce = _parse_receipt_handle(queue, handle)
+        except errors.AwsError as exc:
+            result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
+        else:
+            valid.append((message_pk, nonce, handle))
+            result.successful.append(entry["Id"])
+    if valid:
+        with transaction.atomic():
+            _delete(queue, valid, actor=actor, clock=clock)
     return result
+
+
+def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, clock) -> None:
+    """Delete the messages of parsed handles (pk, nonce, handle); gone ones are no-ops."""
+    found = {
+        pk: (message_id, current_nonce)
+        for pk, message_id, current_nonce in Message.objects.filter(
+            queue=queue, pk__in={pk for pk, _, _ in handles}
+        ).values_list("pk", "message_id", "receipt_nonce")
+    }
+    if not found:
+        return
+    Message.objects.filter(pk__in=found).delete()
+    recorded, seen = [], set()
+    for pk, nonce, handle in handles:
+        if pk not in found or pk in seen:
+            continue
+        seen.add(pk)
+        message_id, current_nonce = found[pk]
+        recorded.append({
+            "kind": "message.deleted", "queue": queue.name, "message_id": message_id,
+            "data": {"by": actor, "receipt_handle": handle, "stale_handle": nonce != current_nonce},
+        })
+    events.record_many(queue.workspace, recorded, clock=clock)
 
 
 @transaction.atomic

@@ -81,11 +81,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (Daphne, the Celery worker, the ticker) share the file:
     # WAL lets readers run beside the writer, IMMEDIATE takes the write lock at
     # BEGIN so two receivers queue up instead of deadlocking on lock upgrade.
+    # synchronous=FULL: a sent message survives a power cut, not only a crash
+    # (about 0.2 ms per commit on this kind of disk).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
         "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;"
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("PLAYGROUND_TEST_SQLITE")}

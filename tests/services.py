@@ -79,13 +79,14 @@ def postgres_bin(tool: str) -> str:
     )
 
 
-def start_postgres(*, max_connections: int = 200) -> tuple[str, Path]:
+def start_postgres(*, max_connections: int = 200, durable: bool = False) -> tuple[str, Path]:
     """A throwaway cluster on a free loopback port; returns (server URL, its directory).
 
     The server refuses to run as root, so as root initdb and pg_ctl run as the
     `postgres` user through runuser, in a directory of its own under /tmp that
     it owns (a TMPDIR under /root would not be reachable for it). The URL has no
-    database name: callers append one.
+    database name: callers append one. Tests run with fsync off; the benchmark
+    asks for `durable` (fsync and synchronous commit on, as in production).
     """
     port = free_port()
     as_root = os.geteuid() == 0
@@ -115,10 +116,10 @@ def start_postgres(*, max_connections: int = 200) -> tuple[str, Path]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    # Durability is pointless for a throwaway cluster: fsync off keeps it fast.
+    # Durability is pointless for a test cluster: fsync off keeps it fast.
+    durability = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     options = (
-        f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off "
-        f"-c full_page_writes=off -c max_connections={max_connections}"
+        f"-p {port} -k {sockets} -h 127.0.0.1 {durability}-c max_connections={max_connections}"
     )
     pg_ctl = postgres_bin("pg_ctl")
     result = subprocess.run(

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from playground.stack import Stack
+from playground.stack import Stack, default_web_processes
 
 
 class Command(BaseCommand):
@@ -19,11 +19,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+        parser.add_argument("--web", type=int, default=None,
+                            help="Daphne processes (default: 1 on SQLite, one per core otherwise)")
 
-    def handle(self, *args, port, host, workers, **options):
+    def handle(self, *args, port, host, workers, web, **options):
         workdir = Path(settings.BASE_DIR) / ".playground"
-        stack = Stack(port=port, host=host, workdir=workdir, workers=workers)
+        if web is None:
+            web = default_web_processes(os.environ.get("DATABASE_URL"))
+        stack = Stack(port=port, host=host, workdir=workdir, workers=workers, web=web)
         stopping = False
 
         def stop(*_):
