@@ -680,9 +680,9 @@ def start_ours(workdir: Path, database_url: str) -> Stack:
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": "",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret",
-        "DJANGO_LOG_LEVEL": "ERROR",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret",
+        "LOG_LEVEL": "ERROR",
         "PLAYGROUND_LOCAL_CREDENTIALS": "true",
     }
     web = default_web_processes(database_url)

@@ -14,6 +14,9 @@ import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
+
+
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -21,14 +24,22 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
+def secret_key() -> str:
+    """SECRET_KEY, else the contents of SECRET_KEY_FILE (compose generates one)."""
+    key = os.environ.get("SECRET_KEY")
+    path = os.environ.get("SECRET_KEY_FILE")
+    if not key and path and os.path.exists(path):
+        key = Path(path).read_text().strip()
+    return key or _DEV_SECRET
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = secret_key()
 if SECRET_KEY == _DEV_SECRET and not DEBUG:
-    raise RuntimeError("Set DJANGO_SECRET_KEY: the development key is refused when DEBUG is off.")
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",")
+    raise RuntimeError("Set SECRET_KEY: the development key is refused when DEBUG is off.")
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
 CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o
+    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]
 
 INSTALLED_APPS = [
@@ -137,5 +148,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }

@@ -1,0 +1,29 @@
+#!/bin/sh
+# The roles of the playground image (docker-compose.yml runs each in its own
+# container). Anything else is run as a command, e.g. `manage.py shell`.
+set -eu
+
+case "${1:-web}" in
+  init)
+    # Once per start of the stack, before the others: a secret key kept in the
+    # shared volume (unless SECRET_KEY is set), then the migrations.
+    if [ -z "${SECRET_KEY:-}" ] && [ -n "${SECRET_KEY_FILE:-}" ] && [ ! -s "$SECRET_KEY_FILE" ]; then
+      umask 077
+      python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$SECRET_KEY_FILE"
+    fi
+    exec python manage.py migrate --noinput
+    ;;
+  web)
+    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" playground.asgi:application
+    ;;
+  worker)
+    exec celery --app playground worker --loglevel "${LOG_LEVEL:-INFO}" \
+      --concurrency "${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle
+    ;;
+  ticker)
+    exec python manage.py tick
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
