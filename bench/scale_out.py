@@ -165,6 +165,8 @@ class Embedded:
         subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        # Gone for good, as a killed container: the stack stops watching it.
+        self.stack.procs = [(n, p) for n, p in self.stack.procs if p is not proc]
         return f"pid {proc.pid}"
 
     def restart_web(self) -> None:
