@@ -150,10 +150,7 @@ class Embedded:
     def scale(self, workers: int) -> None:
         # One Celery process per "worker", as compose runs one container each.
         while len(self._workers()) < workers:
-            self.stack._spawn("worker", [self.py, "-m", "celery", "-A", "playground", "worker",
-                                         "--loglevel", "WARNING", "--concurrency", "2",
-                                         "--without-gossip", "--without-mingle",
-                                         "--without-heartbeat"])
+            self.stack.spawn_worker()
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.py, "manage.py", *args], cwd=ROOT, text=True,
@@ -170,16 +167,12 @@ class Embedded:
         return f"pid {proc.pid}"
 
     def restart_web(self) -> None:
-        for i, (name, proc) in enumerate(self.stack.procs):
-            if name.startswith("web"):
-                proc.terminate()
-                proc.wait()
-                fd = self.stack.listener.fileno()
-                new = subprocess.Popen(
-                    [self.py, "-m", "daphne", "--fd", str(fd), "playground.asgi:application"],
-                    env=self.stack.env, cwd=ROOT, pass_fds=(fd,),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                self.stack.procs[i] = (name, new)
+        webs = [(name, proc) for name, proc in self.stack.procs if name.startswith("web")]
+        for name, proc in webs:
+            proc.terminate()
+            proc.wait()
+            self.stack.procs.remove((name, proc))
+            self.stack.spawn_web(name)
         self.stack.wait_ready()
 
     def down(self) -> None:

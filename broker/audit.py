@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 from broker.models import Event, Message, Queue
 
-_KINDS = ("message.sent", "message.received", "message.deleted",
-          "message.visibility_changed", "message.moved_to_dlq")
+_KINDS = ("message.sent", "message.received", "message.deleted", "message.visibility_changed")
 
 
 @dataclass
@@ -83,20 +82,18 @@ def delivery_report(queue: Queue) -> DeliveryReport:
             window.pop(message_id, None)
         elif kind == "message.deleted" and message_id in receives:
             deleted.add(message_id)
-    held = set(
-        Message.objects.filter(queue__workspace_id=queue.workspace_id,
-                               message_id__in=sent).values_list("message_id", flat=True)
-    ) if len(sent) <= 50_000 else _held_in_chunks(queue, sent)
+    held = _held(queue, sent)
     report.sent = len(sent)
     report.received = sum(receives.values())
     report.redelivered = sum(1 for n in receives.values() if n > 1)
     report.processed = len(deleted & sent)
-    report.in_queue = len(held & sent)
+    report.in_queue = len(held)
     report.lost = sorted(sent - deleted - held)
     return report
 
 
-def _held_in_chunks(queue: Queue, ids: set[str]) -> set[str]:
+def _held(queue: Queue, ids: set[str]) -> set[str]:
+    """Which of these message ids the workspace's queues still hold (DLQs included)."""
     found: set[str] = set()
     ordered = sorted(ids)
     for i in range(0, len(ordered), 10_000):

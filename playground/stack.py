@@ -84,17 +84,24 @@ class Stack:
         subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], env=self.env,
                        check=True, cwd=Path(__file__).resolve().parent.parent)
         self.listener = socket.create_server((self.host, self.port), backlog=1024)
-        fd = self.listener.fileno()
         for i in range(self.web):
-            self._spawn(f"web-{i + 1}" if self.web > 1 else "web",
-                        [py, "-m", "daphne", "--fd", str(fd), "playground.asgi:application"],
-                        pass_fds=(fd,))
-        self._spawn("worker", [py, "-m", "celery", "-A", "playground", "worker",
-                               "--loglevel", "WARNING", "--concurrency", str(self.workers),
-                               "--without-gossip", "--without-mingle", "--without-heartbeat"])
+            self.spawn_web(f"web-{i + 1}" if self.web > 1 else "web")
+        self.spawn_worker()
         self._spawn("ticker", [py, "manage.py", "tick"])
         self.wait_ready()
         return self
+
+    def spawn_web(self, name: str = "web") -> subprocess.Popen:
+        """One more Daphne process accepting on the stack's listening socket."""
+        fd = self.listener.fileno()
+        return self._spawn(name, [sys.executable, "-m", "daphne", "--fd", str(fd),
+                                  "playground.asgi:application"], pass_fds=(fd,))
+
+    def spawn_worker(self) -> subprocess.Popen:
+        """One more Celery worker with `workers` pool processes."""
+        return self._spawn("worker", [sys.executable, "-m", "celery", "-A", "playground", "worker",
+                                      "--loglevel", "WARNING", "--concurrency", str(self.workers),
+                                      "--without-gossip", "--without-mingle", "--without-heartbeat"])
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
