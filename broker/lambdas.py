@@ -38,7 +38,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from broker import errors, events, sqs
-from broker.models import EventSourceMapping, Function, Invocation, Message
+from broker.models import EventSourceMapping, Function, Invocation, Message, MessageGroup
 
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 900
@@ -699,15 +699,21 @@ def claim_due_polls(workspace, *, clock, wall_now: float) -> list[int]:
     message, and no poll queued (or one queued more than REQUEST_STALE_AFTER wall
     seconds ago). Marks each with a conditional UPDATE; `poll` clears the mark.
 
-    The visible-message test is an indexed EXISTS on (queue, visible_at).
+    The visible-message test is an indexed EXISTS on (queue, visible_at); on a
+    FIFO queue it is a readable group, (queue, ready_at), since visible messages
+    behind an in-flight one are not receivable.
     """
     now = clock.now()
     stale = wall_now - REQUEST_STALE_AFTER
     unclaimed = Q(poll_requested_at__isnull=True) | Q(poll_requested_at__lt=stale)
+    visible = Exists(Message.objects.filter(queue=OuterRef("queue"), visible_at__lte=now))
+    readable_group = Exists(MessageGroup.objects.filter(queue=OuterRef("queue"),
+                                                        ready_at__lte=now))
+    fifo = Q(queue__name__endswith=".fifo")
     candidates = list(
         EventSourceMapping.objects.filter(workspace=workspace, enabled=True)
         .filter(unclaimed)
-        .filter(Exists(Message.objects.filter(queue=OuterRef("queue"), visible_at__lte=now)))
+        .filter((~fifo & visible) | (fifo & readable_group))
     )
     return [
         mapping.pk

@@ -48,6 +48,10 @@ class Queue(models.Model):
     redrive_allow_policy = models.TextField(blank=True)
     policy = models.TextField(blank=True)
     sqs_managed_sse = models.BooleanField(default=True)
+    # FIFO only (a FIFO queue is one whose name ends in .fifo).
+    content_based_deduplication = models.BooleanField(default=False)
+    deduplication_scope = models.CharField(max_length=16, default="queue")
+    fifo_throughput_limit = models.CharField(max_length=24, default="perQueue")
     tags = models.JSONField(default=dict, blank=True)
     created_at = models.FloatField()
     modified_at = models.FloatField()
@@ -101,6 +105,10 @@ class Message(models.Model):
     first_received_at = models.FloatField(null=True, blank=True)
     received_at = models.FloatField(null=True, blank=True)
     receipt_nonce = models.CharField(max_length=32, blank=True)
+    # MessageGroupId (FIFO, or a fair standard queue) and the FIFO deduplication id.
+    # On a FIFO queue the pk is the SequenceNumber's source: it orders a group.
+    group_id = models.CharField(max_length=128, blank=True)
+    deduplication_id = models.CharField(max_length=128, blank=True)
     # Bookkeeping for the ticker: the message is hidden (delayed or in flight)
     # and its return to visibility has not been announced as an event yet.
     hidden = models.BooleanField(default=False)
@@ -113,10 +121,75 @@ class Message(models.Model):
             models.Index(
                 fields=["visible_at"], name="message_hidden_due", condition=Q(hidden=True)
             ),
+            # A FIFO group's messages in order: its head and in-flight prefix.
+            models.Index(fields=["queue", "group_id", "id"], name="message_group_order"),
+            # Retention: the oldest messages of a queue first.
+            models.Index(fields=["queue", "sent_at"], name="message_queue_sent"),
         ]
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class MessageGroup(models.Model):
+    """A FIFO queue's message group that holds messages, and when it can next be read.
+
+    `ready_at` is when the group's head message may be received: the later of the
+    head's own `visible_at` and the end of the group's in-flight batch. Receivers
+    pick groups with `ready_at <= now`, so a blocked group costs nothing however
+    many messages wait behind its head. The row is deleted when the group empties.
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="groups")
+    group_id = models.CharField(max_length=128)
+    ready_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "group_id"], name="group_unique"),
+        ]
+        indexes = [models.Index(fields=["queue", "ready_at"], name="group_queue_ready")]
+
+    def __str__(self) -> str:
+        return self.group_id
+
+
+class Deduplication(models.Model):
+    """A FIFO deduplication id seen in the last 5 minutes (sqs.md §4.4).
+
+    Kept apart from the message: a deleted message still deduplicates. `scope` is
+    the group id under DeduplicationScope=messageGroup, else "".
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="deduplications")
+    scope = models.CharField(max_length=128, blank=True)
+    deduplication_id = models.CharField(max_length=128)
+    message_id = models.CharField(max_length=100)
+    sequence_number = models.CharField(max_length=40)
+    expires_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "scope", "deduplication_id"],
+                                    name="deduplication_unique"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="deduplication_expiry")]
+
+
+class ReceiveAttempt(models.Model):
+    """A FIFO ReceiveRequestAttemptId and the batch it returned, for 5 minutes."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="receive_attempts")
+    attempt_id = models.CharField(max_length=128)
+    nonce = models.CharField(max_length=32)
+    message_pks = models.JSONField(default=list)
+    expires_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "attempt_id"], name="receive_attempt_unique"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="receive_attempt_expiry")]
 
 
 class Function(models.Model):

@@ -16,6 +16,7 @@ from broker.models import (
     Function,
     Invocation,
     Message,
+    MessageGroup,
     Queue,
     Workspace,
 )
@@ -28,8 +29,10 @@ INVOCATION_LIMIT = 20
 
 MESSAGE_KINDS = (
     "message.sent", "message.received", "message.visible", "message.visibility_changed",
-    "message.deleted", "message.moved_to_dlq",
+    "message.deleted", "message.moved_to_dlq", "message.deduplicated", "message.expired",
 )
+LANE_LIMIT = 12  # groups shown as lanes
+LANE_DEPTH = 8  # messages shown per lane
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,32 @@ def message_table(queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT)
     """The first `limit` messages of a queue in the order they become receivable."""
     rows = Message.objects.filter(queue=queue).order_by("visible_at", "pk")[:limit]
     return [MessageRow(m, message_state(m, now=now)) for m in rows]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One FIFO message group: its first messages in order, and whether it is blocked."""
+
+    group_id: str
+    rows: list[MessageRow]
+    ready_at: float
+    blocked: bool  # a message of it is in flight: nothing more of it can be received
+
+
+def fifo_lanes(queue: Queue, *, now: float, limit: int = LANE_LIMIT,
+               depth: int = LANE_DEPTH) -> list[Lane]:
+    """The queue's message groups (readable ones first), `depth` messages each."""
+    lanes = []
+    for group in MessageGroup.objects.filter(queue=queue).order_by("ready_at", "group_id")[:limit]:
+        rows = [MessageRow(m, message_state(m, now=now)) for m in
+                Message.objects.filter(queue=queue, group_id=group.group_id).order_by("pk")[:depth]]
+        lanes.append(Lane(group.group_id, rows, group.ready_at,
+                          blocked=any(r.state == "in_flight" for r in rows)))
+    return lanes
+
+
+def group_count(queue: Queue) -> int:
+    return MessageGroup.objects.filter(queue=queue).count()
 
 
 def find_message(workspace: Workspace, message_id: str) -> Message | None:

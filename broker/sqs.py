@@ -1,4 +1,4 @@
-"""Amazon SQS standard queues: queues, sending, receiving, visibility, deletion, DLQ.
+"""Amazon SQS queues: queues, sending, receiving, visibility, deletion, DLQ.
 
 Follows `shared/reference/sqs.md`. Every function takes the workspace clock; none
 reads the wall clock. The AWS API (`broker/api/`), the htmx views and the Lambda
@@ -8,6 +8,8 @@ visible, who may receive it, or where it goes.
 A message's state is derived from two columns and the clock:
 visible (`visible_at <= now`), in flight (`visible_at > now` and received at
 least once) or delayed (`visible_at > now` and never received).
+FIFO queues add the rules of `broker/fifo.py` on top: groups, deduplication,
+sequence numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 import secrets
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
@@ -28,8 +30,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
-from broker import errors, events, wakeup
-from broker.models import Message, Queue
+from broker import errors, events, fifo, wakeup
+from broker.models import Message, MessageGroup, Queue
 
 MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
 MAX_DELAY = 900
@@ -55,6 +57,11 @@ INT_ATTRIBUTES = {
 TEXT_ATTRIBUTES = {"Policy", "RedrivePolicy", "RedriveAllowPolicy", "SqsManagedSseEnabled"}
 FIFO_ONLY_ATTRIBUTES = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
                         "FifoThroughputLimit"}
+# FIFO choice attributes: name -> (model field, allowed values).
+FIFO_CHOICES = {
+    "DeduplicationScope": ("deduplication_scope", fifo.DEDUPLICATION_SCOPES),
+    "FifoThroughputLimit": ("fifo_throughput_limit", fifo.THROUGHPUT_LIMITS),
+}
 READ_ONLY_ATTRIBUTES = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
@@ -80,6 +87,8 @@ class Sent:
     md5_of_body: str
     md5_of_attributes: str | None
     md5_of_system_attributes: str | None
+    sequence_number: str | None = None  # FIFO only
+    duplicate: bool = False  # FIFO: absorbed by the deduplication window
 
 
 @dataclass(frozen=True)
@@ -181,16 +190,24 @@ def _parse_receipt_handle(queue: Queue, handle: str) -> tuple[int, str]:
 # --- queues ---------------------------------------------------------------------
 
 
-def _check_queue_name(name: str) -> None:
-    if name.endswith(".fifo"):
-        raise errors.UnsupportedOperation(
-            "FIFO queues are not available in this playground yet.", field="name"
-        )
-    if not QUEUE_NAME_RE.match(name or ""):
+def _check_queue_name(name: str, attributes: dict[str, str]) -> None:
+    """Name rules (sqs.md §1): a FIFO name ends in .fifo, and only a FIFO name does."""
+    fifo_attribute = str(attributes.get("FifoQueue", "")).lower() == "true"
+    fifo_name = (name or "").endswith(".fifo")
+    stem = name[:-5] if fifo_name else name
+    if not QUEUE_NAME_RE.match(stem or "") or len(name) > 80 or (fifo_attribute and not fifo_name):
         raise errors.InvalidParameterValue(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+            "underscores, must end with .fifo suffix and be 1 to 80 in length"
+            if fifo_attribute or fifo_name else
             "Can only include alphanumeric characters, hyphens, or underscores. "
             "1 to 80 in length",
             field="name",
+        )
+    if fifo_name and not fifo_attribute:
+        raise errors.InvalidParameterValue(
+            "The name of a queue ending in .fifo requires the FifoQueue attribute set to "
+            "true", field="name",
         )
 
 
@@ -252,13 +269,56 @@ def _parse_redrive_policy(queue_or_ws, raw: str, *, workspace, own_name: str) ->
         raise invalid("Dead letter target does not exist.")
     if name == own_name:
         raise invalid("Dead letter target cannot be the queue itself.")
+    if name.endswith(".fifo") != own_name.endswith(".fifo"):
+        raise invalid("Dead-letter target owner must be of the same queue type as the source "
+                      "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
+                      "queue's a standard queue.")
     return arn, count
 
 
-def _validated_attributes(workspace, name: str, attributes: dict[str, str]) -> dict:
+def _boolean(name: str, raw) -> bool:
+    if str(raw).lower() not in {"true", "false"}:
+        raise errors.InvalidAttributeValue(f"Invalid value for the parameter {name}.", field=name)
+    return str(raw).lower() == "true"
+
+
+def _fifo_attribute(name: str, raw, *, fifo_queue: bool, creating: bool) -> dict:
+    """FIFO attributes (sqs.md §2.1): only on a FIFO queue, FifoQueue only at creation."""
+    if not fifo_queue:
+        if name in FIFO_CHOICES:
+            raise errors.InvalidAttributeName(
+                f"You can specify the {name} only when FifoQueue is set to true.", field=name
+            )
+        raise errors.InvalidAttributeName(f"Unknown Attribute {name}.", field=name)
+    if name == "FifoQueue":
+        if not creating:
+            raise errors.InvalidAttributeValue(
+                "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is "
+                "not supported.", field=name,
+            )
+        _boolean(name, raw)
+        return {}
+    if name == "ContentBasedDeduplication":
+        return {"content_based_deduplication": _boolean(name, raw)}
+    field_name, allowed = FIFO_CHOICES[name]
+    if str(raw) not in allowed:
+        raise errors.InvalidAttributeValue(
+            f"Invalid value for the parameter {name}. Reason: must be one of "
+            f"{', '.join(allowed)}.", field=name,
+        )
+    return {field_name: str(raw)}
+
+
+def _validated_attributes(
+    workspace, name: str, attributes: dict[str, str], *, creating: bool = False,
+) -> dict:
     """Turn AWS attribute strings into model field values, or raise like AWS."""
     values: dict = {}
     for key, raw in attributes.items():
+        if key in FIFO_ONLY_ATTRIBUTES:
+            values.update(_fifo_attribute(key, raw, fifo_queue=name.endswith(".fifo"),
+                                          creating=creating))
+            continue
         if key in INT_ATTRIBUTES:
             values[INT_ATTRIBUTES[key][0]] = _int_attribute(key, raw)
         elif key == "RedrivePolicy":
@@ -277,14 +337,7 @@ def _validated_attributes(workspace, name: str, attributes: dict[str, str]) -> d
         elif key == "RedriveAllowPolicy":
             values["redrive_allow_policy"] = str(raw)
         elif key == "SqsManagedSseEnabled":
-            if str(raw).lower() not in {"true", "false"}:
-                raise errors.InvalidAttributeValue(
-                    "Invalid value for the parameter SqsManagedSseEnabled.",
-                    field="SqsManagedSseEnabled",
-                )
-            values["sqs_managed_sse"] = str(raw).lower() == "true"
-        elif key in FIFO_ONLY_ATTRIBUTES:
-            raise errors.InvalidAttributeName(f"Unknown Attribute {key}.", field=key)
+            values["sqs_managed_sse"] = _boolean(key, raw)
         else:
             raise errors.InvalidAttributeName(f"Unknown Attribute {key}.", field=key)
     return values
@@ -295,20 +348,24 @@ def create_queue(
     workspace, name: str, *, attributes: dict[str, str] | None = None,
     tags: dict[str, str] | None = None, clock,
 ) -> Queue:
-    """Create a standard queue, or return the existing one with identical attributes.
+    """Create a queue, or return the existing one with identical attributes.
 
-    Raises InvalidParameterValue (name), InvalidAttributeName / InvalidAttributeValue,
+    A name ending in .fifo with FifoQueue=true makes a FIFO queue. Raises
+    InvalidParameterValue (name), InvalidAttributeName / InvalidAttributeValue,
     QueueNameExists (same name, different attributes). Records `queue.created`.
     """
-    _check_queue_name(name)
     attributes = attributes or {}
-    values = _validated_attributes(workspace, name, attributes)
+    _check_queue_name(name, attributes)
+    values = _validated_attributes(workspace, name, attributes, creating=True)
+    _check_throughput_pair(values.get("deduplication_scope", "queue"),
+                           values.get("fifo_throughput_limit", "perQueue"))
     existing = Queue.objects.filter(workspace=workspace, name=name).first()
     if existing is not None:
         for key, value in values.items():
             if getattr(existing, key) != value:
                 attribute = next(
-                    (a for a, spec in INT_ATTRIBUTES.items() if spec[0] == key), key
+                    (a for a, spec in (INT_ATTRIBUTES | FIFO_CHOICES).items()
+                     if spec[0] == key), key
                 )
                 raise errors.QueueNameExists(
                     "A queue already exists with the same name and a different value "
@@ -409,6 +466,12 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
         )
     if queue.redrive_allow_policy:
         everything["RedriveAllowPolicy"] = queue.redrive_allow_policy
+    if queue.is_fifo:
+        everything["FifoQueue"] = "true"
+        everything["ContentBasedDeduplication"] = (
+            "true" if queue.content_based_deduplication else "false")
+        everything["DeduplicationScope"] = queue.deduplication_scope
+        everything["FifoThroughputLimit"] = queue.fifo_throughput_limit
     if "All" in names or READ_ONLY_ATTRIBUTES.intersection(names):
         c = counts(queue, now=clock.now())
         everything["ApproximateNumberOfMessages"] = str(c.visible)
@@ -423,6 +486,8 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
 def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> Queue:
     """Change settable attributes; records `queue.updated` with what changed."""
     values = _validated_attributes(queue.workspace, queue.name, attributes)
+    _check_throughput_pair(values.get("deduplication_scope", queue.deduplication_scope),
+                           values.get("fifo_throughput_limit", queue.fifo_throughput_limit))
     for key, value in values.items():
         setattr(queue, key, value)
     queue.modified_at = clock.now()
@@ -432,6 +497,16 @@ def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> 
         data={"attributes": sorted(attributes)}, clock=clock,
     )
     return queue
+
+
+def _check_throughput_pair(scope: str, limit: str) -> None:
+    """High throughput needs both halves (sqs.md §2.1, §9)."""
+    if limit == "perMessageGroupId" and scope != "messageGroup":
+        raise errors.InvalidAttributeValue(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: The "
+            "perMessageGroupId value is allowed only when the value for DeduplicationScope "
+            "is messageGroup.", field="FifoThroughputLimit",
+        )
 
 
 @transaction.atomic
@@ -527,10 +602,12 @@ def _check_message_attributes(attributes: dict) -> tuple[dict, int]:
     return stored, size
 
 
-def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds, now):
+def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds, now,
+             group_id=None, deduplication_id=None, batch=False):
     """Validate one message; return the unsaved Message and its Sent result."""
     if body is None or body == "":
-        raise errors.MissingParameter("The request must contain the parameter MessageBody.")
+        raise errors.MissingParameter("The request must contain the parameter MessageBody.",
+                                      field="MessageBody")
     if INVALID_BODY_CHARS.search(body):
         raise errors.InvalidMessageContents()
     stored, attr_size = _check_message_attributes(attributes or {})
@@ -540,7 +617,9 @@ def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds
             "One or more parameters are invalid. Reason: Message must be shorter than "
             f"{queue.maximum_message_size} bytes."
         )
-    if delay_seconds is None:
+    group_id, deduplication_id = _check_ordering_ids(
+        queue, body, group_id, deduplication_id, delay_seconds, batch=batch)
+    if delay_seconds is None or (queue.is_fifo and delay_seconds == 0):
         delay = queue.delay_seconds
     else:
         delay = int(delay_seconds)
@@ -564,6 +643,8 @@ def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds
         system_attributes=system,
         md5_of_body=md5_of_body(body),
         md5_of_attributes=md5_of_attributes(stored) or "",
+        group_id=group_id,
+        deduplication_id=deduplication_id,
         sent_at=now,
         visible_at=now + delay,
         hidden=delay > 0,
@@ -577,45 +658,112 @@ def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds
     return message, sent
 
 
+def _check_ordering_ids(queue: Queue, body, group_id, deduplication_id, delay_seconds, *,
+                        batch: bool) -> tuple[str, str]:
+    """MessageGroupId / MessageDeduplicationId / DelaySeconds rules (sqs.md §4.2, §4.3)."""
+    if group_id is not None:
+        fifo.check_id("MessageGroupId", group_id)
+    if not queue.is_fifo:
+        if deduplication_id is not None:
+            raise errors.InvalidParameterValue(
+                f"Value {deduplication_id} for parameter MessageDeduplicationId is invalid. "
+                "Reason: The request includes a parameter that is not valid for this queue type.",
+                field="MessageDeduplicationId",
+            )
+        return group_id or "", ""
+    if group_id is None:
+        missing = errors.InvalidParameterValue if batch else errors.MissingParameter
+        raise missing("The request must contain the parameter MessageGroupId.",
+                      field="MessageGroupId")
+    if delay_seconds:
+        raise errors.InvalidParameterValue(
+            f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
+            "include parameter that is not valid for this queue type.", field="DelaySeconds",
+        )
+    return group_id, fifo.deduplication_id(queue, body, deduplication_id)
+
+
 def _sent_event(queue: Queue, message: Message, sender: str) -> dict:
-    return {
-        "kind": "message.sent",
-        "queue": queue.name,
-        "message_id": message.message_id,
-        "data": {
-            "body": message.body[:280],
-            "sender": sender,
-            "delay": round(message.visible_at - message.sent_at, 3),
-            "attributes": sorted(message.attributes),
-        },
+    data = {
+        "body": message.body[:280],
+        "sender": sender,
+        "delay": round(message.visible_at - message.sent_at, 3),
+        "attributes": sorted(message.attributes),
     }
+    if queue.is_fifo:
+        data.update(group=message.group_id, deduplication_id=message.deduplication_id,
+                    sequence_number=fifo.sequence_number(message.pk))
+    elif message.group_id:
+        data["group"] = message.group_id
+    return {"kind": "message.sent", "queue": queue.name, "message_id": message.message_id,
+            "data": data}
 
 
-def _store(queue: Queue, messages: list[Message], sender: str, clock) -> None:
-    for m in messages:
+def _duplicate_event(queue: Queue, original, message: Message, sender: str) -> dict:
+    return {"kind": "message.deduplicated", "queue": queue.name,
+            "message_id": original.message_id,
+            "data": {"body": message.body[:280], "sender": sender, "group": message.group_id,
+                     "deduplication_id": message.deduplication_id}}
+
+
+def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, clock) -> list[Sent]:
+    """Save prepared messages; return their Sent results in the same order.
+
+    On a FIFO queue a message whose deduplication id was seen in the last five
+    minutes is not stored: its Sent names the first message (sqs.md §4.4).
+    """
+    messages = [m for m, _ in prepared]
+    duplicates: dict[int, object] = {}
+    if queue.is_fifo:
+        fifo.lock_for_send(queue)
+        duplicates = fifo.find_duplicates(queue, messages, now=clock.now())
+    stored = [m for i, m in enumerate(messages) if i not in duplicates]
+    for m in stored:
         m.sender_id = sender
-    Message.objects.bulk_create(messages)
-    # Wake long polls first: on_commit hooks run in order, and the event push is slower.
-    transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
-    events.record_many(queue.workspace, [_sent_event(queue, m, sender) for m in messages],
-                       clock=clock)
+    recorded = []
+    if stored:
+        Message.objects.bulk_create(stored)
+        # Wake long polls first: on_commit hooks run in order, and the event push is slower.
+        transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
+        recorded = [_sent_event(queue, m, sender) for m in stored]
+    if queue.is_fifo:
+        if stored:
+            fifo.remember(queue, stored, now=clock.now())
+            fifo.enqueue(queue, stored)
+        results = []
+        for i, (m, sent) in enumerate(prepared):
+            original = duplicates.get(i)
+            if original is None:
+                results.append(replace(sent, sequence_number=fifo.sequence_number(m.pk)))
+                continue
+            if isinstance(original, Message):
+                original = fifo.Original(original.message_id, fifo.sequence_number(original.pk))
+            recorded.append(_duplicate_event(queue, original, m, sender))
+            results.append(replace(sent, message_id=original.message_id,
+                                   sequence_number=original.sequence_number, duplicate=True))
+    else:
+        results = [sent for _, sent in prepared]
+    events.record_many(queue.workspace, recorded, clock=clock)
+    return results
 
 
 @transaction.atomic
 def send_message(
     queue: Queue, *, body: str, attributes: dict | None = None,
     system_attributes: dict | None = None, delay_seconds: int | None = None,
+    group_id: str | None = None, deduplication_id: str | None = None,
     sender: str = "", clock,
 ) -> Sent:
     """Enqueue one message (sqs.md §4). Records `message.sent`; wakes long polls.
 
-    Raises MissingParameter, InvalidMessageContents, InvalidParameterValue.
+    On a FIFO queue a duplicate within five minutes records `message.deduplicated`
+    instead and returns the first message's id. Raises MissingParameter,
+    InvalidMessageContents, InvalidParameterValue.
     """
-    message, sent = _prepare(queue, body=body, attributes=attributes,
-                             system_attributes=system_attributes,
-                             delay_seconds=delay_seconds, now=clock.now())
-    _store(queue, [message], sender, clock)
-    return sent
+    prepared = _prepare(queue, body=body, attributes=attributes,
+                        system_attributes=system_attributes, delay_seconds=delay_seconds,
+                        group_id=group_id, deduplication_id=deduplication_id, now=clock.now())
+    return _store(queue, [prepared], sender, clock)[0]
 
 
 def check_batch_ids(ids: list[str]) -> None:
@@ -649,7 +797,8 @@ def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", c
     """Send up to 10 messages; bad entries fail alone, in `failed` (sqs.md §4.5).
 
     Each entry: {"Id", "MessageBody", "MessageAttributes"?, "MessageSystemAttributes"?,
-    "DelaySeconds"?}. Returns BatchResult whose `successful` holds (Id, Sent) pairs.
+    "DelaySeconds"?, "MessageGroupId"?, "MessageDeduplicationId"?}. Returns BatchResult
+    whose `successful` holds (Id, Sent) pairs; a FIFO batch is enqueued in entry order.
     """
     check_batch_ids([e.get("Id") for e in entries])
     total = sum(_entry_size(e) for e in entries)
@@ -660,21 +809,21 @@ def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", c
         )
     now = clock.now()
     result = BatchResult()
-    messages = []
+    prepared, ids = [], []
     for entry in entries:
         try:
-            message, sent = _prepare(
+            prepared.append(_prepare(
                 queue, body=entry.get("MessageBody"), attributes=entry.get("MessageAttributes"),
                 system_attributes=entry.get("MessageSystemAttributes"),
-                delay_seconds=entry.get("DelaySeconds"), now=now,
-            )
+                delay_seconds=entry.get("DelaySeconds"), group_id=entry.get("MessageGroupId"),
+                deduplication_id=entry.get("MessageDeduplicationId"), now=now, batch=True,
+            ))
         except errors.AwsError as exc:
             result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
             continue
-        messages.append(message)
-        result.successful.append((entry["Id"], sent))
-    if messages:
-        _store(queue, messages, sender, clock)
+        ids.append(entry["Id"])
+    if prepared:
+        result.successful = list(zip(ids, _store(queue, prepared, sender, clock), strict=True))
     return result
 
 
@@ -695,6 +844,11 @@ def _system_attributes(queue: Queue, m: Message) -> dict[str, str]:
         "ApproximateReceiveCount": str(m.receive_count),
         "ApproximateFirstReceiveTimestamp": str(int((m.first_received_at or m.sent_at) * 1000)),
     }
+    if m.group_id:
+        attrs["MessageGroupId"] = m.group_id
+    if queue.is_fifo:
+        attrs["MessageDeduplicationId"] = m.deduplication_id
+        attrs["SequenceNumber"] = fifo.sequence_number(m.pk)
     for name, value in m.system_attributes.items():
         attrs[name] = value["StringValue"] if isinstance(value, dict) else str(value)
     return attrs
@@ -713,7 +867,10 @@ def _received(queue: Queue, m: Message) -> Received:
 
 
 def _lock_candidates(queue: Queue, now: float, limit: int) -> list[Message]:
-    qs = Message.objects.filter(queue=queue, visible_at__lte=now).order_by("visible_at", "pk")
+    # Past retention but not yet swept by the ticker: gone for receivers already.
+    qs = Message.objects.filter(
+        queue=queue, visible_at__lte=now, sent_at__gt=now - queue.message_retention_period
+    ).order_by("visible_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         # Two receivers never pick the same row: each skips what the other holds.
         qs = qs.select_for_update(skip_locked=True)
@@ -734,6 +891,8 @@ def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float)
     }
     m.save(update_fields=["queue", "receive_count", "first_received_at", "received_at",
                           "receipt_nonce", "hidden", "visible_at", "system_attributes"])
+    if dlq.is_fifo:
+        fifo.enqueue(dlq, [m])
     transaction.on_commit(partial(wakeup.notify, dlq.pk), robust=True)
     return {"kind": "message.moved_to_dlq", "queue": queue.name, "message_id": m.message_id,
             "data": {"dlq": dlq.name, "receive_count": queue.max_receive_count}}
@@ -742,7 +901,7 @@ def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float)
 @transaction.atomic
 def receive_messages(
     queue: Queue, *, max_number: int = 1, visibility: int | None = None,
-    receiver: str = "", clock,
+    receiver: str = "", attempt_id: str | None = None, clock,
 ) -> list[Received]:
     """Hand out up to `max_number` visible messages, each with a new receipt handle.
 
@@ -751,6 +910,10 @@ def receive_messages(
     redrive policy's maxReceiveCount is moved to the dead-letter queue instead
     (`message.moved_to_dlq`) and not returned. Never waits: long polling is the
     caller's loop around this function (see `next_visible_at`).
+
+    On a FIFO queue messages come in group order, a group with a message in
+    flight gives nothing more, and a repeated `attempt_id` within five minutes
+    returns the same batch with the same handles (sqs.md §9).
 
     Guarantee: a message is handed to one receiver per visibility window —
     `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, serialised IMMEDIATE write
@@ -769,14 +932,17 @@ def receive_messages(
             f"be between 0 and {MAX_VISIBILITY}, if provided."
         )
     now = clock.now()
+    if queue.is_fifo and attempt_id is not None:
+        fifo.check_attempt_id(attempt_id)
+        retried = fifo.retried_batch(queue, attempt_id, now=now)
+        if retried is not None:
+            return _hand_out_again(queue, retried, visibility, receiver, now, clock)
     dlq = _dead_letter_queue(queue) if queue.has_redrive_policy else None
     picked: list[Message] = []
     recorded: list[dict] = []
-    # Over-received messages leave for the DLQ and free their slot: look again.
-    for _attempt in range(3):
-        candidates = _lock_candidates(queue, now, max_number - len(picked))
-        if not candidates:
-            break
+    groups: list[str] = []
+
+    def take(candidates: list[Message]) -> None:
         for m in candidates:
             if m.hidden:
                 # Its return was not announced yet (the ticker had not run).
@@ -787,12 +953,23 @@ def receive_messages(
                 recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now))
                 continue
             picked.append(m)
-        if len(picked) >= max_number or len(candidates) < max_number:
-            break
+
+    if queue.is_fifo:
+        candidates, groups = fifo.candidates(
+            queue, now=now, limit=max_number,
+            leaving_at=queue.max_receive_count if dlq is not None else None)
+        take(candidates)
+    else:
+        # Over-received messages leave for the DLQ and free their slot: look again.
+        for _attempt in range(3):
+            candidates = _lock_candidates(queue, now, max_number - len(picked))
+            take(candidates)
+            if len(picked) >= max_number or len(candidates) < max_number:
+                break
+    nonce = secrets.token_hex(8)
     if picked:
         # One UPDATE for the batch. The nonce is per receive, not per message: each
         # handle also names its message, so handles stay distinct.
-        nonce = secrets.token_hex(8)
         Message.objects.filter(pk__in=[m.pk for m in picked]).update(
             receive_count=F("receive_count") + 1,
             first_received_at=Coalesce("first_received_at", Value(now, FloatField())),
@@ -805,6 +982,10 @@ def receive_messages(
             m.receipt_nonce = nonce
             m.visible_at = now + visibility
             m.hidden = True
+    if groups:
+        fifo.settle(queue, groups, now=now)
+        if attempt_id is not None and picked:
+            fifo.remember_attempt(queue, attempt_id, picked, nonce=nonce, now=now)
     results = [_received(queue, m) for m in picked]
     for m, r in zip(picked, results, strict=True):
         recorded.append({
@@ -818,8 +999,29 @@ def receive_messages(
     return results
 
 
+def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receiver: str,
+                    now: float, clock) -> list[Received]:
+    """A retried FIFO receive: the same messages and handles, visibility restarted."""
+    Message.objects.filter(pk__in=[m.pk for m in batch]).update(
+        visible_at=now + visibility, hidden=True)
+    for m in batch:
+        m.visible_at = now + visibility
+    fifo.settle(queue, {m.group_id for m in batch}, now=now)
+    results = [_received(queue, m) for m in batch]
+    events.record_many(queue.workspace, [
+        {"kind": "message.received", "queue": queue.name, "message_id": m.message_id, "at": now,
+         "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
+                  "receive_count": m.receive_count, "visible_at": m.visible_at,
+                  "retried_attempt": True}}
+        for m, r in zip(batch, results, strict=True)
+    ], clock=clock)
+    return results
+
+
 def next_visible_at(queue: Queue, *, now: float) -> float | None:
-    """When the next hidden message of the queue becomes visible, if any."""
+    """When a receive could next find something that is hidden now, if ever."""
+    if queue.is_fifo:
+        return fifo.next_ready_at(queue, now=now)
     return Message.objects.filter(queue=queue, visible_at__gt=now).aggregate(
         t=Min("visible_at"))["t"]
 
@@ -833,10 +1035,13 @@ def delete_message(queue: Queue, receipt_handle: str, *, actor: str = "", clock)
 
     A malformed handle raises ReceiptHandleIsInvalid. A handle of a message that is
     already gone succeeds, as on AWS. On a standard queue an older handle of the
-    same message also deletes it. Records `message.deleted`.
+    same message also deletes it; on a FIFO queue a handle whose visibility
+    timeout has passed raises InvalidParameterValue. Records `message.deleted`.
     """
     message_pk, nonce = _parse_receipt_handle(queue, receipt_handle)
-    _delete(queue, [(message_pk, nonce, receipt_handle)], actor=actor, clock=clock)
+    expired = _delete(queue, [(message_pk, nonce, receipt_handle)], actor=actor, clock=clock)
+    if expired:
+        raise expired[0]
 
 
 def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", clock) -> BatchResult:
@@ -846,7 +1051,7 @@ def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", 
     """
     check_batch_ids([e.get("Id") for e in entries])
     result = BatchResult()
-    valid = []
+    valid, ids = [], []
     for entry in entries:
         handle = entry.get("ReceiptHandle") or ""
         try:
@@ -855,35 +1060,64 @@ def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", 
             result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
         else:
             valid.append((message_pk, nonce, handle))
-            result.successful.append(entry["Id"])
+            ids.append(entry["Id"])
     if valid:
         with transaction.atomic():
-            _delete(queue, valid, actor=actor, clock=clock)
+            expired = {e.handle: e for e in _delete(queue, valid, actor=actor, clock=clock)}
+        for entry_id, (_pk, _nonce, handle) in zip(ids, valid, strict=True):
+            if handle in expired:
+                exc = expired[handle]
+                result.failed.append(BatchFailure(entry_id, exc.wire_query_code, exc.message))
+            else:
+                result.successful.append(entry_id)
     return result
 
 
-def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, clock) -> None:
-    """Delete the messages of parsed handles (pk, nonce, handle); gone ones are no-ops."""
+class ExpiredReceiptHandle(errors.InvalidParameterValue):
+    def __init__(self, handle: str):
+        super().__init__(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The "
+                         "receipt handle has expired.")
+        self.handle = handle
+
+
+def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, clock
+            ) -> list[ExpiredReceiptHandle]:
+    """Delete the messages of parsed handles (pk, nonce, handle); gone ones are no-ops.
+
+    Returns the handles refused because they expired (FIFO only, sqs.md §5.3).
+    """
     found = {
-        pk: (message_id, current_nonce)
-        for pk, message_id, current_nonce in Message.objects.filter(
+        pk: (message_id, current_nonce, visible_at, group_id)
+        for pk, message_id, current_nonce, visible_at, group_id in Message.objects.filter(
             queue=queue, pk__in={pk for pk, _, _ in handles}
-        ).values_list("pk", "message_id", "receipt_nonce")
+        ).values_list("pk", "message_id", "receipt_nonce", "visible_at", "group_id")
     }
+    expired: list[ExpiredReceiptHandle] = []
+    if queue.is_fifo:
+        now = clock.now()
+        for pk, nonce, handle in handles:
+            if pk in found and (nonce != found[pk][1] or found[pk][2] <= now):
+                expired.append(ExpiredReceiptHandle(handle))
+                del found[pk]
     if not found:
-        return
+        return expired
     Message.objects.filter(pk__in=found).delete()
+    if queue.is_fifo:
+        fifo.settle(queue, {group for *_, group in found.values()}, now=clock.now())
+        # The group may be readable again at once.
+        transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
     recorded, seen = [], set()
     for pk, nonce, handle in handles:
         if pk not in found or pk in seen:
             continue
         seen.add(pk)
-        message_id, current_nonce = found[pk]
+        message_id, current_nonce, _visible_at, _group = found[pk]
         recorded.append({
             "kind": "message.deleted", "queue": queue.name, "message_id": message_id,
             "data": {"by": actor, "receipt_handle": handle, "stale_handle": nonce != current_nonce},
         })
     events.record_many(queue.workspace, recorded, clock=clock)
+    return expired
 
 
 @transaction.atomic
@@ -922,6 +1156,9 @@ def change_message_visibility(
     message.visible_at = now + visibility
     message.hidden = visibility > 0
     message.save(update_fields=["visible_at", "hidden"])
+    if queue.is_fifo:
+        # Extending one message extends its group's block; ending it may free the group.
+        fifo.settle(queue, [message.group_id], now=now)
     events.record(
         queue.workspace, "message.visibility_changed", queue=queue.name,
         message_id=message.message_id,
@@ -962,6 +1199,7 @@ def purge_queue(queue: Queue, *, clock) -> int:
             f"Only one PurgeQueue operation on {queue.name} is allowed every 60 seconds."
         )
     deleted, _ = Message.objects.filter(queue=queue).delete()
+    MessageGroup.objects.filter(queue=queue).delete()
     queue.last_purged_at = now
     queue.save(update_fields=["last_purged_at"])
     events.record(queue.workspace, "queue.purged", queue=queue.name,

@@ -4,7 +4,9 @@ A Celery beat schedule cannot tick fast enough for a clock at ×100, so one smal
 process (`manage.py tick`) calls `tick_once()` every few wall milliseconds. Each
 workspace is looked at with its own clock; a paused clock makes nothing due.
 
-Per workspace: announce messages whose visibility or delay ended, queue
+Per workspace: announce messages whose visibility or delay ended, expire
+messages past their queue's retention, forget FIFO deduplication ids older
+than five minutes, queue
 `finish_invocation` for invocations whose `ends_at` has come, and queue
 `poll_mapping` for enabled mappings with spare concurrency whose queue has a
 visible message (so a send is picked up on the next pass). Each is queued once:
@@ -19,7 +21,7 @@ import time
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import lambdas, sqs, tasks
+from broker import fifo, lambdas, retention, sqs, tasks
 from broker.models import EventSourceMapping, Invocation, Workspace
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ def tick_once() -> int:
     for workspace in Workspace.objects.filter(paused=False):
         clock = clocks.for_workspace(workspace)
         woke += sqs.announce_returns(workspace, clock=clock)
+        woke += retention.expire_messages(workspace, clock=clock)
+        fifo.forget_expired(workspace, now=clock.now())
         if workspace.pk in busy:
             woke += wake_functions(workspace, clock=clock)
     return woke

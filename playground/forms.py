@@ -47,7 +47,16 @@ def show_aws_error(form: forms.Form, err: errors.AwsError, field_map: dict | Non
 
 class CreateQueueForm(forms.Form):
     name = forms.CharField(max_length=200, initial="MyTaskQueue",
-                           help_text="Letters, digits, hyphens and underscores.")
+                           help_text="Letters, digits, hyphens and underscores; a FIFO "
+                                     "queue's name ends in .fifo.")
+    queue_type = forms.TypedChoiceField(
+        label="Type", initial="standard", widget=forms.RadioSelect, required=False,
+        empty_value="standard",
+        choices=[("standard", "Standard: at-least-once, best-effort order"),
+                 ("fifo", "FIFO: exactly-once, in order per message group")])
+    content_based_deduplication = forms.BooleanField(
+        label="Content-based deduplication", required=False,
+        help_text="FIFO: a body sent twice within 5 minutes is enqueued once.")
     visibility_timeout = forms.IntegerField(label="Visibility timeout (s)", initial=30)
     delay_seconds = forms.IntegerField(label="Delivery delay (s)", initial=0)
     dead_letter_queue = forms.ChoiceField(label="Dead-letter queue", required=False)
@@ -59,6 +68,7 @@ class CreateQueueForm(forms.Form):
         "VisibilityTimeout": "visibility_timeout",
         "DelaySeconds": "delay_seconds",
         "RedrivePolicy": "max_receive_count",
+        "ContentBasedDeduplication": "content_based_deduplication",
     }
 
     def __init__(self, *args, queue_names: list[str] = (), blank_name: bool = False, **kwargs):
@@ -75,6 +85,13 @@ class CreateQueueForm(forms.Form):
             "VisibilityTimeout": str(data["visibility_timeout"]),
             "DelaySeconds": str(data["delay_seconds"]),
         }
+        if data["queue_type"] == "fifo":
+            attributes["FifoQueue"] = "true"
+            if data["content_based_deduplication"]:
+                attributes["ContentBasedDeduplication"] = "true"
+        elif data["content_based_deduplication"]:
+            # Let AWS's own error say why, next to the field.
+            attributes["ContentBasedDeduplication"] = "true"
         if data.get("dead_letter_queue"):
             arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{data['dead_letter_queue']}"
             count = data.get("max_receive_count")
@@ -132,9 +149,25 @@ class SendMessageForm(forms.Form):
                            label="Message body")
     delay_seconds = forms.IntegerField(label="Delivery delay (s)", required=False,
                                        help_text="Empty: the queue's delay.")
+    group_id = forms.CharField(label="Message group ID", required=False, max_length=200,
+                               help_text="Messages of one group arrive in order.")
+    deduplication_id = forms.CharField(
+        label="Deduplication ID", required=False, max_length=200,
+        help_text="The same ID within 5 minutes is enqueued once. Empty: a hash of the "
+                  "body, if the queue has content-based deduplication.")
 
-    def __init__(self, *args, **kwargs):
+    FIELD_MAP = {"MessageBody": "body", "MessageGroupId": "group_id",
+                 "MessageDeduplicationId": "deduplication_id", "DelaySeconds": "delay_seconds"}
+
+    def __init__(self, *args, fifo: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fifo = fifo
+        if fifo:
+            # FIFO queues refuse a per-message delay; standard ones have no group order.
+            del self.fields["delay_seconds"]
+        else:
+            del self.fields["group_id"]
+            del self.fields["deduplication_id"]
         self.attribute_rows: list[dict] = []
         if self.is_bound:
             names = self.data.getlist("attr_name")
@@ -155,6 +188,17 @@ class SendMessageForm(forms.Form):
             else:
                 attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
         return attributes
+
+    def send_arguments(self) -> dict:
+        """Keyword arguments for `sqs.send_message`; empty optional fields are absent."""
+        data = self.cleaned_data
+        arguments = {"body": data["body"], "attributes": self.message_attributes()}
+        if self.fifo:
+            arguments["group_id"] = data["group_id"] or None
+            arguments["deduplication_id"] = data["deduplication_id"] or None
+        else:
+            arguments["delay_seconds"] = data["delay_seconds"]
+        return arguments
 
     def rows_for_display(self, empty: int = 1) -> list[dict]:
         blank = {"name": "", "type": "String", "value": ""}

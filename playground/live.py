@@ -124,10 +124,17 @@ def render_triggers(workspace: Workspace) -> str:
     return _render("workspace.html#triggers", {"workspace": workspace, "mappings": mappings})
 
 
+def messages_context(queue: Queue, *, now: float) -> dict:
+    """What the queue page's message panel shows: a table, or lanes for FIFO groups."""
+    if queue.is_fifo:
+        return {"lanes": selectors.fifo_lanes(queue, now=now),
+                "group_count": selectors.group_count(queue)}
+    return {"rows": selectors.message_table(queue, now=now)}
+
+
 def render_messages(workspace: Workspace, queue: Queue, *, now: float) -> str:
     return _render("queue.html#messages", {
-        "workspace": workspace, "queue": queue,
-        "rows": selectors.message_table(queue, now=now),
+        "workspace": workspace, "queue": queue, **messages_context(queue, now=now),
     })
 
 

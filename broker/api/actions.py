@@ -99,6 +99,8 @@ def _sent(sent: sqs.Sent) -> dict:
         result["MD5OfMessageAttributes"] = sent.md5_of_attributes
     if sent.md5_of_system_attributes:
         result["MD5OfMessageSystemAttributes"] = sent.md5_of_system_attributes
+    if sent.sequence_number:
+        result["SequenceNumber"] = sent.sequence_number
     return result
 
 
@@ -116,7 +118,10 @@ def send_message(call: Call, params: dict) -> dict:
         attributes=p.message_attributes(params.get("MessageAttributes")),
         system_attributes=p.message_attributes(params.get("MessageSystemAttributes"),
                                                "MessageSystemAttributes"),
-        delay_seconds=p.integer(params, "DelaySeconds"), sender=call.actor, clock=call.clock,
+        delay_seconds=p.integer(params, "DelaySeconds"),
+        group_id=p.string(params, "MessageGroupId"),
+        deduplication_id=p.string(params, "MessageDeduplicationId"),
+        sender=call.actor, clock=call.clock,
     )
     return _sent(sent)
 
@@ -142,7 +147,9 @@ def send_message_batch(call: Call, params: dict) -> dict:
          "MessageAttributes": p.message_attributes(e.get("MessageAttributes")),
          "MessageSystemAttributes": p.message_attributes(e.get("MessageSystemAttributes"),
                                                          "MessageSystemAttributes"),
-         "DelaySeconds": p.integer(e, "DelaySeconds")}
+         "DelaySeconds": p.integer(e, "DelaySeconds"),
+         "MessageGroupId": p.string(e, "MessageGroupId"),
+         "MessageDeduplicationId": p.string(e, "MessageDeduplicationId")}
         for e in raw
     ]
     call.summary["entries"] = len(entries)
@@ -178,6 +185,7 @@ class ReceiveRequest:
     wait: int  # simulated seconds
     system: set
     message_attributes: list
+    attempt_id: str | None = None
 
 
 def receive_request(call: Call, params: dict) -> ReceiveRequest:
@@ -203,6 +211,7 @@ def receive_request(call: Call, params: dict) -> ReceiveRequest:
         queue=queue, max_number=max_number, visibility=p.integer(params, "VisibilityTimeout"),
         wait=wait, system=_wanted_system(params),
         message_attributes=p.string_list(params, "MessageAttributeNames"),
+        attempt_id=p.string(params, "ReceiveRequestAttemptId"),
     )
 
 
@@ -210,7 +219,7 @@ def receive_message(call: Call, request: ReceiveRequest) -> dict:
     """One try: whatever is visible now (possibly nothing)."""
     received = sqs.receive_messages(
         request.queue, max_number=request.max_number, visibility=request.visibility,
-        receiver=call.actor, clock=call.clock,
+        receiver=call.actor, attempt_id=request.attempt_id, clock=call.clock,
     )
     if not received:
         return {}

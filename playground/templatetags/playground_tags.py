@@ -7,6 +7,8 @@ import json
 
 from django import template
 
+from broker import fifo
+
 register = template.Library()
 
 
@@ -80,3 +82,9 @@ def attribute_value(value) -> str:
 def short_error(code) -> str:
     """`AWS.SimpleQueueService.NonExistentQueue` → `NonExistentQueue` (full code in title)."""
     return str(code or "").rsplit(".", 1)[-1]
+
+
+@register.filter
+def sequence_number(message_pk) -> str:
+    """A FIFO message's SequenceNumber, as the API returns it."""
+    return fifo.sequence_number(int(message_pk))

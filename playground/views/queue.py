@@ -34,10 +34,10 @@ def queue(request, slug, name):
         "queue": q,
         "o": overview,
         "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}",
-        "rows": selectors.message_table(q, now=now),
+        **live.messages_context(q, now=now),
         "triggers": selectors.queue_triggers(q),
         "dead_letter_sources": selectors.dead_letter_sources(q),
-        "send_form": forms.SendMessageForm(),
+        "send_form": forms.SendMessageForm(fifo=q.is_fifo),
         "poll_form": forms.PollForm(),
         "received": [],
         "page": live.page_param("queue", q.name),
@@ -47,19 +47,19 @@ def queue(request, slug, name):
 @require_POST
 def send(request, slug, name):
     ws, q = _queue(request, slug, name)
-    form = forms.SendMessageForm(request.POST)
+    form = forms.SendMessageForm(request.POST, fifo=q.is_fifo)
     if form.is_valid():
         try:
-            sent = sqs.send_message(
-                q, body=form.cleaned_data["body"], attributes=form.message_attributes(),
-                delay_seconds=form.cleaned_data["delay_seconds"], sender=CONSOLE,
-                clock=clocks.for_workspace(ws))
+            sent = sqs.send_message(q, **form.send_arguments(), sender=CONSOLE,
+                                    clock=clocks.for_workspace(ws))
         except errors.AwsError as err:
-            forms.show_aws_error(form, err, {"MessageBody": "body"})
+            forms.show_aws_error(form, err, forms.SendMessageForm.FIELD_MAP)
         else:
+            # A FIFO group usually goes on: keep it, start a fresh message.
+            fresh = forms.SendMessageForm(fifo=q.is_fifo,
+                                          initial={"group_id": form.cleaned_data.get("group_id")})
             return render(request, f"{PAGE}#send-form", {
-                "workspace": ws, "queue": q, "send_form": forms.SendMessageForm(),
-                "sent": sent})
+                "workspace": ws, "queue": q, "send_form": fresh, "sent": sent})
     return render(request, f"{PAGE}#send-form",
                   {"workspace": ws, "queue": q, "send_form": form}, status=422)
 

@@ -10,6 +10,7 @@ The clock does not move, so every hand-out is inside one 300 s window.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -75,11 +76,11 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _receive_concurrently(queue, n: int) -> dict[str, list[tuple[str, str]]]:
+def _receive_concurrently(queue, n: int, child: str = CHILD) -> dict[str, list[tuple[str, str]]]:
     env = _child_env()
     procs = {
         f"receiver-{i}": subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(queue.pk), str(NOW), f"receiver-{i}"],
+            [sys.executable, "-c", child, str(queue.pk), str(NOW), f"receiver-{i}"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -154,3 +155,75 @@ def test_concurrent_receivers_on_sqlite_never_get_the_same_message(workspace):
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite variant; this run is on PostgreSQL")
     _check_each_message_received_exactly_once(workspace)
+
+
+# A FIFO consumer: receive, "process", delete the batch, again, until the queue is empty.
+FIFO_CHILD = CHILD.replace(
+    """    got.extend([m.message_id, m.receipt_handle] for m in batch)""",
+    """    got.extend([m.message_id, m.receipt_handle] for m in batch)
+    if batch:
+        sqs.delete_message_batch(queue, [{"Id": str(i), "ReceiptHandle": m.receipt_handle}
+                                         for i, m in enumerate(batch)], clock=clock)""",
+).replace(
+    "sqs.counts(queue, now=clock.now()).visible == 0",
+    "sqs.counts(queue, now=clock.now()).total == 0",
+)
+GROUPS = 20
+PER_GROUP = 50
+
+
+def _nonce(handle: str) -> str:
+    token = handle[4:]
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":")[2]
+
+
+def _check_fifo_order_and_group_blocking(workspace):
+    clock = ManualClock(current=NOW)
+    queue = make_queue(workspace, "Orders.fifo", clock=clock, FifoQueue="true")
+    order: dict[str, list[str]] = {}  # group -> message ids in send order
+    for i in range(PER_GROUP):
+        for first in range(0, GROUPS, 10):
+            groups = [f"g{g}" for g in range(first, first + 10)]
+            result = sqs.send_message_batch(queue, [
+                {"Id": g, "MessageBody": f"{g}-{i}", "MessageGroupId": g,
+                 "MessageDeduplicationId": f"{g}-{i}"} for g in groups], clock=clock)
+            for group, sent in result.successful:
+                order.setdefault(group, []).append(sent.message_id)
+    assert sum(len(v) for v in order.values()) == GROUPS * PER_GROUP
+
+    results = _receive_concurrently(queue, RECEIVERS, FIFO_CHILD)
+
+    received = [message_id for pairs in results.values() for message_id, _ in pairs]
+    assert sorted(received) == sorted(m for ids in order.values() for m in ids)
+    assert sum(1 for pairs in results.values() if pairs) >= 2
+    group_of = {m: g for g, ids in order.items() for m in ids}
+    in_flight: dict[str, dict[str, str]] = {g: {} for g in order}  # message -> receive nonce
+    seen: dict[str, list[str]] = {g: [] for g in order}
+    for e in Event.objects.filter(
+        kind__in=["message.received", "message.deleted"], queue=queue.name
+    ).order_by("pk"):
+        group = group_of[e.message_id]
+        if e.kind == "message.received":
+            nonce = _nonce(e.data["receipt_handle"])
+            others = set(in_flight[group].values()) - {nonce}
+            assert not others, f"group {group} handed out while a batch of it was in flight"
+            in_flight[group][e.message_id] = nonce
+            seen[group].append(e.message_id)
+        else:
+            in_flight[group].pop(e.message_id)
+    assert seen == order, "a group was received out of its send order"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_fifo_consumers_on_postgres_keep_group_order_and_blocking(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with PLAYGROUND_TEST_DB=postgres (make test does)")
+    _check_fifo_order_and_group_blocking(workspace)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_fifo_consumers_on_sqlite_keep_group_order_and_blocking(workspace):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite variant; this run is on PostgreSQL")
+    _check_fifo_order_and_group_blocking(workspace)

@@ -494,3 +494,28 @@ def test_deleting_a_mapping_stops_polling_but_lets_the_batch_finish(workspace, c
     assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
     assert list(Message.objects.values_list("body", flat=True)) == ["b"]
     assert Event.objects.filter(kind="lambda.mapping_deleted").count() == 1
+
+
+# --- FIFO queues ---------------------------------------------------------------------------
+
+
+def test_fifo_group_is_processed_in_order_one_batch_at_a_time(workspace, clock):
+    queue = make_queue(workspace, "orders.fifo", clock=clock, FifoQueue="true",
+                       ContentBasedDeduplication="true")
+    function = make_function(workspace, clock=clock, duration=2)
+    make_mapping(queue, function, clock=clock, batch_size=2, maximum_concurrency=5)
+    for n in range(4):
+        sqs.send_message(queue, body=f"order {n}", group_id="customer-1", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    # One group: the second batch waits for the first to be deleted, however much
+    # concurrency the mapping has.
+    [first] = Invocation.objects.all()
+    assert [r["body"] for r in first.event["Records"]] == ["order 0", "order 1"]
+    assert first.event["Records"][0]["attributes"]["MessageGroupId"] == "customer-1"
+    wall = time.time() + lambdas.REQUEST_STALE_AFTER + 1
+    assert lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall) == []
+
+    run_for(workspace, clock, 2)
+    second = Invocation.objects.exclude(pk=first.pk).get()
+    assert [r["body"] for r in second.event["Records"]] == ["order 2", "order 3"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker import errors, sqs
+from broker import errors, retention, sqs
 from broker.models import Event
 from tests.factories import make_queue
 
@@ -70,3 +70,40 @@ def test_malformed_receipt_handle_is_rejected(workspace, clock):
     queue = make_queue(workspace, clock=clock)
     with pytest.raises(errors.ReceiptHandleIsInvalid):
         sqs.delete_message(queue, "garbage", clock=clock)
+
+
+def test_message_vanishes_after_its_retention_period(workspace, clock):
+    queue = make_queue(workspace, clock=clock, MessageRetentionPeriod=60)
+    sent = sqs.send_message(queue, body="short-lived", clock=clock)
+    clock.advance(59)
+    assert retention.expire_messages(workspace, clock=clock) == 0
+    clock.advance(1)
+    # Not receivable the instant it expires, even before the ticker sweeps it.
+    assert sqs.receive_messages(queue, clock=clock) == []
+    assert retention.expire_messages(workspace, clock=clock) == 1
+    assert sqs.counts(queue, now=clock.now()).total == 0
+    expired = Event.objects.get(kind="message.expired", message_id=sent.message_id)
+    assert expired.data["age"] == 60
+
+
+def test_retention_counts_from_the_first_send_after_a_move_to_the_dead_letter_queue(
+    workspace, clock
+):
+    dlq = make_queue(workspace, "dlq", clock=clock, MessageRetentionPeriod=120)
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=50, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    sqs.send_message(queue, body="poison", clock=clock)
+    sqs.receive_messages(queue, clock=clock)
+    clock.advance(100)
+    assert sqs.receive_messages(queue, clock=clock) == []  # moved to the DLQ at 100 s
+    clock.advance(20)
+    assert retention.expire_messages(workspace, clock=clock) == 1
+    assert sqs.counts(dlq, now=clock.now()).total == 0
+
+
+def test_shortening_retention_expires_messages_already_queued(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    sqs.send_message(queue, body="old", clock=clock)
+    clock.advance(3600)
+    sqs.set_queue_attributes(queue, {"MessageRetentionPeriod": "600"}, clock=clock)
+    assert retention.expire_messages(workspace, clock=clock) == 1

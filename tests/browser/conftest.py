@@ -95,11 +95,16 @@ class Workspace:
 
     # --- the workspace page's forms ------------------------------------------
 
-    def create_queue(self, name: str, *, visibility_timeout: int | None = None) -> None:
+    def create_queue(self, name: str, *, visibility_timeout: int | None = None,
+                     fifo: bool = False, content_based_deduplication: bool = False) -> None:
         page = self.page
         page.fill("#queue_name", name)
         if visibility_timeout is not None:
             page.fill("#queue_visibility_timeout", str(visibility_timeout))
+        if fifo:
+            page.check("#create-queue-form input[name=queue_type][value=fifo]")
+        if content_based_deduplication:
+            page.check("#queue_content_based_deduplication")
         page.click("#create-queue-form button[type=submit]")
         expect(page.locator("#create-queue-form .note")).to_have_text(f"Queue {name} is ready.")
         expect(page.locator(f'article.queue[data-queue="{name}"]')).to_be_visible(timeout=LIVE)

@@ -154,3 +154,46 @@ def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
     own_workspace.refresh_from_db()
     assert own_workspace.speed == 10
     assert own_workspace.paused is True
+
+
+def test_create_a_fifo_queue_with_the_form(visitor, own_workspace):
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
+        "name": "orders.fifo", "queue_type": "fifo", "content_based_deduplication": "on",
+        "visibility_timeout": "30", "delay_seconds": "0"})
+    assert response.status_code == 200
+    queue = sqs.get_queue(own_workspace, "orders.fifo")
+    assert queue.is_fifo and queue.content_based_deduplication
+
+
+def test_fifo_form_without_the_suffix_says_so_next_to_the_name(visitor, own_workspace):
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
+        "name": "orders", "queue_type": "fifo", "visibility_timeout": "30",
+        "delay_seconds": "0"})
+    assert response.status_code == 422
+    assert "must end with .fifo suffix" in response.content.decode()
+    assert not own_workspace.queues.filter(name="orders").exists()
+
+
+def test_sending_a_duplicate_to_a_fifo_queue_shows_it_absorbed(visitor, own_workspace, ws_clock):
+    make_queue(own_workspace, "orders.fifo", clock=ws_clock, FifoQueue="true")
+    url = f"/w/{own_workspace.slug}/queues/orders.fifo/send/"
+    form = {"body": "pay 10", "group_id": "customer-1", "deduplication_id": "pay-1"}
+    assert "sequence number" in visitor.post(url, form).content.decode()
+    again = visitor.post(url, form).content.decode()
+    assert "Duplicate absorbed" in again
+    page = visitor.get(f"/w/{own_workspace.slug}/queues/orders.fifo/").content.decode()
+    assert 'data-group="customer-1"' in page
+
+
+def test_fifo_send_without_a_group_shows_the_error_next_to_the_group_field(
+    visitor, own_workspace, ws_clock
+):
+    make_queue(own_workspace, "orders.fifo", clock=ws_clock, FifoQueue="true",
+               ContentBasedDeduplication="true")
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/orders.fifo/send/",
+                            {"body": "x", "group_id": ""})
+    assert response.status_code == 422
+    html = response.content.decode()
+    # Django's field group: label, help text, errors, input.
+    error = html.index("The request must contain the parameter MessageGroupId.")
+    assert html.index("Message group ID") < error < html.index('name="group_id"')

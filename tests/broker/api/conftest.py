@@ -61,3 +61,11 @@ def query_model_dir(tmp_path_factory) -> Path:
         else:
             model.write_bytes(gzip.decompress(archive.read(MODEL_PATH + ".gz")))
     return target
+
+
+@pytest.fixture(scope="session")
+def query_sqs(live_server_url, query_model_dir):
+    """A boto3 client on botocore 1.34.89's model: it speaks the query protocol."""
+    client = make_client(live_server_url, data_path=query_model_dir)
+    assert client.meta.service_model.protocol == "query"
+    return client

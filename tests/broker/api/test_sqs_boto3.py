@@ -143,13 +143,6 @@ def test_an_out_of_range_queue_attribute_is_refused(sqs):
     assert (error["Code"], error["status"]) == ("InvalidAttributeValue", 400)
 
 
-def test_fifo_queues_are_an_unsupported_operation(sqs):
-    error = error_of(sqs.create_queue, QueueName=unique() + ".fifo",
-                     Attributes={"FifoQueue": "true"})
-    assert error["Code"] in {"AWS.SimpleQueueService.UnsupportedOperation", "InvalidAttributeName"}
-    assert error["status"] == 400
-
-
 def test_actions_the_playground_does_not_offer_answer_a_clear_error(sqs, queue_url):
     error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="l",
                      AWSAccountIds=["111122223333"], Actions=["SendMessage"])

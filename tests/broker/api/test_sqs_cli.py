@@ -106,3 +106,23 @@ def test_a_cli_error_shows_the_query_error_code(aws):
     result = aws("get-queue-url", "--queue-name", f"missing-{uuid.uuid4().hex[:8]}")
     assert result.returncode != 0
     assert "AWS.SimpleQueueService.NonExistentQueue" in result.stderr
+
+
+def test_a_fifo_queue_through_the_cli(aws):
+    name = f"cli-{uuid.uuid4().hex[:10]}.fifo"
+    url = ok(aws("create-queue", "--queue-name", name, "--attributes",
+                 "FifoQueue=true,ContentBasedDeduplication=true"))["QueueUrl"]
+    first = ok(aws("send-message", "--queue-url", url, "--message-body", "one",
+                   "--message-group-id", "g"))
+    duplicate = ok(aws("send-message", "--queue-url", url, "--message-body", "one",
+                       "--message-group-id", "g"))
+    ok(aws("send-message", "--queue-url", url, "--message-body", "two", "--message-group-id", "g"))
+    assert duplicate["MessageId"] == first["MessageId"]
+    assert duplicate["SequenceNumber"] == first["SequenceNumber"]
+    got = ok(aws("receive-message", "--queue-url", url, "--max-number-of-messages", "10",
+                 "--attribute-names", "All"))["Messages"]
+    assert [m["Body"] for m in got] == ["one", "two"]
+    assert got[0]["Attributes"]["SequenceNumber"] == first["SequenceNumber"]
+    missing = aws("send-message", "--queue-url", url, "--message-body", "x")
+    assert missing.returncode != 0
+    assert "MissingParameter" in missing.stderr

@@ -15,16 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.broker.api import wire
-from tests.broker.api.conftest import make_client
 
 NS = {"sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
-
-
-@pytest.fixture(scope="module")
-def query_sqs(live_server_url, query_model_dir):
-    client = make_client(live_server_url, data_path=query_model_dir)
-    assert client.meta.service_model.protocol == "query"
-    return client
 
 
 def xml_error(text: str) -> tuple[str, str]:
