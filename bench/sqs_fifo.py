@@ -1,0 +1,254 @@
+#!/usr/bin/env python
+"""FIFO benchmark: FIFO (one group, 100 groups) beside standard, ours beside moto.
+
+Not a test: `python bench/sqs_fifo.py [--quick]` prints a table. Targets, started
+here on free loopback ports as `bench/sqs_api.py` starts them: ours on SQLite,
+ours on PostgreSQL (fsync on), and moto's server.
+
+- send: SendMessageBatch of 10 from N client processes; FIFO entries carry a
+  random group of the queue's groups and a unique deduplication id;
+- drain: ReceiveMessage(10) + DeleteMessageBatch until the queue is empty. A FIFO
+  group hands out one batch at a time, so one group drains one batch per round
+  trip however many consumers there are; 100 groups let them work side by side;
+- depth (ours only): ReceiveMessage p50 with 1,000 and with 1,000,000 messages
+  held in a queue (standard, and FIFO over 100 groups), filled by a bulk INSERT
+  so the fill takes seconds, not hours. VisibilityTimeout=0 keeps the depth put.
+  moto is left out here: its receive scans the queue (see bench/sqs_api.py).
+
+Throughputs are medians of the repeats; latencies pool every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import queue as stdqueue
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sqs_api import (  # noqa: E402
+    BODY,
+    ROOT,
+    client,
+    create_database,
+    fmt,
+    ms,
+    pct,
+    start_moto,
+    start_ours,
+    start_postgres,
+)
+
+KINDS = (("standard", 0), ("FIFO, 1 group", 1), ("FIFO, 100 groups", 100))
+
+
+@dataclass(frozen=True)
+class Plan:
+    clients: int
+    duration: float
+    repeats: int
+    depths: tuple[int, int]
+    depth_calls: int
+
+
+FULL = Plan(clients=8, duration=10, repeats=3, depths=(1_000, 1_000_000), depth_calls=200)
+QUICK = Plan(clients=4, duration=4, repeats=1, depths=(1_000, 100_000), depth_calls=60)
+
+
+def _entries(groups: int) -> list[dict]:
+    entries = []
+    for i in range(10):
+        entry = {"Id": str(i), "MessageBody": BODY}
+        if groups:
+            entry["MessageGroupId"] = f"g{random.randrange(groups)}"
+            entry["MessageDeduplicationId"] = uuid.uuid4().hex
+        entries.append(entry)
+    return entries
+
+
+def _worker(kind: str, endpoint: str, url: str, groups: int, duration: float, barrier, out):
+    c = client(endpoint)
+    c.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    barrier.wait()
+    done = empty = 0
+    start = time.monotonic()
+    end = start + duration
+    while time.monotonic() < end:
+        if kind == "send":
+            done += len(c.send_message_batch(QueueUrl=url, Entries=_entries(groups))
+                        .get("Successful", []))
+            continue
+        messages = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     VisibilityTimeout=300).get("Messages", [])
+        if not messages:
+            empty += 1
+            if empty >= 3:
+                break
+            continue
+        empty = 0
+        done += len(c.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]).get("Successful", []))
+    out.put((done, start, time.monotonic()))
+
+
+def run(kind: str, endpoint: str, url: str, groups: int, plan: Plan, duration: float) -> float:
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(plan.clients), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(kind, endpoint, url, groups, duration, barrier, out))
+             for _ in range(plan.clients)]
+    for p in procs:
+        p.start()
+    results = []
+    try:
+        for _ in procs:
+            results.append(out.get(timeout=duration + 120))
+    except stdqueue.Empty:
+        pass
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    done = sum(r[0] for r in results)
+    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    return done / wall if wall > 0 else 0.0
+
+
+def new_queue(c, groups: int) -> str:
+    name = f"bench-{uuid.uuid4().hex[:10]}"
+    if not groups:
+        return c.create_queue(QueueName=name)["QueueUrl"]
+    return c.create_queue(QueueName=name + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+
+def throughput(name: str, endpoint: str, plan: Plan, column: dict) -> None:
+    c = client(endpoint)
+    for label, groups in KINDS:
+        sends, drains = [], []
+        for _ in range(plan.repeats):
+            url = new_queue(c, groups)
+            sends.append(run("send", endpoint, url, groups, plan, plan.duration))
+            drains.append(run("drain", endpoint, url, groups, plan, plan.duration * 6))
+        column[f"{label}: SendMessageBatch msg/s"] = statistics.median(sends)
+        column[f"{label}: drain msg/s"] = statistics.median(drains)
+        print(f"  [{name}] {label}: send {statistics.median(sends):,.0f} msg/s, "
+              f"drain {statistics.median(drains):,.0f} msg/s", file=sys.stderr)
+
+
+# Bulk INSERT of `count` messages into a queue, in a process on the stack's database.
+# Rows are what send_message would store; FIFO rows also get their group rows.
+FILL = """
+import sys, time, uuid, django
+django.setup()
+from broker import sqs
+from broker.models import Message, MessageGroup, Workspace
+url, count, groups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+account, name = url.rstrip("/").split("/")[-2:]
+queue = sqs.get_queue(Workspace.objects.get(account_id=account), name)
+now = time.time() - 1
+md5 = sqs.md5_of_body("x" * 256)
+done = 0
+while done < count:
+    n = min(5000, count - done)
+    Message.objects.bulk_create([
+        Message(queue=queue, message_id=str(uuid.uuid4()), body="x" * 256, md5_of_body=md5,
+                sent_at=now, visible_at=now, group_id=f"g{(done + i) % groups}" if groups else "",
+                deduplication_id=uuid.uuid4().hex if groups else "")
+        for i in range(n)])
+    done += n
+if groups:
+    MessageGroup.objects.bulk_create(
+        [MessageGroup(queue=queue, group_id=f"g{g}", ready_at=now) for g in range(groups)],
+        ignore_conflicts=True)
+"""
+
+
+def depth(name: str, endpoint: str, env: dict, plan: Plan, column: dict) -> None:
+    c = client(endpoint)
+    for label, groups in (KINDS[0], KINDS[2]):
+        url, have = new_queue(c, groups), 0
+        for target in plan.depths:
+            t0 = time.monotonic()
+            subprocess.run([sys.executable, "-c", FILL, url, str(target - have), str(groups)],
+                           cwd=ROOT, check=True,
+                           env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "playground.settings"})
+            have = target
+            lat = []
+            for _ in range(plan.depth_calls):
+                t1 = time.monotonic()
+                got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                        VisibilityTimeout=0).get("Messages", [])
+                lat.append(time.monotonic() - t1)
+                assert got, "a full queue returned nothing"
+            column[f"{label}: receive p50 ms @{target:,}"] = ms(pct(lat, 0.5))
+            print(f"  [{name}] {label} @{target:,} (filled in {time.monotonic() - t0:.0f} s): "
+                  f"p50 {ms(pct(lat, 0.5)):.1f} ms", file=sys.stderr)
+        small, large = (column[f"{label}: receive p50 ms @{d:,}"] for d in plan.depths)
+        column[f"{label}: receive p50 ratio @{plan.depths[1]:,} ÷ @{plan.depths[0]:,}"] = (
+            large / small)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--targets", default="ours-sqlite,ours-pg,moto")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    targets = [t for t in args.targets.split(",") if t]
+    workdir = Path(tempfile.mkdtemp(prefix="playground-bench-fifo-"))
+    columns: dict[str, dict] = {}
+    began = time.monotonic()
+    pg_server = None
+    try:
+        for target in targets:
+            print(f"== {target}", file=sys.stderr)
+            column = columns.setdefault(target, {})
+            if target == "moto":
+                proc, endpoint, _fill = start_moto(workdir)
+                try:
+                    throughput(target, endpoint, plan, column)
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                continue
+            if target == "ours-pg":
+                pg_server = pg_server or start_postgres(durable=True)[0]
+                url = create_database(pg_server, "benchfifo")
+            else:
+                url = f"sqlite:///{workdir / 'fifo.sqlite3'}"
+            own = workdir / target
+            own.mkdir()
+            stack = start_ours(own, url)
+            try:
+                throughput(target, stack.url, plan, column)
+                depth(target, stack.url, {"DATABASE_URL": url,
+                                          "REDIS_URL": stack.env["REDIS_URL"]}, plan, column)
+            finally:
+                stack.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    metrics = [m for col in columns.values() for m in col]
+    metrics = list(dict.fromkeys(metrics))
+    width = max(len(m) for m in metrics)
+    print("\n" + "metric".ljust(width) + "".join(f"{n:>14}" for n in columns))
+    for m in metrics:
+        print(m.ljust(width) + "".join(f"{fmt(columns[n].get(m)):>14}" for n in columns))
+    print(f"* {plan.clients} client processes on {os.cpu_count()} cores shared with the server; "
+          f"medians of {plan.repeats} run(s) of {plan.duration:g} s; whole run "
+          f"{time.monotonic() - began:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
