@@ -184,3 +184,10 @@ class ResourceConflictException(AwsError):
 
 class InvalidParameterValueException(AwsError):
     code = "InvalidParameterValueException"
+
+
+class InvalidRequest(AwsError):
+    """The developer endpoint `/_aws/sqs/messages` was sent another action."""
+
+    code = "InvalidRequest"
+    default_message = "This endpoint only accepts ReceiveMessage calls"

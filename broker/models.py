@@ -316,3 +316,32 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+class MoveTask(models.Model):
+    """A dead-letter queue redrive (StartMessageMoveTask), advanced by the ticker."""
+
+    class Status(models.TextChoices):
+        RUNNING = "RUNNING"
+        COMPLETED = "COMPLETED"
+        CANCELLED = "CANCELLED"
+        FAILED = "FAILED"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="move_tasks")
+    source = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="move_tasks")
+    handle = models.CharField(max_length=64, unique=True)
+    # Empty: every message goes back to the queue it came from.
+    destination_arn = models.CharField(max_length=256, blank=True)
+    rate = models.PositiveIntegerField(null=True, blank=True)  # messages per simulated second
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    to_move = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0)
+    failure_reason = models.CharField(max_length=256, blank=True)
+    started_at = models.FloatField()
+    finished_at = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "status"], name="move_task_status")]
+
+    def __str__(self) -> str:
+        return self.handle

@@ -17,6 +17,7 @@ from broker.models import (
     Invocation,
     Message,
     MessageGroup,
+    MoveTask,
     Queue,
     Workspace,
 )
@@ -30,6 +31,7 @@ INVOCATION_LIMIT = 20
 MESSAGE_KINDS = (
     "message.sent", "message.received", "message.visible", "message.visibility_changed",
     "message.deleted", "message.moved_to_dlq", "message.deduplicated", "message.expired",
+    "message.redriven",
 )
 LANE_LIMIT = 12  # groups shown as lanes
 LANE_DEPTH = 8  # messages shown per lane
@@ -219,6 +221,17 @@ def dead_letter_sources(queue: Queue) -> list[Queue]:
     """The queues whose redrive policy points at this one."""
     return list(Queue.objects.filter(workspace_id=queue.workspace_id,
                                      dead_letter_target_arn=queue.arn))
+
+
+def move_tasks(queue: Queue, *, limit: int = 5) -> list[MoveTask]:
+    """The newest redrive tasks out of a dead-letter queue."""
+    return list(MoveTask.objects.filter(source=queue).order_by("-started_at", "-pk")[:limit])
+
+
+def redrive_destinations(queue: Queue) -> list[Queue]:
+    """Queues a dead-letter queue's messages may be moved to (same type, not itself)."""
+    return [q for q in Queue.objects.filter(workspace_id=queue.workspace_id).exclude(pk=queue.pk)
+            if q.is_fifo == queue.is_fifo]
 
 
 def local_workspaces() -> list[Workspace]:

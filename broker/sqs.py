@@ -31,7 +31,7 @@ from django.db.models import Count, F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
 from broker import errors, events, fifo, wakeup
-from broker.models import Message, MessageGroup, Queue
+from broker.models import Event, Message, MessageGroup, Queue
 
 MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
 MAX_DELAY = 900
@@ -39,6 +39,7 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 1_048_576
 MAX_MESSAGE_ATTRIBUTES = 10
 MAX_LIST_QUEUES = 1000
+RECREATE_AFTER = 60  # seconds between deleting a queue and reusing its name
 
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -226,14 +227,14 @@ def _int_attribute(name: str, value: str) -> int:
     return number
 
 
-def _arn_queue_name(workspace, arn: str) -> str | None:
+def queue_name_from_arn(workspace, arn: str) -> str | None:
     parts = arn.split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
         return None
     return parts[5]
 
 
-def _parse_redrive_policy(queue_or_ws, raw: str, *, workspace, own_name: str) -> tuple[str, int | None]:
+def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, int | None]:
     """Validate a RedrivePolicy JSON string; return (target arn, maxReceiveCount)."""
     if raw.strip() == "":
         return "", None
@@ -264,8 +265,9 @@ def _parse_redrive_policy(queue_or_ws, raw: str, *, workspace, own_name: str) ->
             "are from 1 to 1000 both inclusive."
         )
     arn = str(policy["deadLetterTargetArn"])
-    name = _arn_queue_name(workspace, arn)
-    if name is None or not Queue.objects.filter(workspace=workspace, name=name).exists():
+    name = queue_name_from_arn(workspace, arn)
+    dlq = Queue.objects.filter(workspace=workspace, name=name).first() if name else None
+    if dlq is None:
         raise invalid("Dead letter target does not exist.")
     if name == own_name:
         raise invalid("Dead letter target cannot be the queue itself.")
@@ -273,7 +275,51 @@ def _parse_redrive_policy(queue_or_ws, raw: str, *, workspace, own_name: str) ->
         raise invalid("Dead-letter target owner must be of the same queue type as the source "
                       "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
                       "queue's a standard queue.")
+    own_arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{own_name}"
+    if not redrive_allowed(dlq, own_arn):
+        raise invalid(f"Queue {arn} does not allow this queue as a dead-letter source: its "
+                      "RedriveAllowPolicy does not name it.")
     return arn, count
+
+
+REDRIVE_PERMISSIONS = ("allowAll", "denyAll", "byQueue")
+MAX_REDRIVE_SOURCES = 10
+
+
+def _parse_redrive_allow_policy(raw: str) -> dict:
+    """Validate a RedriveAllowPolicy JSON string (sqs.md §8); "" means allowAll."""
+    if raw.strip() == "":
+        return {"redrivePermission": "allowAll"}
+
+    def invalid(reason: str) -> errors.InvalidParameterValue:
+        return errors.InvalidParameterValue(
+            f"Value {raw} for parameter RedriveAllowPolicy is invalid. Reason: {reason}",
+            field="RedriveAllowPolicy",
+        )
+
+    try:
+        policy = json.loads(raw)
+    except ValueError:
+        raise invalid("Redrive allow policy is not a valid JSON map.") from None
+    if not isinstance(policy, dict) or policy.get("redrivePermission") not in REDRIVE_PERMISSIONS:
+        raise invalid("redrivePermission must be one of allowAll, denyAll, byQueue.")
+    sources = policy.get("sourceQueueArns")
+    if policy["redrivePermission"] != "byQueue":
+        if sources is not None:
+            raise invalid("sourceQueueArns is allowed only when redrivePermission is byQueue.")
+    elif (not isinstance(sources, list) or not 1 <= len(sources) <= MAX_REDRIVE_SOURCES
+          or not all(isinstance(a, str) for a in sources)):
+        raise invalid(f"With byQueue, sourceQueueArns must list 1 to {MAX_REDRIVE_SOURCES} "
+                      "queue ARNs.")
+    return policy
+
+
+def redrive_allowed(dlq: Queue, source_arn: str) -> bool:
+    """May `source_arn` use `dlq` as its dead-letter queue (its RedriveAllowPolicy)?"""
+    policy = _parse_redrive_allow_policy(dlq.redrive_allow_policy)
+    if policy["redrivePermission"] == "byQueue":
+        return source_arn in policy["sourceQueueArns"]
+    return policy["redrivePermission"] == "allowAll"
 
 
 def _boolean(name: str, raw) -> bool:
@@ -322,7 +368,7 @@ def _validated_attributes(
         if key in INT_ATTRIBUTES:
             values[INT_ATTRIBUTES[key][0]] = _int_attribute(key, raw)
         elif key == "RedrivePolicy":
-            arn, count = _parse_redrive_policy(None, str(raw), workspace=workspace, own_name=name)
+            arn, count = _parse_redrive_policy(str(raw), workspace=workspace, own_name=name)
             values["dead_letter_target_arn"] = arn
             values["max_receive_count"] = count
         elif key == "Policy":
@@ -335,6 +381,7 @@ def _validated_attributes(
                     ) from None
             values["policy"] = str(raw)
         elif key == "RedriveAllowPolicy":
+            _parse_redrive_allow_policy(str(raw))
             values["redrive_allow_policy"] = str(raw)
         elif key == "SqsManagedSseEnabled":
             values["sqs_managed_sse"] = _boolean(key, raw)
@@ -352,7 +399,8 @@ def create_queue(
 
     A name ending in .fifo with FifoQueue=true makes a FIFO queue. Raises
     InvalidParameterValue (name), InvalidAttributeName / InvalidAttributeValue,
-    QueueNameExists (same name, different attributes). Records `queue.created`.
+    QueueNameExists (same name, different attributes), QueueDeletedRecently (the
+    name was deleted less than 60 s ago). Records `queue.created`.
     """
     attributes = attributes or {}
     _check_queue_name(name, attributes)
@@ -374,6 +422,13 @@ def create_queue(
                 )
         return existing
     now = clock.now()
+    # The queue's own log says when it went (few deletions per workspace: a short scan).
+    if Event.objects.filter(workspace=workspace, kind="queue.deleted", queue=name,
+                            at__gt=now - RECREATE_AFTER).exists():
+        raise errors.QueueDeletedRecently(
+            f"You must wait {RECREATE_AFTER} seconds after deleting a queue before you can "
+            "create another with the same name.", field="name",
+        )
     queue = Queue.objects.create(
         workspace=workspace, name=name, tags=dict(tags or {}), created_at=now,
         modified_at=now, **values,
@@ -497,6 +552,25 @@ def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> 
         data={"attributes": sorted(attributes)}, clock=clock,
     )
     return queue
+
+
+def attribute_errors(queue: Queue, attributes: dict[str, str]) -> dict[str, errors.AwsError]:
+    """What SetQueueAttributes would refuse, attribute by attribute (for a form that
+    shows every mistake at once; the API call stops at the first)."""
+    found = {}
+    for name, value in attributes.items():
+        try:
+            _validated_attributes(queue.workspace, queue.name, {name: value})
+        except errors.AwsError as exc:
+            found[name] = exc
+    if not found:
+        try:
+            values = _validated_attributes(queue.workspace, queue.name, attributes)
+            _check_throughput_pair(values.get("deduplication_scope", queue.deduplication_scope),
+                                   values.get("fifo_throughput_limit", queue.fifo_throughput_limit))
+        except errors.AwsError as exc:
+            found[exc.field or "FifoThroughputLimit"] = exc
+    return found
 
 
 def _check_throughput_pair(scope: str, limit: str) -> None:
@@ -831,7 +905,7 @@ def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", c
 
 
 def _dead_letter_queue(queue: Queue) -> Queue | None:
-    name = _arn_queue_name(queue.workspace, queue.dead_letter_target_arn)
+    name = queue_name_from_arn(queue.workspace, queue.dead_letter_target_arn)
     if name is None:
         return None
     return Queue.objects.filter(workspace_id=queue.workspace_id, name=name).first()
@@ -839,7 +913,8 @@ def _dead_letter_queue(queue: Queue) -> Queue | None:
 
 def _system_attributes(queue: Queue, m: Message) -> dict[str, str]:
     attrs = {
-        "SenderId": m.sender_id or queue.workspace.account_id,
+        # The caller is the account itself (no IAM users here): AWS answers its id.
+        "SenderId": queue.workspace.account_id,
         "SentTimestamp": str(int(m.sent_at * 1000)),
         "ApproximateReceiveCount": str(m.receive_count),
         "ApproximateFirstReceiveTimestamp": str(int((m.first_received_at or m.sent_at) * 1000)),
@@ -1016,6 +1091,44 @@ def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receive
         for m, r in zip(batch, results, strict=True)
     ], clock=clock)
     return results
+
+
+PEEK_LIMIT = 1000
+PEEK_RECEIPT_HANDLE = "SQS/BACKDOOR/ACCESS"  # what other local emulators answer here
+
+
+@dataclass(frozen=True)
+class Peeked:
+    received: Received  # with a placeholder receipt handle: nothing was received
+    visible: bool  # receivable now (visible, and on FIFO its group not blocked)
+    delayed: bool
+
+
+def peek_messages(queue: Queue, *, now: float, show_invisible: bool = False,
+                  show_delayed: bool = False, limit: int = PEEK_LIMIT) -> list[Peeked]:
+    """The queue's messages in send order, changing nothing (no receive, no count).
+
+    Receivable ones always; in-flight ones (and on FIFO the messages waiting behind
+    them in a blocked group) with `show_invisible`; delayed ones with
+    `show_delayed`. At most `limit` (a developer's look, not an export).
+    """
+    qs = Message.objects.filter(queue=queue)
+    in_flight = Q(visible_at__gt=now, receive_count__gt=0)
+    delayed = Q(visible_at__gt=now, receive_count=0)
+    blocked_groups = (set(MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
+                          .values_list("group_id", flat=True)) if queue.is_fifo else set())
+    if not show_invisible:
+        qs = qs.exclude(in_flight).exclude(group_id__in=blocked_groups) if blocked_groups \
+            else qs.exclude(in_flight)
+    if not show_delayed:
+        qs = qs.exclude(delayed)
+    peeked = []
+    for m in qs.order_by("pk")[:limit]:
+        received = replace(_received(queue, m), receipt_handle=PEEK_RECEIPT_HANDLE)
+        is_delayed = m.visible_at > now and not m.receive_count
+        peeked.append(Peeked(received, visible=m.visible_at <= now
+                             and m.group_id not in blocked_groups, delayed=is_delayed))
+    return peeked
 
 
 def next_visible_at(queue: Queue, *, now: float) -> float | None:

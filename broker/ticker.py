@@ -5,8 +5,8 @@ process (`manage.py tick`) calls `tick_once()` every few wall milliseconds. Each
 workspace is looked at with its own clock; a paused clock makes nothing due.
 
 Per workspace: announce messages whose visibility or delay ended, expire
-messages past their queue's retention, forget FIFO deduplication ids older
-than five minutes, queue
+messages past their queue's retention and forget FIFO deduplication ids older
+than five minutes (once a wall second), advance running redrive tasks, queue
 `finish_invocation` for invocations whose `ends_at` has come, and queue
 `poll_mapping` for enabled mappings with spare concurrency whose queue has a
 visible message (so a send is picked up on the next pass). Each is queued once:
@@ -21,14 +21,19 @@ import time
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import fifo, lambdas, retention, sqs, tasks
-from broker.models import EventSourceMapping, Invocation, Workspace
+from broker import fifo, lambdas, redrive, retention, sqs, tasks
+from broker.models import EventSourceMapping, Invocation, MoveTask, Workspace
 
 log = logging.getLogger(__name__)
 
 
+SWEEP_EVERY = 1.0  # wall seconds between retention / deduplication sweeps
+_last_sweep = 0.0
+
+
 def tick_once() -> int:
     """One pass over every workspace; returns how many things it woke."""
+    global _last_sweep
     close_old_connections()
     woke = 0
     # Two indexed look-ups spare the Lambda checks in workspaces without functions at work.
@@ -39,11 +44,20 @@ def tick_once() -> int:
             "workspace_id", flat=True
         )
     )
+    moving = set(MoveTask.objects.filter(status=MoveTask.Status.RUNNING)
+                 .values_list("workspace_id", flat=True))
+    # Tidying, not timing: receivers already skip what it removes.
+    sweep = time.monotonic() - _last_sweep >= SWEEP_EVERY
+    if sweep:
+        _last_sweep = time.monotonic()
     for workspace in Workspace.objects.filter(paused=False):
         clock = clocks.for_workspace(workspace)
         woke += sqs.announce_returns(workspace, clock=clock)
-        woke += retention.expire_messages(workspace, clock=clock)
-        fifo.forget_expired(workspace, now=clock.now())
+        if workspace.pk in moving:
+            woke += redrive.advance_move_tasks(workspace, clock=clock)
+        if sweep:
+            woke += retention.expire_messages(workspace, clock=clock)
+            fifo.forget_expired(workspace, now=clock.now())
         if workspace.pk in busy:
             woke += wake_functions(workspace, clock=clock)
     return woke

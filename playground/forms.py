@@ -209,3 +209,84 @@ class PollForm(forms.Form):
     max_number = forms.IntegerField(label="Maximum messages", initial=10)
     visibility = forms.IntegerField(label="Visibility timeout (s)", required=False,
                                     help_text="Empty: the queue's timeout.")
+
+
+class RedriveForm(forms.Form):
+    """Start a message move task out of a dead-letter queue (StartMessageMoveTask)."""
+
+    destination = forms.ChoiceField(label="Move messages to", required=False)
+    rate = forms.IntegerField(label="Messages per second", required=False,
+                              help_text="1 to 500. Empty: as fast as SQS likes (100 here).")
+
+    FIELD_MAP = {"destination": "destination", "rate": "rate", "source": None}
+
+    def __init__(self, *args, destinations: list[str] = (), **kwargs):
+        kwargs.setdefault("auto_id", "redrive_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["destination"].choices = [("", "their source queues")] + [
+            (n, n) for n in destinations]
+
+
+class QueueAttributesForm(forms.Form):
+    """Every settable attribute of a queue, as the strings SetQueueAttributes takes.
+
+    Values are checked by `sqs.attribute_errors`, so the form refuses exactly what
+    the API refuses, with the same words, next to the field.
+    """
+
+    VisibilityTimeout = forms.CharField(
+        label="Visibility timeout (s)",
+        help_text="How long a received message stays hidden from other consumers. 0 to 43,200.")
+    DelaySeconds = forms.CharField(
+        label="Delivery delay (s)",
+        help_text="How long a new message waits before it can be received. 0 to 900.")
+    MessageRetentionPeriod = forms.CharField(
+        label="Retention period (s)",
+        help_text="How long a message is kept before it vanishes. 60 (1 minute) to 1,209,600 "
+                  "(14 days).")
+    MaximumMessageSize = forms.CharField(
+        label="Maximum message size (bytes)",
+        help_text="Body plus attributes. 1,024 to 1,048,576.")
+    ReceiveMessageWaitTimeSeconds = forms.CharField(
+        label="Receive wait time (s)",
+        help_text="Long polling: how long a receive waits for a message when the call names no "
+                  "wait. 0 to 20.")
+    RedrivePolicy = forms.CharField(
+        label="Redrive policy", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='Where messages go after too many receives: {"deadLetterTargetArn": …, '
+                  '"maxReceiveCount": 1 to 1000}. Empty: none.')
+    RedriveAllowPolicy = forms.CharField(
+        label="Redrive allow policy", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='As a dead-letter queue, which queues may send here: {"redrivePermission": '
+                  '"allowAll" | "denyAll" | "byQueue", "sourceQueueArns": […]}.')
+    Policy = forms.CharField(
+        label="Access policy", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The queue's resource policy, a JSON document (stored as given).")
+    SqsManagedSseEnabled = forms.ChoiceField(
+        label="SQS-managed encryption", choices=[("true", "on"), ("false", "off")],
+        help_text="Server-side encryption with keys SQS owns.")
+    ContentBasedDeduplication = forms.ChoiceField(
+        label="Content-based deduplication", choices=[("false", "off"), ("true", "on")],
+        help_text="FIFO: with no deduplication ID, a SHA-256 of the body is used.")
+    DeduplicationScope = forms.ChoiceField(
+        label="Deduplication scope", choices=[("queue", "queue"), ("messageGroup", "messageGroup")],
+        help_text="FIFO: whether a deduplication ID is unique in the queue or in its group.")
+    FifoThroughputLimit = forms.ChoiceField(
+        label="Throughput limit", choices=[("perQueue", "perQueue"),
+                                           ("perMessageGroupId", "perMessageGroupId")],
+        help_text="FIFO: perMessageGroupId (high throughput) needs scope messageGroup.")
+
+    FIFO_ONLY = ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
+
+    def __init__(self, *args, fifo: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "attr_%s")
+        super().__init__(*args, **kwargs)
+        if not fifo:
+            for name in self.FIFO_ONLY:
+                del self.fields[name]
+
+    def changed(self, current: dict[str, str]) -> dict[str, str]:
+        """The attributes whose value differs from the queue's."""
+        return {name: value.strip() if isinstance(value, str) else value
+                for name, value in self.cleaned_data.items()
+                if (value or "") != current.get(name, "")}

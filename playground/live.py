@@ -132,6 +132,20 @@ def messages_context(queue: Queue, *, now: float) -> dict:
     return {"rows": selectors.message_table(queue, now=now)}
 
 
+def redrive_context(queue: Queue, form=None) -> dict:
+    """The dead-letter queue's redrive card: its form and its newest move tasks."""
+    from playground import forms
+
+    destinations = [q.name for q in selectors.redrive_destinations(queue)]
+    return {"redrive_form": form or forms.RedriveForm(destinations=destinations),
+            "move_tasks": selectors.move_tasks(queue)}
+
+
+def render_redrive(workspace: Workspace, queue: Queue) -> str:
+    return _render("queue.html#redrive", {"workspace": workspace, "queue": queue,
+                                          **redrive_context(queue)})
+
+
 def render_messages(workspace: Workspace, queue: Queue, *, now: float) -> str:
     return _render("queue.html#messages", {
         "workspace": workspace, "queue": queue, **messages_context(queue, now=now),
@@ -212,6 +226,7 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
     else:
         touched = {e.queue for e in new if e.queue}
         touched |= {e.data.get("dlq") for e in new if e.kind == "message.moved_to_dlq"}
+        touched |= {e.data.get("destination") for e in new if e.kind == "message.redriven"}
         queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
         # A source queue's card shows its DLQ's count: redraw the sources too.
         for q in queues.values():
@@ -265,15 +280,18 @@ def _pulses(workspace, new: list[Event]) -> list[dict]:
 
 def _queue_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
     name = page.key
-    hit = any(e.queue == name or (e.kind == "message.moved_to_dlq" and e.data.get("dlq") == name)
+    hit = any(e.queue == name or e.data.get("dlq") == name or e.data.get("destination") == name
               for e in new)
     if not hit:
         return []
     queue = Queue.objects.filter(workspace=workspace, name=name).first()
     if queue is None:
         return []
-    return [render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
-            render_messages(workspace, queue, now=now)]
+    parts = [render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
+             render_messages(workspace, queue, now=now)]
+    if any(e.kind.startswith("move_task.") and e.queue == name for e in new):
+        parts.append(render_redrive(workspace, queue))
+    return parts
 
 
 def _message_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:

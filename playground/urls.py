@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from broker.api import developer
 from broker.api import views as aws
 from playground.views import function, message, queue, root, workspace
 
@@ -24,9 +25,16 @@ urlpatterns = [
     path(QUEUE + "poll/", queue.poll, name="queue-poll"),
     path(QUEUE + "delete/", queue.delete_message, name="queue-delete-message"),
     path(QUEUE + "purge/", queue.purge, name="queue-purge"),
+    path(QUEUE + "attributes/", queue.attributes, name="queue-attributes"),
+    path(QUEUE + "redrive/", queue.start_redrive, name="queue-redrive"),
+    path(QUEUE + "redrive/cancel/", queue.cancel_redrive, name="queue-redrive-cancel"),
     path("w/<str:slug>/messages/<str:message_id>/", message.message, name="message"),
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
+    # Peek at messages without receiving them, as other local emulators allow.
+    path("_aws/sqs/messages", csrf_exempt(developer.messages), name="aws-sqs-messages"),
+    path("_aws/sqs/messages/<str:region>/<str:account_id>/<str:queue_name>",
+         csrf_exempt(developer.messages), name="aws-sqs-queue-messages"),
     # Old SDKs POST query-protocol requests to the queue URL itself (protocols.md §1).
     re_path(r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$",
             csrf_exempt(aws.queue_url_endpoint), name="aws-queue-url"),

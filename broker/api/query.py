@@ -39,7 +39,7 @@ ENTRIES = {
 }
 # XML element names of list items in results (the model's locationName).
 LIST_ITEMS = {"QueueUrls": "QueueUrl", "queueUrls": "QueueUrl", "Messages": "Message",
-              "Failed": "BatchResultErrorEntry"}
+              "Failed": "BatchResultErrorEntry", "Results": "ListMessageMoveTasksResultEntry"}
 MAP_ITEMS = {"Attributes": ("Attribute", "Name", "Value"), "Tags": ("Tag", "Key", "Value"),
              "MessageAttributes": ("MessageAttribute", "Name", "Value")}
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -168,7 +168,8 @@ def render(action: str, result: dict, request_id: str) -> HttpResponse:
 
 _WITH_RESULT = {"CreateQueue", "GetQueueUrl", "ListQueues", "GetQueueAttributes", "SendMessage",
                 "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch",
-                "ChangeMessageVisibilityBatch", "ListQueueTags", "ListDeadLetterSourceQueues"}
+                "ChangeMessageVisibilityBatch", "ListQueueTags", "ListDeadLetterSourceQueues",
+                "StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask"}
 
 
 def _has_result(action: str) -> bool:

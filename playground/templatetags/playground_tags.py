@@ -88,3 +88,9 @@ def short_error(code) -> str:
 def sequence_number(message_pk) -> str:
     """A FIFO message's SequenceNumber, as the API returns it."""
     return fifo.sequence_number(int(message_pk))
+
+
+@register.filter
+def queue_name(arn) -> str:
+    """The queue name at the end of a queue ARN."""
+    return str(arn or "").rsplit(":", 1)[-1]

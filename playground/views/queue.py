@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
-from broker import errors, selectors, sqs
+from broker import errors, redrive, selectors, sqs
 from playground import forms, live
 from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context
@@ -37,11 +37,50 @@ def queue(request, slug, name):
         **live.messages_context(q, now=now),
         "triggers": selectors.queue_triggers(q),
         "dead_letter_sources": selectors.dead_letter_sources(q),
+        **live.redrive_context(q),
         "send_form": forms.SendMessageForm(fifo=q.is_fifo),
+        "attributes_form": forms.QueueAttributesForm(
+            fifo=q.is_fifo, initial=_settable_attributes(q, ws)),
         "poll_form": forms.PollForm(),
         "received": [],
         "page": live.page_param("queue", q.name),
     })
+
+
+def _settable_attributes(q, ws) -> dict[str, str]:
+    current = sqs.get_queue_attributes(q, ["All"], clock=clocks.for_workspace(ws))
+    return {name: current.get(name, "") for name in forms.QueueAttributesForm.base_fields}
+
+
+@require_POST
+def attributes(request, slug, name):
+    """Edit the queue's attributes: SetQueueAttributes with what changed."""
+    ws, q = _queue(request, slug, name)
+    current = _settable_attributes(q, ws)
+    form = forms.QueueAttributesForm(request.POST, fifo=q.is_fifo, initial=current)
+    if form.is_valid():
+        changed = form.changed(current)
+        problems = sqs.attribute_errors(q, changed)
+        for attribute, err in problems.items():
+            forms.show_aws_error(form, err, {err.field: attribute})
+        if not problems:
+            if changed:
+                sqs.set_queue_attributes(q, changed, clock=clocks.for_workspace(ws))
+            now = clocks.for_workspace(ws).now()
+            fresh = forms.QueueAttributesForm(fifo=q.is_fifo, initial=_settable_attributes(q, ws))
+            details = render(request, f"{PAGE}#details", {
+                "workspace": ws, "queue": q, "oob": True,
+                "o": selectors.queue_overview(q, now=now),
+                "triggers": selectors.queue_triggers(q),
+                "dead_letter_sources": selectors.dead_letter_sources(q),
+                "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}"})
+            response = render(request, f"{PAGE}#attributes-form", {
+                "workspace": ws, "queue": q, "attributes_form": fresh,
+                "attributes_saved": ", ".join(sorted(changed)) or "none"})
+            response.content += details.content
+            return response
+    return render(request, f"{PAGE}#attributes-form",
+                  {"workspace": ws, "queue": q, "attributes_form": form}, status=422)
 
 
 @require_POST
@@ -121,3 +160,39 @@ def purge(request, slug, name):
                                                  "purge_error": err.message}, status=422)
     return render(request, f"{PAGE}#purge", {"workspace": ws, "queue": q,
                                              "purged": deleted})
+
+
+@require_POST
+def start_redrive(request, slug, name):
+    """The DLQ's "Start DLQ redrive" button: a message move task back to the sources."""
+    ws, q = _queue(request, slug, name)
+    destinations = [d.name for d in selectors.redrive_destinations(q)]
+    form = forms.RedriveForm(request.POST, destinations=destinations)
+    status = 422
+    if form.is_valid():
+        destination = form.cleaned_data["destination"]
+        try:
+            redrive.start_move_task(
+                ws, q.arn, rate=form.cleaned_data["rate"],
+                destination_arn=sqs.get_queue(ws, destination).arn if destination else None,
+                clock=clocks.for_workspace(ws))
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err, forms.RedriveForm.FIELD_MAP)
+        else:
+            form, status = None, 200
+    return render(request, f"{PAGE}#redrive", {
+        "workspace": ws, "queue": q, **live.redrive_context(q, form)}, status=status)
+
+
+@require_POST
+def cancel_redrive(request, slug, name):
+    ws, q = _queue(request, slug, name)
+    error = ""
+    try:
+        redrive.cancel_move_task(ws, request.POST.get("handle", ""),
+                                 clock=clocks.for_workspace(ws))
+    except errors.AwsError as err:
+        error = err.message
+    return render(request, f"{PAGE}#redrive", {
+        "workspace": ws, "queue": q, "redrive_error": error, **live.redrive_context(q)},
+        status=422 if error else 200)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from broker import errors, retention, sqs
@@ -107,3 +109,46 @@ def test_shortening_retention_expires_messages_already_queued(workspace, clock):
     clock.advance(3600)
     sqs.set_queue_attributes(queue, {"MessageRetentionPeriod": "600"}, clock=clock)
     assert retention.expire_messages(workspace, clock=clock) == 1
+
+
+def test_a_deleted_queue_name_can_be_reused_after_sixty_seconds(workspace, clock):
+    queue = make_queue(workspace, "reused", clock=clock)
+    sqs.delete_queue(queue, clock=clock)
+    clock.advance(59)
+    with pytest.raises(errors.QueueDeletedRecently, match="wait 60 seconds"):
+        make_queue(workspace, "reused", clock=clock)
+    clock.advance(1)
+    assert make_queue(workspace, "reused", clock=clock).name == "reused"
+
+
+def _redrive_to(dlq, count=3) -> str:
+    return f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":{count}}}'
+
+
+def test_redrive_allow_policy_deny_all_refuses_every_source(workspace, clock):
+    dlq = make_queue(workspace, "dlq", clock=clock,
+                     RedriveAllowPolicy='{"redrivePermission":"denyAll"}')
+    with pytest.raises(errors.InvalidParameterValue, match="does not allow this queue"):
+        make_queue(workspace, "source", clock=clock, RedrivePolicy=_redrive_to(dlq))
+
+
+def test_redrive_allow_policy_by_queue_admits_only_the_named_sources(workspace, clock):
+    arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}"
+    dlq = make_queue(workspace, "dlq", clock=clock, RedriveAllowPolicy=(
+        f'{{"redrivePermission":"byQueue","sourceQueueArns":["{arn}:allowed"]}}'))
+    assert make_queue(workspace, "allowed", clock=clock, RedrivePolicy=_redrive_to(dlq))
+    with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
+        make_queue(workspace, "other", clock=clock, RedrivePolicy=_redrive_to(dlq))
+
+
+@pytest.mark.parametrize("policy", [
+    "not json",
+    '{"redrivePermission":"sometimes"}',
+    '{"redrivePermission":"byQueue"}',
+    '{"redrivePermission":"byQueue","sourceQueueArns":[]}',
+    json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [f"a{i}" for i in range(11)]}),
+    '{"redrivePermission":"allowAll","sourceQueueArns":["x"]}',
+])
+def test_a_malformed_redrive_allow_policy_is_refused(workspace, clock, policy):
+    with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
+        make_queue(workspace, "dlq", clock=clock, RedriveAllowPolicy=policy)

@@ -197,3 +197,75 @@ def test_fifo_send_without_a_group_shows_the_error_next_to_the_group_field(
     # Django's field group: label, help text, errors, input.
     error = html.index("The request must contain the parameter MessageGroupId.")
     assert html.index("Message group ID") < error < html.index('name="group_id"')
+
+
+def test_dead_letter_queue_page_starts_and_cancels_a_redrive(visitor, own_workspace, ws_clock):
+    dlq = make_queue(own_workspace, "orders-dlq", clock=ws_clock)
+    make_queue(own_workspace, "orders", clock=ws_clock, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    sqs.send_message(dlq, body="stuck", clock=ws_clock)
+    base = f"/w/{own_workspace.slug}/queues/orders-dlq/"
+    page = visitor.get(base).content.decode()
+    assert "Start DLQ redrive" in page
+
+    started = visitor.post(base + "redrive/", {"destination": "", "rate": "1"})
+    assert started.status_code == 200
+    task = own_workspace.move_tasks.get()
+    assert f'id="move-task-{task.pk}"' in started.content.decode()
+
+    again = visitor.post(base + "redrive/", {"destination": "", "rate": "1"})
+    assert again.status_code == 422
+    assert "already a task running" in again.content.decode()
+
+    cancelled = visitor.post(base + "redrive/cancel/", {"handle": task.handle})
+    assert cancelled.status_code == 200
+    task.refresh_from_db()
+    assert task.status == "CANCELLED"
+
+
+def test_redrive_rate_out_of_range_is_shown_next_to_the_field(visitor, own_workspace, ws_clock):
+    dlq = make_queue(own_workspace, "orders-dlq", clock=ws_clock)
+    make_queue(own_workspace, "orders", clock=ws_clock, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/orders-dlq/redrive/",
+                            {"destination": "", "rate": "900"})
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert html.index("Messages per second") < html.index("Must be between 1 and 500") \
+        < html.index('name="rate"')
+
+
+def _attributes_form(queue, clock, **changes) -> dict:
+    current = sqs.get_queue_attributes(queue, ["All"], clock=clock)
+    fields = ("VisibilityTimeout", "DelaySeconds", "MessageRetentionPeriod", "MaximumMessageSize",
+              "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "RedriveAllowPolicy", "Policy",
+              "SqsManagedSseEnabled")
+    return {**{f: current.get(f, "") for f in fields}, **changes}
+
+
+def test_attribute_form_saves_what_changed(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
+                            _attributes_form(queue, ws_clock, VisibilityTimeout="45", DelaySeconds="5"))
+    assert response.status_code == 200
+    assert "Saved: DelaySeconds, VisibilityTimeout." in response.content.decode()
+    queue.refresh_from_db()
+    assert (queue.visibility_timeout, queue.delay_seconds) == (45, 5)
+
+
+def test_attribute_form_shows_every_refusal_next_to_its_field_and_saves_nothing(
+    visitor, own_workspace, ws_clock
+):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
+                            _attributes_form(queue, ws_clock, VisibilityTimeout="43201",
+                                             MessageRetentionPeriod="59", DelaySeconds="5",
+                                             Policy="{not json"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    for label, message in (("Visibility timeout", "VisibilityTimeout"),
+                           ("Retention period", "MessageRetentionPeriod"),
+                           ("Access policy", "Invalid value for the parameter Policy")):
+        assert html.index(label) < html.index(message, html.index(label))
+    queue.refresh_from_db()
+    assert (queue.visibility_timeout, queue.delay_seconds) == (30, 0)

@@ -108,6 +108,15 @@ def test_deleted_queue_no_longer_exists(sqs, queue_url):
     assert error["status"] == 400
 
 
+def test_recreating_a_queue_right_after_deleting_it_is_refused(sqs, queue_url):
+    sqs.delete_queue(QueueUrl=queue_url)
+    with pytest.raises(sqs.exceptions.QueueDeletedRecently) as caught:
+        sqs.create_queue(QueueName=queue_url.rsplit("/", 1)[-1])
+    error = caught.value.response
+    assert error["Error"]["Code"] == "AWS.SimpleQueueService.QueueDeletedRecently"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
 def test_a_missing_queue_raises_the_modeled_queue_does_not_exist(sqs):
     with pytest.raises(sqs.exceptions.QueueDoesNotExist) as caught:
         sqs.get_queue_url(QueueName=unique("missing"))
@@ -432,3 +441,15 @@ def test_binary_values_arrive_base64_encoded_on_the_wire(sqs, queue_url):
                      MessageAttributes={"b": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}})
     [m] = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["b"])["Messages"]
     assert m["MessageAttributes"]["b"]["BinaryValue"] == base64.b64decode("AP8=")
+
+
+def test_a_dead_letter_queue_that_denies_all_sources_refuses_a_redrive_policy(sqs):
+    dlq = sqs.create_queue(QueueName=unique("dlq"), Attributes={
+        "RedriveAllowPolicy": json.dumps({"redrivePermission": "denyAll"})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    policy = json.dumps({"deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+                         "maxReceiveCount": 3})
+    error = error_of(sqs.create_queue, QueueName=unique("src"),
+                     Attributes={"RedrivePolicy": policy})
+    assert (error["Code"], error["status"]) == ("InvalidParameterValue", 400)
+    assert "RedriveAllowPolicy" in error["Message"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.broker.api import wire
 from tests.broker.api.conftest import make_client
 from tests.live import start_live_stack
 
@@ -117,3 +118,20 @@ def test_every_call_leaves_one_entry_in_the_api_feed(strict_stack, query_model_d
     assert all(c["client"] == "boto3" and c["duration_ms"] >= 0 for c in feed)
     assert len(feed[1]["params"]["MessageBody"]) <= 80
     assert feed[2]["params"]["MaxNumberOfMessages"] == "5"
+
+
+def test_an_unsigned_peek_at_messages_cannot_reach_a_workspace(strict_stack):
+    creds = new_workspace(strict_stack)
+    client = make_client(strict_stack.url, key=creds["access_key_id"],
+                         secret=creds["secret_access_key"])
+    url = client.create_queue(QueueName="private")["QueueUrl"]
+    client.send_message(QueueUrl=url, MessageBody="for my eyes only")
+    status, _headers, text = wire.send(f"{strict_stack.url}/_aws/sqs/messages?QueueUrl={url}",
+                                       method="GET", sign=False)
+    assert status == 400
+    assert "AWS.SimpleQueueService.NonExistentQueue" in text
+    assert "for my eyes only" not in text
+    # Signed with the workspace's own key, the same look is allowed.
+    peeker = make_client(f"{strict_stack.url}/_aws/sqs/messages", key=creds["access_key_id"],
+                         secret=creds["secret_access_key"])
+    assert peeker.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "for my eyes only"

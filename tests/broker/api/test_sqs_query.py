@@ -140,8 +140,7 @@ def test_a_wrongly_typed_json_member_is_invalid_parameter_value(live_server_url,
 
 def test_an_unknown_json_target_is_invalid_action(live_server_url):
     status, headers, _b = wire.json_call(live_server_url, "StartMessageMoveTask", "{}")
-    assert (status, headers["x-amzn-query-error"]) == (
-        400, "AWS.SimpleQueueService.UnsupportedOperation;Sender")
+    assert (status, headers["x-amzn-query-error"]) == (400, "MissingParameter;Sender")
     status, headers, _b = wire.json_call(live_server_url, "Nonsense", "{}")
     assert (status, headers["x-amzn-query-error"]) == (400, "InvalidAction;Sender")
 
