@@ -152,10 +152,28 @@ def test_an_out_of_range_queue_attribute_is_refused(sqs):
     assert (error["Code"], error["status"]) == ("InvalidAttributeValue", 400)
 
 
-def test_actions_the_playground_does_not_offer_answer_a_clear_error(sqs, queue_url):
-    error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="l",
+def test_add_and_remove_permission_edit_the_queue_policy(sqs, queue_url):
+    sqs.add_permission(QueueUrl=queue_url, Label="partner", AWSAccountIds=["111122223333"],
+                       Actions=["SendMessage", "ReceiveMessage"])
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
+                        ["Attributes"]["Policy"])
+    [statement] = policy["Statement"]
+    assert statement["Sid"] == "partner"
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert statement["Action"] == ["SQS:SendMessage", "SQS:ReceiveMessage"]
+    error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="partner",
                      AWSAccountIds=["111122223333"], Actions=["SendMessage"])
-    assert (error["Code"], error["status"]) == ("AWS.SimpleQueueService.UnsupportedOperation", 400)
+    assert (error["Code"], error["status"]) == ("InvalidParameterValue", 400)
+    assert "Already exists" in error["Message"]
+    error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="many",
+                     AWSAccountIds=["111122223333"], Actions=[f"A{i}" for i in range(8)])
+    assert (error["Code"], error["status"]) == ("OverLimit", 403)
+
+    sqs.remove_permission(QueueUrl=queue_url, Label="partner")
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
+    assert "Policy" not in attrs.get("Attributes", {})
+    error = error_of(sqs.remove_permission, QueueUrl=queue_url, Label="partner")
+    assert "can't find label" in error["Message"]
 
 
 # --- messages -------------------------------------------------------------------------

@@ -126,3 +126,25 @@ def test_a_fifo_queue_through_the_cli(aws):
     missing = aws("send-message", "--queue-url", url, "--message-body", "x")
     assert missing.returncode != 0
     assert "MissingParameter" in missing.stderr
+
+
+def test_permissions_and_a_redrive_through_the_cli(aws):
+    url = ok(aws("create-queue", "--queue-name", f"cli-{uuid.uuid4().hex[:10]}"))["QueueUrl"]
+    ok(aws("add-permission", "--queue-url", url, "--label", "partner",
+           "--aws-account-ids", "111122223333", "--actions", "SendMessage"))
+    policy = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names", "Policy"))
+    assert json.loads(policy["Attributes"]["Policy"])["Statement"][0]["Sid"] == "partner"
+    ok(aws("remove-permission", "--queue-url", url, "--label", "partner"))
+
+    arn = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names",
+                 "QueueArn"))["Attributes"]["QueueArn"]
+    ok(aws("create-queue", "--queue-name", f"cli-src-{uuid.uuid4().hex[:8]}", "--attributes",
+           json.dumps({"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn,
+                                                    "maxReceiveCount": 2})})))
+    handle = ok(aws("start-message-move-task", "--source-arn", arn))["TaskHandle"]
+    assert handle
+    tasks = ok(aws("list-message-move-tasks", "--source-arn", arn))["Results"]
+    assert tasks[0]["SourceArn"] == arn
+    missing = aws("cancel-message-move-task", "--task-handle", "no-such-task")
+    assert missing.returncode != 0
+    assert "ResourceNotFoundException" in missing.stderr
