@@ -16,7 +16,6 @@ from broker.api import params as p
 from broker.clock import Clock
 
 
-
 @dataclass
 class Call:
     workspace: object

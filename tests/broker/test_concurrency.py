@@ -157,11 +157,13 @@ def test_concurrent_receivers_on_sqlite_never_get_the_same_message(workspace):
     _check_each_message_received_exactly_once(workspace)
 
 
-# A FIFO consumer: receive, "process", delete the batch, again, until the queue is empty.
+# A FIFO consumer: receive, "process" (5 ms, while the batch blocks its groups and the
+# other consumers get their turn), delete the batch, again, until the queue is empty.
 FIFO_CHILD = CHILD.replace(
     """    got.extend([m.message_id, m.receipt_handle] for m in batch)""",
     """    got.extend([m.message_id, m.receipt_handle] for m in batch)
     if batch:
+        time.sleep(0.005)
         sqs.delete_message_batch(queue, [{"Id": str(i), "ReceiptHandle": m.receipt_handle}
                                          for i, m in enumerate(batch)], clock=clock)""",
 ).replace(
