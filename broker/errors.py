@@ -191,3 +191,37 @@ class InvalidRequest(AwsError):
 
     code = "InvalidRequest"
     default_message = "This endpoint only accepts ReceiveMessage calls"
+
+
+# --- SSE-KMS failures as SQS reports them on SendMessage / ReceiveMessage (sqs.md §11) ---
+
+
+class KmsDisabled(AwsError):
+    code = "KmsDisabled"
+
+
+class KmsNotFound(AwsError):
+    code = "KmsNotFound"
+
+
+# --- the KMS API's own errors (JSON protocol, `__type` = the code) ------------------------
+
+
+class KmsNotFoundException(AwsError):
+    code = "NotFoundException"
+
+
+class KmsValidationException(AwsError):
+    code = "ValidationException"
+
+
+class KmsAlreadyExistsException(AwsError):
+    code = "AlreadyExistsException"
+
+
+class KmsInvalidStateException(AwsError):
+    code = "KMSInvalidStateException"
+
+
+class KmsNotAuthorized(AwsError):
+    code = "NotAuthorizedException"

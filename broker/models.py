@@ -48,6 +48,9 @@ class Queue(models.Model):
     redrive_allow_policy = models.TextField(blank=True)
     policy = models.TextField(blank=True)
     sqs_managed_sse = models.BooleanField(default=True)
+    # SSE-KMS: the key as the attribute names it (id, ARN or alias); "" is none.
+    kms_master_key_id = models.CharField(max_length=256, blank=True)
+    kms_data_key_reuse_period = models.PositiveIntegerField(default=300)
     # FIFO only (a FIFO queue is one whose name ends in .fifo).
     content_based_deduplication = models.BooleanField(default=False)
     deduplication_scope = models.CharField(max_length=16, default="queue")
@@ -109,6 +112,10 @@ class Message(models.Model):
     # On a FIFO queue the pk is the SequenceNumber's source: it orders a group.
     group_id = models.CharField(max_length=128, blank=True)
     deduplication_id = models.CharField(max_length=128, blank=True)
+    # Server-side encryption at rest: body and attributes as AES-GCM ciphertext
+    # (then `body` is "" and `attributes` {}), and the data key wrapped by its KMS key.
+    sealed = models.TextField(blank=True)
+    sealed_key = models.TextField(blank=True)
     # Bookkeeping for the ticker: the message is hidden (delayed or in flight)
     # and its return to visibility has not been announced as an event yet.
     hidden = models.BooleanField(default=False)
@@ -345,3 +352,33 @@ class MoveTask(models.Model):
 
     def __str__(self) -> str:
         return self.handle
+
+
+class KmsKey(models.Model):
+    """A KMS key of a workspace. `material` is the key, sealed under the server's root key."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="kms_keys")
+    key_id = models.CharField(max_length=36, unique=True)
+    description = models.TextField(blank=True)
+    # CUSTOMER (CreateKey), AWS (alias/aws/sqs) or SQS (the key behind SqsManagedSseEnabled).
+    manager = models.CharField(max_length=16, default="CUSTOMER")
+    enabled = models.BooleanField(default=True)
+    material = models.TextField()
+    created_at = models.FloatField()
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class KmsAlias(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="kms_aliases")
+    name = models.CharField(max_length=256)
+    key = models.ForeignKey(KmsKey, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="kms_alias_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

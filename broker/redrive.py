@@ -19,7 +19,7 @@ import uuid
 
 from django.db import transaction
 
-from broker import errors, events, fifo, sqs, wakeup
+from broker import encryption, errors, events, fifo, sqs, wakeup
 from broker.models import Message, MoveTask, Queue
 
 MAX_RATE = 500
@@ -182,11 +182,12 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
     Message.objects.filter(pk__in=[m.pk for m in moving]).delete()
     if source.is_fifo:
         fifo.settle(source, {m.group_id for m in moving}, now=now)
-    recorded = []
+    recorded, opener = [], encryption.Opener()
     for target_pk, ms in placed.items():
         target = targets[target_pk]
         fresh = [
             Message(queue=target, message_id=m.message_id, body=m.body, attributes=m.attributes,
+                    sealed=m.sealed, sealed_key=m.sealed_key,
                     system_attributes={k: v for k, v in m.system_attributes.items()
                                        if k != "DeadLetterQueueSourceArn"},
                     md5_of_body=m.md5_of_body, md5_of_attributes=m.md5_of_attributes,
@@ -194,6 +195,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
                     group_id=m.group_id, deduplication_id=m.deduplication_id)
             for m in ms
         ]
+        encryption.reseal(target, fresh, clock=clock, opener=opener)
         Message.objects.bulk_create(fresh)
         if target.is_fifo:
             fifo.enqueue(target, fresh)

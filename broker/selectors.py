@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import sqs
+from broker import encryption, errors, sqs
 from broker.models import (
     Event,
     EventSourceMapping,
@@ -73,6 +73,22 @@ class Pipeline:
 class MessageRow:
     message: Message
     state: str  # "visible", "in_flight", "delayed"
+    body: str = ""  # plaintext, as an authorised receiver reads it
+    attributes: dict = field(default_factory=dict)
+    locked: str = ""  # why it cannot be read (its KMS key is disabled or gone)
+
+
+def plaintext(m: Message, opener: encryption.Opener) -> tuple[str, dict, str]:
+    """(body, attributes, "") or ("", {}, why not) for a possibly sealed message."""
+    try:
+        body, attributes = opener.open(m)
+    except (errors.KmsDisabled, errors.KmsNotFound) as exc:
+        return "", {}, exc.message
+    return body, attributes, ""
+
+
+def _row(m: Message, now: float, opener: encryption.Opener) -> MessageRow:
+    return MessageRow(m, message_state(m, now=now), *plaintext(m, opener))
 
 
 def _queue_name_from_arn(arn: str) -> str:
@@ -136,7 +152,8 @@ def message_state(message: Message, *, now: float) -> str:
 def message_table(queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT) -> list[MessageRow]:
     """The first `limit` messages of a queue in the order they become receivable."""
     rows = Message.objects.filter(queue=queue).order_by("visible_at", "pk")[:limit]
-    return [MessageRow(m, message_state(m, now=now)) for m in rows]
+    opener = encryption.Opener()
+    return [_row(m, now, opener) for m in rows]
 
 
 @dataclass(frozen=True)
@@ -152,9 +169,9 @@ class Lane:
 def fifo_lanes(queue: Queue, *, now: float, limit: int = LANE_LIMIT,
                depth: int = LANE_DEPTH) -> list[Lane]:
     """The queue's message groups (readable ones first), `depth` messages each."""
-    lanes = []
+    lanes, opener = [], encryption.Opener()
     for group in MessageGroup.objects.filter(queue=queue).order_by("ready_at", "group_id")[:limit]:
-        rows = [MessageRow(m, message_state(m, now=now)) for m in
+        rows = [_row(m, now, opener) for m in
                 Message.objects.filter(queue=queue, group_id=group.group_id).order_by("pk")[:depth]]
         lanes.append(Lane(group.group_id, rows, group.ready_at,
                           blocked=any(r.state == "in_flight" for r in rows)))

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
-from broker import errors, events, fifo, wakeup
+from broker import encryption, errors, events, fifo, wakeup
 from broker.models import Event, Message, MessageGroup, Queue
 
 MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
@@ -55,6 +55,8 @@ INT_ATTRIBUTES = {
     "MaximumMessageSize": ("maximum_message_size", 1024, 1_048_576),
     "ReceiveMessageWaitTimeSeconds": ("receive_wait_time_seconds", 0, 20),
 }
+# Also an integer, but only shown while SSE-KMS is configured.
+KMS_REUSE = ("kms_data_key_reuse_period", 60, 86_400)
 TEXT_ATTRIBUTES = {"Policy", "RedrivePolicy", "RedriveAllowPolicy", "SqsManagedSseEnabled"}
 FIFO_ONLY_ATTRIBUTES = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
                         "FifoThroughputLimit"}
@@ -213,7 +215,7 @@ def _check_queue_name(name: str, attributes: dict[str, str]) -> None:
 
 
 def _int_attribute(name: str, value: str) -> int:
-    _field, low, high = INT_ATTRIBUTES[name]
+    _field, low, high = KMS_REUSE if name == "KmsDataKeyReusePeriodSeconds" else INT_ATTRIBUTES[name]
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -385,8 +387,19 @@ def _validated_attributes(
             values["redrive_allow_policy"] = str(raw)
         elif key == "SqsManagedSseEnabled":
             values["sqs_managed_sse"] = _boolean(key, raw)
+        elif key == "KmsMasterKeyId":
+            values["kms_master_key_id"] = str(raw).strip()
+        elif key == "KmsDataKeyReusePeriodSeconds":
+            values["kms_data_key_reuse_period"] = _int_attribute(key, raw)
         else:
             raise errors.InvalidAttributeName(f"Unknown Attribute {key}.", field=key)
+    if values.get("kms_master_key_id"):
+        # SSE-KMS and SSE-SQS exclude each other (sqs.md §2.1); naming a key turns SSE-SQS off.
+        if values.get("sqs_managed_sse"):
+            raise errors.InvalidAttributeName(
+                "You can use one type of server-side encryption (SSE) at one time. You can "
+                "either enable KMS SSE or SQS SSE.", field="KmsMasterKeyId")
+        values["sqs_managed_sse"] = False
     return values
 
 
@@ -509,6 +522,9 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
         "LastModifiedTimestamp": str(int(queue.modified_at)),
         "SqsManagedSseEnabled": "true" if queue.sqs_managed_sse else "false",
     }
+    if queue.kms_master_key_id:
+        everything["KmsMasterKeyId"] = queue.kms_master_key_id
+        everything["KmsDataKeyReusePeriodSeconds"] = str(queue.kms_data_key_reuse_period)
     for attr, (field_name, _low, _high) in INT_ATTRIBUTES.items():
         everything[attr] = str(getattr(queue, field_name))
     if queue.policy:
@@ -543,6 +559,11 @@ def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> 
     values = _validated_attributes(queue.workspace, queue.name, attributes)
     _check_throughput_pair(values.get("deduplication_scope", queue.deduplication_scope),
                            values.get("fifo_throughput_limit", queue.fifo_throughput_limit))
+    if values.get("sqs_managed_sse") and values.get("kms_master_key_id",
+                                                    queue.kms_master_key_id):
+        raise errors.InvalidAttributeName(
+            "You can use one type of server-side encryption (SSE) at one time. You can either "
+            "enable KMS SSE or SQS SSE.", field="SqsManagedSseEnabled")
     for key, value in values.items():
         setattr(queue, key, value)
     queue.modified_at = clock.now()
@@ -757,13 +778,16 @@ def _check_ordering_ids(queue: Queue, body, group_id, deduplication_id, delay_se
     return group_id, fifo.deduplication_id(queue, body, deduplication_id)
 
 
-def _sent_event(queue: Queue, message: Message, sender: str) -> dict:
+def _sent_event(queue: Queue, message: Message, sender: str, attribute_names: list[str],
+                body: str) -> dict:
     data = {
-        "body": message.body[:280],
         "sender": sender,
         "delay": round(message.visible_at - message.sent_at, 3),
-        "attributes": sorted(message.attributes),
+        "attributes": attribute_names,
     }
+    if not message.sealed:
+        # An excerpt for the log, never of a message the queue keeps encrypted.
+        data["body"] = body[:280]
     if queue.is_fifo:
         data.update(group=message.group_id, deduplication_id=message.deduplication_id,
                     sequence_number=fifo.sequence_number(message.pk))
@@ -776,7 +800,7 @@ def _sent_event(queue: Queue, message: Message, sender: str) -> dict:
 def _duplicate_event(queue: Queue, original, message: Message, sender: str) -> dict:
     return {"kind": "message.deduplicated", "queue": queue.name,
             "message_id": original.message_id,
-            "data": {"body": message.body[:280], "sender": sender, "group": message.group_id,
+            "data": {"sender": sender, "group": message.group_id,
                      "deduplication_id": message.deduplication_id}}
 
 
@@ -796,10 +820,13 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
         m.sender_id = sender
     recorded = []
     if stored:
+        plain = [(sorted(m.attributes), m.body) for m in stored]
+        encryption.seal(queue, stored, clock=clock)  # KmsDisabled: nothing is stored
         Message.objects.bulk_create(stored)
         # Wake long polls first: on_commit hooks run in order, and the event push is slower.
         transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
-        recorded = [_sent_event(queue, m, sender) for m in stored]
+        recorded = [_sent_event(queue, m, sender, *shown)
+                    for m, shown in zip(stored, plain, strict=True)]
     if queue.is_fifo:
         if stored:
             fifo.remember(queue, stored, now=clock.now())
@@ -929,14 +956,15 @@ def _system_attributes(queue: Queue, m: Message) -> dict[str, str]:
     return attrs
 
 
-def _received(queue: Queue, m: Message) -> Received:
+def _received(queue: Queue, m: Message, opener: encryption.Opener) -> Received:
+    body, attributes = opener.open(m)  # KmsDisabled / KmsNotFound when its key fails
     return Received(
         message_id=m.message_id,
         receipt_handle=_receipt_handle(m),
-        body=m.body,
+        body=body,
         md5_of_body=m.md5_of_body,
         md5_of_attributes=m.md5_of_attributes or None,
-        message_attributes=m.attributes,
+        message_attributes=attributes,
         system_attributes=_system_attributes(queue, m),
     )
 
@@ -952,7 +980,10 @@ def _lock_candidates(queue: Queue, now: float, limit: int) -> list[Message]:
     return list(qs[:limit])
 
 
-def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float) -> dict:
+def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float, *,
+                               opener: encryption.Opener, clock) -> dict:
+    # Sealed for the dead-letter queue's own key (or stored plain if it has none).
+    encryption.reseal(dlq, [m], clock=clock, opener=opener)
     m.queue = dlq
     m.receive_count = 0
     m.first_received_at = None
@@ -965,7 +996,8 @@ def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float)
         "DeadLetterQueueSourceArn": {"DataType": "String", "StringValue": queue.arn},
     }
     m.save(update_fields=["queue", "receive_count", "first_received_at", "received_at",
-                          "receipt_nonce", "hidden", "visible_at", "system_attributes"])
+                          "receipt_nonce", "hidden", "visible_at", "system_attributes",
+                          "body", "attributes", "sealed", "sealed_key"])
     if dlq.is_fifo:
         fifo.enqueue(dlq, [m])
     transaction.on_commit(partial(wakeup.notify, dlq.pk), robust=True)
@@ -1013,6 +1045,7 @@ def receive_messages(
         if retried is not None:
             return _hand_out_again(queue, retried, visibility, receiver, now, clock)
     dlq = _dead_letter_queue(queue) if queue.has_redrive_policy else None
+    opener = encryption.Opener()
     picked: list[Message] = []
     recorded: list[dict] = []
     groups: list[str] = []
@@ -1025,7 +1058,8 @@ def receive_messages(
                                  "message_id": m.message_id,
                                  "data": {"reason": "visibility_expired"}})
             if dlq is not None and m.receive_count >= queue.max_receive_count:
-                recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now))
+                recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now, opener=opener,
+                                                           clock=clock))
                 continue
             picked.append(m)
 
@@ -1061,7 +1095,7 @@ def receive_messages(
         fifo.settle(queue, groups, now=now)
         if attempt_id is not None and picked:
             fifo.remember_attempt(queue, attempt_id, picked, nonce=nonce, now=now)
-    results = [_received(queue, m) for m in picked]
+    results = [_received(queue, m, opener) for m in picked]
     for m, r in zip(picked, results, strict=True):
         recorded.append({
             "kind": "message.received", "queue": queue.name, "message_id": m.message_id,
@@ -1082,7 +1116,7 @@ def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receive
     for m in batch:
         m.visible_at = now + visibility
     fifo.settle(queue, {m.group_id for m in batch}, now=now)
-    results = [_received(queue, m) for m in batch]
+    results = [_received(queue, m, encryption.Opener()) for m in batch]
     events.record_many(queue.workspace, [
         {"kind": "message.received", "queue": queue.name, "message_id": m.message_id, "at": now,
          "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
@@ -1122,9 +1156,9 @@ def peek_messages(queue: Queue, *, now: float, show_invisible: bool = False,
             else qs.exclude(in_flight)
     if not show_delayed:
         qs = qs.exclude(delayed)
-    peeked = []
+    peeked, opener = [], encryption.Opener()
     for m in qs.order_by("pk")[:limit]:
-        received = replace(_received(queue, m), receipt_handle=PEEK_RECEIPT_HANDLE)
+        received = replace(_received(queue, m, opener), receipt_handle=PEEK_RECEIPT_HANDLE)
         is_delayed = m.visible_at > now and not m.receive_count
         peeked.append(Peeked(received, visible=m.visible_at <= now
                              and m.group_id not in blocked_groups, delayed=is_delayed))

@@ -265,6 +265,14 @@ class QueueAttributesForm(forms.Form):
     SqsManagedSseEnabled = forms.ChoiceField(
         label="SQS-managed encryption", choices=[("true", "on"), ("false", "off")],
         help_text="Server-side encryption with keys SQS owns.")
+    KmsMasterKeyId = forms.CharField(
+        label="KMS key (SSE-KMS)", required=False,
+        help_text="Key id, ARN or alias (alias/aws/sqs is AWS's own). Empty: no SSE-KMS. Naming a "
+                  "key turns SQS-managed encryption off.")
+    KmsDataKeyReusePeriodSeconds = forms.CharField(
+        label="Data key reuse (s)", required=False,
+        help_text="SSE-KMS: how long a data key is reused before SQS asks KMS again. 60 to "
+                  "86,400.")
     ContentBasedDeduplication = forms.ChoiceField(
         label="Content-based deduplication", choices=[("false", "off"), ("true", "on")],
         help_text="FIFO: with no deduplication ID, a SHA-256 of the body is used.")
@@ -287,6 +295,10 @@ class QueueAttributesForm(forms.Form):
 
     def changed(self, current: dict[str, str]) -> dict[str, str]:
         """The attributes whose value differs from the queue's."""
-        return {name: value.strip() if isinstance(value, str) else value
-                for name, value in self.cleaned_data.items()
-                if (value or "") != current.get(name, "")}
+        changed = {name: value.strip() if isinstance(value, str) else value
+                   for name, value in self.cleaned_data.items()
+                   if (value or "") != current.get(name, "")}
+        # The reuse period exists only with a key: an empty one just means "no KMS".
+        if changed.get("KmsDataKeyReusePeriodSeconds") == "":
+            del changed["KmsDataKeyReusePeriodSeconds"]
+        return changed

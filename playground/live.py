@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from django.template.loader import render_to_string
 
 from broker import clock as clocks
-from broker import selectors
+from broker import encryption, kms, selectors
 from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
 
 # How many new events one render looks at; more are picked up by the next render.
@@ -88,8 +88,13 @@ def function_overview(function: Function) -> dict:
 def message_context(workspace: Workspace, message_id: str, *, now: float) -> dict:
     message = selectors.find_message(workspace, message_id)
     state = selectors.message_state(message, now=now) if message else "deleted"
-    return {"workspace": workspace, "message": message, "message_id": message_id,
-            "state": state}
+    context = {"workspace": workspace, "message": message, "message_id": message_id,
+               "state": state}
+    if message is not None:
+        body, attributes, locked = selectors.plaintext(message, encryption.Opener())
+        context.update(body=body, attributes=attributes, locked=locked,
+                       at_rest=encryption.describe(message))
+    return context
 
 
 def _render(name: str, context: dict) -> str:
@@ -130,6 +135,19 @@ def messages_context(queue: Queue, *, now: float) -> dict:
         return {"lanes": selectors.fifo_lanes(queue, now=now),
                 "group_count": selectors.group_count(queue)}
     return {"rows": selectors.message_table(queue, now=now)}
+
+
+def kms_context(workspace: Workspace) -> dict:
+    """The workspace's KMS keys card: each listed key with its aliases."""
+    aliases: dict[int, list[str]] = {}
+    for alias in kms.list_aliases(workspace):
+        aliases.setdefault(alias.key_id, []).append(alias.name)
+    return {"kms_keys": [{"key": k, "aliases": aliases.get(k.pk, [])}
+                         for k in kms.list_keys(workspace)]}
+
+
+def render_kms_keys(workspace: Workspace) -> str:
+    return _render("workspace.html#kms-keys", {"workspace": workspace, **kms_context(workspace)})
 
 
 def redrive_context(queue: Queue, form=None) -> dict:
@@ -239,6 +257,8 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
         names = {e.function for e in new if e.function and e.kind.startswith("lambda.invocation")}
         for function in Function.objects.filter(workspace=workspace, name__in=names):
             parts.append(render_function_node(workspace, function))
+    if any(e.kind.startswith("kms.") for e in new):
+        parts.append(render_kms_keys(workspace))
     calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT:]
     if calls:
         parts.append(_render("workspace.html#api-rows", {"workspace": workspace,

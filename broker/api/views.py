@@ -30,7 +30,7 @@ from django.db import close_old_connections, connection, transaction
 
 from broker import clock as clocks
 from broker import errors, events, sqs, wakeup, workspaces
-from broker.api import actions, query, sigv4, sqs_json
+from broker.api import actions, kms_actions, query, sigv4, sqs_json
 from broker.api.errors import InternalFailure, MissingAction, json_error, query_error
 from broker.models import Workspace
 
@@ -163,6 +163,7 @@ class _Request:
         self.base_url = f"{request.scheme}://{host}"
         self.path_queue_url = f"{self.base_url}{request.path}" if path_queue_url else None
         self.action = ""
+        self.service = "sqs"  # or "kms": KMS shares the endpoint (TrentService targets)
         self.params: dict = {}
         self.call: actions.Call | None = None
         self.workspace = None
@@ -177,6 +178,11 @@ class _Request:
 
     def parse(self, body: bytes) -> None:
         meta = self.request.META
+        if self.target and self.target.startswith(kms_actions.TARGET_PREFIX):
+            self.service = "kms"
+            self.action = kms_actions.action_of(self.target)
+            self.params = sqs_json.parse(body)
+            return
         if self.protocol == "json":
             self.action = sqs_json.action_of(self.target)
             self.params = sqs_json.parse(body)
@@ -223,7 +229,8 @@ class _Request:
             )
         self.parse(body)
         self.authenticate(body)
-        handler = actions.lookup(self.action)
+        handler = (kms_actions.ACTIONS[self.action] if self.service == "kms"
+                   else actions.lookup(self.action))
         self.call.summary = _summary(self.params)
         if handler is actions.receive_message_now:
             receive = actions.receive_request(self.call, self.params)
@@ -282,6 +289,8 @@ class _Request:
     # --- responses -----------------------------------------------------------
 
     def render(self, result: dict):
+        if self.service == "kms":
+            return kms_actions.render(result, self.request_id)
         if self.protocol == "json":
             return sqs_json.render(result, self.request_id)
         return query.render(self.action, result, self.request_id)

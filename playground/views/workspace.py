@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
-from broker import errors, lambdas, selectors, sqs
+from broker import errors, kms, lambdas, selectors, sqs
 from broker.models import EventSourceMapping
 from playground import forms, live
 from playground.views.access import workspace_or_404
@@ -36,8 +37,43 @@ def workspace(request, slug):
         "mappings": selectors.pipeline(ws, now=now).mappings,
         "api_calls": selectors.api_feed(ws),
         "page": live.page_param("workspace"),
+        **live.kms_context(ws),
     }
     return render(request, PAGE, context)
+
+
+@require_POST
+def create_kms_key(request, slug):
+    """Create a customer managed key, with an alias if one is given."""
+    ws = workspace_or_404(request, slug)
+    alias = request.POST.get("alias", "").strip()
+    clock = clocks.for_workspace(ws)
+    error = ""
+    try:
+        with transaction.atomic():
+            key = kms.create_key(ws, description="made in the playground", clock=clock)
+            if alias:
+                kms.create_alias(ws, alias, key.key_id, clock=clock)
+    except errors.AwsError as err:
+        error = err.message
+    return render(request, f"{PAGE}#kms-keys", {
+        "workspace": ws, "kms_error": error, "kms_alias": alias if error else "",
+        **live.kms_context(ws)}, status=422 if error else 200)
+
+
+@require_POST
+def toggle_kms_key(request, slug, key_id):
+    """DisableKey / EnableKey: watch what a disabled key does to sends and receives."""
+    ws = workspace_or_404(request, slug)
+    error = ""
+    try:
+        kms.set_enabled(ws, key_id, request.POST.get("enabled") == "true",
+                        clock=clocks.for_workspace(ws))
+    except errors.AwsError as err:
+        error = err.message
+    return render(request, f"{PAGE}#kms-keys", {
+        "workspace": ws, "kms_error": error, **live.kms_context(ws)},
+        status=422 if error else 200)
 
 
 @require_POST

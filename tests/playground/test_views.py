@@ -86,10 +86,11 @@ def test_send_via_form_enqueues_the_message_with_attributes(visitor, own_workspa
         "body": "order #1", "attr_name": ["customer", ""], "attr_type": ["String", "String"],
         "attr_value": ["ada", ""]})
     assert response.status_code == 200
-    message = Message.objects.get()
-    assert message.body == "order #1"
-    assert message.attributes == {"customer": {"DataType": "String", "StringValue": "ada"}}
-    assert f"/messages/{message.message_id}/" in response.content.decode()
+    [peeked] = sqs.peek_messages(sqs.get_queue(own_workspace, "MyTaskQueue"), now=ws_clock.now())
+    assert peeked.received.body == "order #1"
+    assert peeked.received.message_attributes == {
+        "customer": {"DataType": "String", "StringValue": "ada"}}
+    assert f"/messages/{peeked.received.message_id}/" in response.content.decode()
 
 
 def test_send_without_body_shows_the_aws_error_with_422(visitor, own_workspace, ws_clock):
@@ -269,3 +270,30 @@ def test_attribute_form_shows_every_refusal_next_to_its_field_and_saves_nothing(
         assert html.index(label) < html.index(message, html.index(label))
     queue.refresh_from_db()
     assert (queue.visibility_timeout, queue.delay_seconds) == (30, 0)
+
+
+def test_kms_keys_card_creates_a_key_with_an_alias_and_disables_it(visitor, own_workspace):
+    base = f"/w/{own_workspace.slug}/kms/"
+    created = visitor.post(base, {"alias": "alias/orders"})
+    assert created.status_code == 200
+    key = own_workspace.kms_keys.get()
+    assert "alias/orders" in created.content.decode()
+    disabled = visitor.post(f"{base}{key.key_id}/", {"enabled": "false"})
+    assert disabled.status_code == 200
+    key.refresh_from_db()
+    assert not key.enabled
+    refused = visitor.post(base, {"alias": "alias/aws/mine"})
+    assert refused.status_code == 422
+    assert "alias/aws/" in refused.content.decode()
+
+
+def test_message_page_shows_ciphertext_at_rest_and_plaintext_to_the_owner(
+    visitor, own_workspace, ws_clock
+):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    sent = sqs.send_message(queue, body="card 4111", clock=ws_clock)
+    html = visitor.get(f"/w/{own_workspace.slug}/messages/{sent.message_id}/").content.decode()
+    assert '<pre class="body">card 4111</pre>' in html
+    ciphertext = html[html.index('id="ciphertext">'):]
+    assert "4111" not in ciphertext[:300]
+    assert "SqsManagedSseEnabled" in html

@@ -1,0 +1,59 @@
+"""KMS through real boto3 on the same endpoint, and SSE-KMS failures as SQS reports them."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.broker.api.test_sqs_boto3 import error_of
+
+
+@pytest.fixture(scope="module")
+def kms(live_server_url):
+    return boto3.client("kms", endpoint_url=live_server_url, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def test_create_describe_list_alias_and_toggle_a_key(kms):
+    meta = kms.create_key(Description="orders key")["KeyMetadata"]
+    assert (meta["KeyState"], meta["KeyManager"], meta["Enabled"]) == ("Enabled", "CUSTOMER", True)
+    assert meta["Arn"].endswith(f":key/{meta['KeyId']}")
+    alias = f"alias/orders-{uuid.uuid4().hex[:6]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == meta["KeyId"]
+    assert meta["KeyId"] in [k["KeyId"] for k in kms.list_keys()["Keys"]]
+    assert alias in [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
+    kms.disable_key(KeyId=meta["KeyId"])
+    assert kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+    kms.enable_key(KeyId=meta["KeyId"])
+    with pytest.raises(kms.exceptions.AlreadyExistsException):
+        kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=str(uuid.uuid4()))
+
+
+def test_a_disabled_key_fails_send_and_receive_with_kms_disabled(kms, sqs):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    url = sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:8]}",
+                           Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attributes["KmsMasterKeyId"], attributes["SqsManagedSseEnabled"]) == (key, "false")
+    sqs.send_message(QueueUrl=url, MessageBody="sealed")
+    kms.disable_key(KeyId=key)
+    for call, kwargs in ((sqs.send_message, {"MessageBody": "x"}), (sqs.receive_message, {})):
+        error = error_of(call, QueueUrl=url, **kwargs)
+        assert (error["Code"], error["status"]) == ("KmsDisabled", 400)
+    kms.enable_key(KeyId=key)
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "sealed"
+
+
+def test_both_encryption_types_at_once_is_invalid_attribute_name(sqs):
+    with pytest.raises(ClientError) as caught:
+        sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:8]}", Attributes={
+            "KmsMasterKeyId": "alias/aws/sqs", "SqsManagedSseEnabled": "true"})
+    assert caught.value.response["Error"]["Code"] == "InvalidAttributeName"

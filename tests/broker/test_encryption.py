@@ -1,0 +1,114 @@
+"""Server-side encryption at rest: SSE-SQS, SSE-KMS, and what a disabled key breaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker import errors, kms, sqs
+from broker.models import Event, Message
+from tests.factories import make_queue
+
+
+def stored(queue) -> Message:
+    return Message.objects.get(queue=queue)
+
+
+def test_sqs_managed_encryption_keeps_no_plaintext_in_the_database(workspace, clock):
+    queue = make_queue(workspace, clock=clock)  # SqsManagedSseEnabled is on by default
+    sqs.send_message(queue, body="card 4111-1111", clock=clock,
+                     attributes={"pin": {"DataType": "String", "StringValue": "1234"}})
+    row = stored(queue)
+    assert (row.body, row.attributes) == ("", {})
+    assert "4111" not in row.sealed and row.sealed_key
+    assert not Event.objects.filter(data__icontains="4111").exists()
+    [r] = sqs.receive_messages(queue, clock=clock)
+    assert r.body == "card 4111-1111"
+    assert r.message_attributes == {"pin": {"DataType": "String", "StringValue": "1234"}}
+
+
+def test_a_queue_without_encryption_stores_plaintext(workspace, clock):
+    queue = make_queue(workspace, clock=clock, SqsManagedSseEnabled="false")
+    sqs.send_message(queue, body="plain", clock=clock)
+    assert (stored(queue).body, stored(queue).sealed) == ("plain", "")
+
+
+def test_a_kms_key_seals_and_disabling_it_fails_sends_and_receives(workspace, clock):
+    key = kms.create_key(workspace, description="orders", clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    assert not queue.sqs_managed_sse
+    sqs.send_message(queue, body="secret", clock=clock)
+    assert stored(queue).sealed_key.startswith(f"{key.pk}:")
+
+    kms.set_enabled(workspace, key.key_id, False, clock=clock)
+    with pytest.raises(errors.KmsDisabled):
+        sqs.send_message(queue, body="more", clock=clock)
+    with pytest.raises(errors.KmsDisabled):
+        sqs.receive_messages(queue, clock=clock)
+    # The failed receive changed nothing: no receive counted, still visible.
+    assert (stored(queue).receive_count, sqs.counts(queue, now=clock.now()).visible) == (0, 1)
+
+    kms.set_enabled(workspace, key.key_id, True, clock=clock)
+    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["secret"]
+
+
+def test_the_aws_managed_sqs_alias_works_without_creating_a_key(workspace, clock):
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs")
+    sqs.send_message(queue, body="x", clock=clock)
+    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["x"]
+    [key] = kms.list_keys(workspace)
+    assert key.manager == "AWS"
+    with pytest.raises(errors.KmsInvalidStateException):
+        kms.set_enabled(workspace, "alias/aws/sqs", False, clock=clock)
+
+
+def test_an_unknown_kms_key_fails_the_send_with_kms_not_found(workspace, clock):
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/missing")
+    with pytest.raises(errors.KmsNotFound):
+        sqs.send_message(queue, body="x", clock=clock)
+
+
+def test_both_kinds_of_encryption_at_once_are_refused(workspace, clock):
+    with pytest.raises(errors.InvalidAttributeName, match="one type of server-side encryption"):
+        make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs",
+                   SqsManagedSseEnabled="true")
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs")
+    with pytest.raises(errors.InvalidAttributeName):
+        sqs.set_queue_attributes(queue, {"SqsManagedSseEnabled": "true"}, clock=clock)
+    sqs.set_queue_attributes(queue, {"KmsMasterKeyId": "", "SqsManagedSseEnabled": "true"},
+                             clock=clock)
+    attributes = sqs.get_queue_attributes(queue, ["All"], clock=clock)
+    assert "KmsMasterKeyId" not in attributes and attributes["SqsManagedSseEnabled"] == "true"
+
+
+def test_kms_attributes_are_shown_only_while_kms_is_on(workspace, clock):
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs",
+                       KmsDataKeyReusePeriodSeconds="600")
+    attributes = sqs.get_queue_attributes(queue, ["All"], clock=clock)
+    assert (attributes["KmsMasterKeyId"], attributes["KmsDataKeyReusePeriodSeconds"]) == (
+        "alias/aws/sqs", "600")
+    with pytest.raises(errors.InvalidAttributeValue, match="KmsDataKeyReusePeriodSeconds"):
+        sqs.set_queue_attributes(queue, {"KmsDataKeyReusePeriodSeconds": "59"}, clock=clock)
+
+
+def test_a_message_moved_to_a_dead_letter_queue_is_sealed_for_that_queue(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    dlq = make_queue(workspace, "dlq", clock=clock, KmsMasterKeyId=key.key_id)
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=1, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    sqs.send_message(queue, body="poison", clock=clock)
+    sqs.receive_messages(queue, clock=clock)
+    clock.advance(1)
+    sqs.receive_messages(queue, clock=clock)
+    assert stored(dlq).sealed_key.startswith(f"{key.pk}:")
+    assert [r.body for r in sqs.receive_messages(dlq, clock=clock)] == ["poison"]
+
+
+def test_aliases_resolve_and_must_be_unique(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    kms.create_alias(workspace, "alias/orders", key.key_id, clock=clock)
+    assert kms.resolve(workspace, "alias/orders", clock=clock) == key
+    assert kms.resolve(workspace, kms.key_arn(key), clock=clock) == key
+    with pytest.raises(errors.KmsAlreadyExistsException):
+        kms.create_alias(workspace, "alias/orders", key.key_id, clock=clock)
+    with pytest.raises(errors.KmsNotFoundException):
+        kms.resolve(workspace, "alias/nope", clock=clock)
