@@ -1082,7 +1082,10 @@ def receive_messages(
         Message.objects.filter(pk__in=[m.pk for m in picked]).update(
             receive_count=F("receive_count") + 1,
             first_received_at=Coalesce("first_received_at", Value(now, FloatField())),
-            received_at=now, receipt_nonce=nonce, visible_at=now + visibility, hidden=True,
+            # Hidden (for the ticker to announce its return) only if it is hidden at all:
+            # a 0 s receive leaves nothing to announce, and no row for the ticker to lock.
+            received_at=now, receipt_nonce=nonce, visible_at=now + visibility,
+            hidden=visibility > 0,
         )
         for m in picked:
             m.receive_count += 1
@@ -1090,7 +1093,7 @@ def receive_messages(
             m.received_at = now
             m.receipt_nonce = nonce
             m.visible_at = now + visibility
-            m.hidden = True
+            m.hidden = visibility > 0
     if groups:
         fifo.settle(queue, groups, now=now)
         if attempt_id is not None and picked:
@@ -1112,7 +1115,7 @@ def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receive
                     now: float, clock) -> list[Received]:
     """A retried FIFO receive: the same messages and handles, visibility restarted."""
     Message.objects.filter(pk__in=[m.pk for m in batch]).update(
-        visible_at=now + visibility, hidden=True)
+        visible_at=now + visibility, hidden=visibility > 0)
     for m in batch:
         m.visible_at = now + visibility
     fifo.settle(queue, {m.group_id for m in batch}, now=now)
