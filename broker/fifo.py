@@ -205,13 +205,8 @@ def settle(queue: Queue, group_ids, *, now: float) -> None:
 
 def next_ready_at(queue: Queue, *, now: float) -> float | None:
     """When a blocked or delayed group of the queue can next be read, if any."""
-    group = (MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
-             .order_by("ready_at").values_list("ready_at", flat=True).first())
-    return group
-
-
-def has_ready_group(queue: Queue, *, now: float) -> bool:
-    return MessageGroup.objects.filter(queue=queue, ready_at__lte=now).exists()
+    return (MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
+            .order_by("ready_at").values_list("ready_at", flat=True).first())
 
 
 # --- receive attempts ----------------------------------------------------------------

@@ -135,7 +135,13 @@ def _advance(pk: int, *, clock) -> int:
     source = task.source
     messages = list(Message.objects.filter(queue=source, visible_at__lte=now)
                     .order_by("pk")[:allowed])
-    moved = _move(task, source, messages, now=now, clock=clock) if messages else 0
+    try:
+        with transaction.atomic():  # a failure undoes this step's moves, not the task
+            moved = _move(task, source, messages, now=now, clock=clock) if messages else 0
+    except (errors.KmsDisabled, errors.KmsNotFound) as exc:
+        moved = 0
+        task.status = MoveTask.Status.FAILED
+        task.failure_reason = exc.code
     task.moved += moved
     done = task.moved >= task.to_move or not messages
     if task.status == MoveTask.Status.FAILED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker import errors, redrive, sqs
+from broker import errors, kms, redrive, sqs
 from broker.models import Event, MoveTask
 from tests.factories import make_queue
 
@@ -106,3 +106,14 @@ def test_a_redriven_fifo_message_joins_the_tail_of_its_group(workspace, clock):
     redrive.advance_move_tasks(workspace, clock=clock)
     got = sqs.receive_messages(queue, max_number=10, clock=clock)
     assert [r.body for r in got] == ["newer", "order 0"]
+
+
+def test_a_redrive_fails_when_a_key_it_needs_is_disabled(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    _queue, dlq = poisoned(workspace, clock, n=2, KmsMasterKeyId=key.key_id)
+    task = redrive.start_move_task(workspace, dlq.arn, clock=clock)
+    kms.set_enabled(workspace, key.key_id, False, clock=clock)
+    assert redrive.advance_move_tasks(workspace, clock=clock) == 0
+    task.refresh_from_db()
+    assert (task.status, task.failure_reason) == (MoveTask.Status.FAILED, "KmsDisabled")
+    assert sqs.counts(dlq, now=clock.now()).total == 2  # nothing lost
