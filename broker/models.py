@@ -124,7 +124,9 @@ class Message(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["queue", "visible_at"], name="message_queue_visible"),
+            # Exactly the receive order (visible_at, then pk): a receive reads the first
+            # rows of its queue's range and stops, however many messages share an instant.
+            models.Index(fields=["queue", "visible_at", "id"], name="message_queue_visible_id"),
             models.Index(
                 fields=["visible_at"], name="message_hidden_due", condition=Q(hidden=True)
             ),

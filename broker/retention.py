@@ -17,7 +17,7 @@ from broker import events, fifo
 from broker.models import Message, Queue
 
 
-def expire_messages(workspace, *, clock, limit: int = 500) -> int:
+def expire_messages(workspace, *, clock, limit: int = 2000) -> int:
     """Delete up to `limit` messages past retention; record `message.expired` for each."""
     now = clock.now()
     expired = 0

@@ -969,11 +969,19 @@ def _received(queue: Queue, m: Message, opener: encryption.Opener) -> Received:
     )
 
 
+def receivable(queue: Queue, *, now: float):
+    """The queue's visible messages in receive order: a range of (queue, visible_at, id).
+
+    The whole condition is the index's, so a receive reads the first rows and stops,
+    with ten messages in the queue or a million sharing one instant. Retention is
+    checked on the rows found (see `receive_messages`), so no planner is tempted by
+    another index.
+    """
+    return Message.objects.filter(queue=queue, visible_at__lte=now).order_by("visible_at", "pk")
+
+
 def _lock_candidates(queue: Queue, now: float, limit: int) -> list[Message]:
-    # Past retention but not yet swept by the ticker: gone for receivers already.
-    qs = Message.objects.filter(
-        queue=queue, visible_at__lte=now, sent_at__gt=now - queue.message_retention_period
-    ).order_by("visible_at", "pk")
+    qs = receivable(queue, now=now)
     if connection.features.has_select_for_update_skip_locked:
         # Two receivers never pick the same row: each skips what the other holds.
         qs = qs.select_for_update(skip_locked=True)
@@ -1050,8 +1058,12 @@ def receive_messages(
     recorded: list[dict] = []
     groups: list[str] = []
 
+    expired_before = now - queue.message_retention_period
+
     def take(candidates: list[Message]) -> None:
         for m in candidates:
+            if m.sent_at <= expired_before:
+                continue  # past retention, not swept by the ticker yet: gone for receivers
             if m.hidden:
                 # Its return was not announced yet (the ticker had not run).
                 recorded.append({"kind": "message.visible", "queue": queue.name,
