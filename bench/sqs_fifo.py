@@ -233,7 +233,8 @@ def main() -> int:
             try:
                 throughput(target, stack.url, plan, column)
                 depth(target, stack.url, {"DATABASE_URL": url,
-                                          "REDIS_URL": stack.env["REDIS_URL"]}, plan, column)
+                                          "REDIS_URL": stack.env["REDIS_URL"],
+                                          "SECRET_KEY": stack.env["SECRET_KEY"]}, plan, column)
             finally:
                 stack.stop()
     finally:

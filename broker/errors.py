@@ -204,6 +204,10 @@ class KmsNotFound(AwsError):
     code = "KmsNotFound"
 
 
+class KmsInvalidState(AwsError):
+    code = "KmsInvalidState"
+
+
 # --- the KMS API's own errors (JSON protocol, `__type` = the code) ------------------------
 
 

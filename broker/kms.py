@@ -20,6 +20,7 @@ import os
 import uuid
 from functools import cache
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -170,12 +171,20 @@ def _usable(key: KmsKey) -> None:
             "not enabled.")
 
 
+def _master(key: KmsKey) -> AESGCM:
+    try:
+        return AESGCM(_open(_root(), base64.b64decode(key.material), key.key_id.encode()))
+    except InvalidTag:
+        raise errors.KmsInvalidState(
+            f"The KMS key {key_arn(key)} cannot be opened: the server's SECRET_KEY is not the "
+            "one it was made under.") from None
+
+
 def data_key(key: KmsKey) -> tuple[bytes, str]:
     """A fresh 256-bit data key and its wrapped form ("<key pk>:<base64>")."""
     _usable(key)
     plain = os.urandom(32)
-    master = _open(_root(), base64.b64decode(key.material), key.key_id.encode())
-    wrapped = _seal(AESGCM(master), plain, b"data-key")
+    wrapped = _seal(_master(key), plain, b"data-key")
     return plain, f"{key.pk}:{base64.b64encode(wrapped).decode()}"
 
 
@@ -192,5 +201,4 @@ def unwrap(wrapped: str, *, keys: dict | None = None) -> bytes:
         if keys is not None:
             keys[key_pk] = key
     _usable(key)
-    master = _open(_root(), base64.b64decode(key.material), key.key_id.encode())
-    return _open(AESGCM(master), base64.b64decode(blob), b"data-key")
+    return _open(_master(key), base64.b64decode(blob), b"data-key")

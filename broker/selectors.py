@@ -82,7 +82,7 @@ def plaintext(m: Message, opener: encryption.Opener) -> tuple[str, dict, str]:
     """(body, attributes, "") or ("", {}, why not) for a possibly sealed message."""
     try:
         body, attributes = opener.open(m)
-    except (errors.KmsDisabled, errors.KmsNotFound) as exc:
+    except (errors.KmsDisabled, errors.KmsNotFound, errors.KmsInvalidState) as exc:
         return "", {}, exc.message
     return body, attributes, ""
 

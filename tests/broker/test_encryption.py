@@ -112,3 +112,15 @@ def test_aliases_resolve_and_must_be_unique(workspace, clock):
         kms.create_alias(workspace, "alias/orders", key.key_id, clock=clock)
     with pytest.raises(errors.KmsNotFoundException):
         kms.resolve(workspace, "alias/nope", clock=clock)
+
+
+def test_a_changed_secret_key_is_a_clear_kms_error_not_a_crash(workspace, clock, settings):
+    queue = make_queue(workspace, clock=clock)
+    sqs.send_message(queue, body="sealed under the old key", clock=clock)
+    kms._root.cache_clear()
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+    try:
+        with pytest.raises(errors.KmsInvalidState, match="SECRET_KEY"):
+            sqs.receive_messages(queue, clock=clock)
+    finally:
+        kms._root.cache_clear()
