@@ -32,7 +32,8 @@ def test_deleted_message_is_not_received_again(workspace, clock):
     [received] = sqs.receive_messages(queue, visibility=0, clock=clock)
     sqs.delete_message(queue, received.receipt_handle, clock=clock)
     assert sqs.receive_messages(queue, clock=clock) == []
-    kinds = list(Event.objects.filter(message_id=received.message_id).values_list("kind", flat=True))
+    kinds = list(Event.objects.filter(message_id=received.message_id).order_by("id")
+                 .values_list("kind", flat=True))
     assert kinds == ["message.sent", "message.received", "message.deleted"]
 
 
