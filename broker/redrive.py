@@ -28,8 +28,7 @@ STEP_LIMIT = 500  # messages moved in one ticker pass at most
 
 
 def _queue_by_arn(workspace, arn: str) -> Queue:
-    name = sqs.queue_name_from_arn(workspace, arn or "")
-    queue = Queue.objects.filter(workspace=workspace, name=name).first() if name else None
+    queue = sqs.queue_by_arn(workspace, arn)
     if queue is None:
         raise errors.ResourceNotFoundException("The resource that you requested couldn't be found.")
     return queue
@@ -165,9 +164,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
         arn = task.destination_arn or (m.system_attributes.get("DeadLetterQueueSourceArn")
                                        or {}).get("StringValue", "")
         if arn not in by_arn:
-            name = sqs.queue_name_from_arn(task.workspace, arn)
-            by_arn[arn] = (Queue.objects.filter(workspace=task.workspace, name=name).first()
-                           if name else None)
+            by_arn[arn] = sqs.queue_by_arn(task.workspace, arn)
         return by_arn[arn]
 
     placed: dict[int, list[Message]] = {}

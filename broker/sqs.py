@@ -229,11 +229,13 @@ def _int_attribute(name: str, value: str) -> int:
     return number
 
 
-def queue_name_from_arn(workspace, arn: str) -> str | None:
-    parts = arn.split(":")
+def queue_by_arn(workspace, arn: str) -> Queue | None:
+    """The workspace's queue an SQS ARN names, or None (another account, no such queue)."""
+    parts = (arn or "").split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
         return None
-    return parts[5]
+    return (Queue.objects.filter(workspace=workspace, name=parts[5])
+            .select_related("workspace").first())
 
 
 def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, int | None]:
@@ -267,13 +269,12 @@ def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, i
             "are from 1 to 1000 both inclusive."
         )
     arn = str(policy["deadLetterTargetArn"])
-    name = queue_name_from_arn(workspace, arn)
-    dlq = Queue.objects.filter(workspace=workspace, name=name).first() if name else None
+    dlq = queue_by_arn(workspace, arn)
     if dlq is None:
         raise invalid("Dead letter target does not exist.")
-    if name == own_name:
+    if dlq.name == own_name:
         raise invalid("Dead letter target cannot be the queue itself.")
-    if name.endswith(".fifo") != own_name.endswith(".fifo"):
+    if dlq.is_fifo != own_name.endswith(".fifo"):
         raise invalid("Dead-letter target owner must be of the same queue type as the source "
                       "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
                       "queue's a standard queue.")
@@ -932,10 +933,7 @@ def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", c
 
 
 def _dead_letter_queue(queue: Queue) -> Queue | None:
-    name = queue_name_from_arn(queue.workspace, queue.dead_letter_target_arn)
-    if name is None:
-        return None
-    return Queue.objects.filter(workspace_id=queue.workspace_id, name=name).first()
+    return queue_by_arn(queue.workspace, queue.dead_letter_target_arn)
 
 
 def _system_attributes(queue: Queue, m: Message) -> dict[str, str]:

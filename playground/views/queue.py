@@ -24,19 +24,25 @@ def _queue(request, slug, name):
         raise Http404("No such queue.") from None
 
 
+def _details_context(request, ws, q, *, now: float) -> dict:
+    """What the queue's card and its details list show (the page, and after an edit)."""
+    return {
+        "workspace": ws, "queue": q,
+        "o": selectors.queue_overview(q, now=now),
+        "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}",
+        "triggers": selectors.queue_triggers(q),
+        "dead_letter_sources": selectors.dead_letter_sources(q),
+    }
+
+
 def queue(request, slug, name):
     ws, q = _queue(request, slug, name)
     now = clocks.for_workspace(ws).now()
-    overview = selectors.queue_overview(q, now=now)
     return render(request, PAGE, {
         **connection_context(request, ws),
         **live.clock_context(ws),
-        "queue": q,
-        "o": overview,
-        "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}",
+        **_details_context(request, ws, q, now=now),
         **live.messages_context(q, now=now),
-        "triggers": selectors.queue_triggers(q),
-        "dead_letter_sources": selectors.dead_letter_sources(q),
         **live.redrive_context(q),
         "send_form": forms.SendMessageForm(fifo=q.is_fifo),
         "attributes_form": forms.QueueAttributesForm(
@@ -68,12 +74,8 @@ def attributes(request, slug, name):
                 sqs.set_queue_attributes(q, changed, clock=clocks.for_workspace(ws))
             now = clocks.for_workspace(ws).now()
             fresh = forms.QueueAttributesForm(fifo=q.is_fifo, initial=_settable_attributes(q, ws))
-            details = render(request, f"{PAGE}#details", {
-                "workspace": ws, "queue": q, "oob": True,
-                "o": selectors.queue_overview(q, now=now),
-                "triggers": selectors.queue_triggers(q),
-                "dead_letter_sources": selectors.dead_letter_sources(q),
-                "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}"})
+            details = render(request, f"{PAGE}#details",
+                             {**_details_context(request, ws, q, now=now), "oob": True})
             response = render(request, f"{PAGE}#attributes-form", {
                 "workspace": ws, "queue": q, "attributes_form": fresh,
                 "attributes_saved": ", ".join(sorted(changed)) or "none"})
