@@ -10,9 +10,10 @@ ours on PostgreSQL (fsync on), and moto's server.
 - drain: ReceiveMessage(10) + DeleteMessageBatch until the queue is empty. A FIFO
   group hands out one batch at a time, so one group drains one batch per round
   trip however many consumers there are; 100 groups let them work side by side;
-- depth (ours only): ReceiveMessage p50 with 1,000 and with 1,000,000 messages
-  held in a queue (standard, and FIFO over 100 groups), filled by a bulk INSERT
-  so the fill takes seconds, not hours. VisibilityTimeout=0 keeps the depth put.
+- depth (ours only): ReceiveMessage and GetQueueAttributes (the three counters)
+  p50 with 1,000 and with 1,000,000 messages held in a queue (standard, and FIFO
+  over 100 groups), filled by `manage.py fill_queue` (a bulk INSERT) so the fill
+  takes seconds, not hours. VisibilityTimeout=0 keeps the depth put.
   moto is left out here: its receive scans the queue (see bench/sqs_api.py).
 
 Throughputs are medians of the repeats; latencies pool every call.
@@ -146,57 +147,47 @@ def throughput(name: str, endpoint: str, plan: Plan, column: dict) -> None:
               f"drain {statistics.median(drains):,.0f} msg/s", file=sys.stderr)
 
 
-# Bulk INSERT of `count` messages into a queue, in a process on the stack's database.
-# Rows are what send_message would store; FIFO rows also get their group rows.
-FILL = """
-import sys, time, uuid, django
-django.setup()
-from broker import sqs
-from broker.models import Message, MessageGroup, Workspace
-url, count, groups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-account, name = url.rstrip("/").split("/")[-2:]
-queue = sqs.get_queue(Workspace.objects.get(account_id=account), name)
-now = time.time() - 1
-md5 = sqs.md5_of_body("x" * 256)
-done = 0
-while done < count:
-    n = min(5000, count - done)
-    Message.objects.bulk_create([
-        Message(queue=queue, message_id=str(uuid.uuid4()), body="x" * 256, md5_of_body=md5,
-                sent_at=now, visible_at=now, group_id=f"g{(done + i) % groups}" if groups else "",
-                deduplication_id=uuid.uuid4().hex if groups else "")
-        for i in range(n)])
-    done += n
-if groups:
-    MessageGroup.objects.bulk_create(
-        [MessageGroup(queue=queue, group_id=f"g{g}", ready_at=now) for g in range(groups)],
-        ignore_conflicts=True)
-"""
+def p50_ms(call, times: int) -> float:
+    lat = []
+    for _ in range(times):
+        t0 = time.monotonic()
+        call()
+        lat.append(time.monotonic() - t0)
+    return ms(pct(lat, 0.5))
 
 
 def depth(name: str, endpoint: str, env: dict, plan: Plan, column: dict) -> None:
     c = client(endpoint)
+    counters = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"]
     for label, groups in (KINDS[0], KINDS[2]):
         url, have = new_queue(c, groups), 0
+        account, queue = url.rstrip("/").split("/")[-2:]
         for target in plan.depths:
             t0 = time.monotonic()
-            subprocess.run([sys.executable, "-c", FILL, url, str(target - have), str(groups)],
-                           cwd=ROOT, check=True,
+            subprocess.run([sys.executable, "manage.py", "fill_queue", account, queue,
+                            str(target - have), "--groups", str(groups)],
+                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                            env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "playground.settings"})
             have = target
-            lat = []
-            for _ in range(plan.depth_calls):
-                t1 = time.monotonic()
-                got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                        VisibilityTimeout=0).get("Messages", [])
-                lat.append(time.monotonic() - t1)
-                assert got, "a full queue returned nothing"
-            column[f"{label}: receive p50 ms @{target:,}"] = ms(pct(lat, 0.5))
+
+            def receive(url=url):
+                got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+                assert got.get("Messages"), "a full queue returned nothing"
+
+            def count(url=url, target=target):
+                attrs = c.get_queue_attributes(QueueUrl=url, AttributeNames=counters)
+                assert attrs["Attributes"]["ApproximateNumberOfMessages"] == str(target)
+
+            for what, call in (("receive", receive), ("GetQueueAttributes (counts)", count)):
+                column[f"{label}: {what} p50 ms @{target:,}"] = p50_ms(call, plan.depth_calls)
             print(f"  [{name}] {label} @{target:,} (filled in {time.monotonic() - t0:.0f} s): "
-                  f"p50 {ms(pct(lat, 0.5)):.1f} ms", file=sys.stderr)
-        small, large = (column[f"{label}: receive p50 ms @{d:,}"] for d in plan.depths)
-        column[f"{label}: receive p50 ratio @{plan.depths[1]:,} ÷ @{plan.depths[0]:,}"] = (
-            large / small)
+                  f"receive p50 {column[f'{label}: receive p50 ms @{target:,}']:.1f} ms",
+                  file=sys.stderr)
+        for what in ("receive", "GetQueueAttributes (counts)"):
+            small, large = (column[f"{label}: {what} p50 ms @{d:,}"] for d in plan.depths)
+            column[f"{label}: {what} p50 ratio @{plan.depths[1]:,} ÷ @{plan.depths[0]:,}"] = (
+                large / small)
 
 
 def main() -> int:

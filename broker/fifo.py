@@ -20,8 +20,9 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import F, Value
 
-from broker import errors
+from broker import errors, tally
 from broker.models import Deduplication, Message, MessageGroup, Queue, ReceiveAttempt
 
 DEDUPLICATION_WINDOW = 300  # seconds (sqs.md §4.4)
@@ -69,8 +70,12 @@ class Original:
 
 
 def lock_for_send(queue: Queue) -> None:
-    """Serialise sends to one FIFO queue: order, sequence and dedup need one writer."""
-    Queue.objects.select_for_update().filter(pk=queue.pk).first()
+    """Serialise sends to one FIFO queue: order, sequence and dedup need one writer.
+
+    FOR NO KEY UPDATE, so rows that only refer to the queue (a receiver's tally
+    row, a receive attempt) are still inserted meanwhile.
+    """
+    Queue.objects.select_for_update(no_key=True).filter(pk=queue.pk).first()
 
 
 def _scope(queue: Queue, group_id: str) -> str:
@@ -161,7 +166,9 @@ def candidates(queue: Queue, *, now: float, limit: int, leaving_at: int | None =
         groups.append(group.group_id)
         after = 0
         while counted < limit:
-            chunk = list(Message.objects.filter(queue=queue, group_id=group.group_id, pk__gt=after)
+            # Locked (its group already is): the rows' states are the tally's.
+            chunk = list(Message.objects.select_for_update()
+                         .filter(queue=queue, group_id=group.group_id, pk__gt=after)
                          .order_by("pk")[: limit - counted])
             for m in chunk:
                 if m.visible_at > now:
@@ -203,6 +210,29 @@ def settle(queue: Queue, group_ids, *, now: float) -> None:
             group.save(update_fields=["ready_at"])
 
 
+def redelay(queue: Queue, old_delay: int, *, now: float) -> None:
+    """Give the messages not received yet the queue's new DelaySeconds, from their send.
+
+    Only messages sent within the longer of the two delays can change state: the
+    rest are visible under either, so the (queue, sent_at) index bounds the work
+    by what was sent in the last 15 minutes at most, not by the queue's depth. A
+    message whose delay now ends earlier stays `hidden` for the ticker to announce.
+    """
+    new_delay = queue.delay_seconds
+    rows = list(Message.objects.select_for_update()
+                .filter(queue=queue, receive_count=0, sent_at__gt=now - max(old_delay, new_delay))
+                .values_list("pk", "hidden", "sent_at", "group_id"))
+    if not rows:
+        return
+    pks = [pk for pk, *_ in rows]
+    Message.objects.filter(pk__in=pks).update(visible_at=F("sent_at") + Value(float(new_delay)))
+    Message.objects.filter(pk__in=pks, sent_at__gt=now - new_delay).update(hidden=True)
+    tally.record(queue.pk, before=[(hidden, False) for _, hidden, _, _ in rows],
+                 after=[(hidden or sent_at + new_delay > now, False)
+                        for _, hidden, sent_at, _ in rows])
+    settle(queue, {group for *_, group in rows}, now=now)
+
+
 def next_ready_at(queue: Queue, *, now: float) -> float | None:
     """When a blocked or delayed group of the queue can next be read, if any."""
     return (MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
@@ -234,7 +264,7 @@ def retried_batch(queue: Queue, attempt_id: str, *, now: float) -> list[Message]
     )
     if len(messages) != len(attempt.message_pks):
         return None
-    return messages
+    return sorted(messages, key=lambda m: attempt.message_pks.index(m.pk))  # as handed out
 
 
 def remember_attempt(queue: Queue, attempt_id: str, messages: list[Message], *, nonce: str,

@@ -502,8 +502,10 @@ def _start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     if running_count(mapping) >= mapping.maximum_concurrency:
         return None
     queue, function = mapping.queue, mapping.function
+    # Lambda's pollers long-poll: at the in-flight limit they get nothing, not an error.
     received = sqs.receive_messages(
-        queue, max_number=mapping.batch_size, receiver=f"lambda:{function.name}", clock=clock
+        queue, max_number=mapping.batch_size, receiver=f"lambda:{function.name}",
+        long_poll=True, clock=clock,
     )
     if not received:
         return None

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from broker import encryption, errors, events, fifo, sqs, wakeup
+from broker import encryption, errors, events, fifo, sqs, tally, wakeup
 from broker.models import Message, MoveTask, Queue
 
 MAX_RATE = 500
@@ -98,7 +98,7 @@ def list_move_tasks(workspace, source_arn: str, *, max_results: int | None = Non
 @transaction.atomic
 def cancel_move_task(workspace, handle: str, *, clock) -> MoveTask:
     """Stop a running task; what it moved stays moved (CancelMessageMoveTask)."""
-    task = (MoveTask.objects.select_for_update().select_related("source")
+    task = (MoveTask.objects.select_for_update(of=("self",)).select_related("source")
             .filter(workspace=workspace, handle=handle, status=MoveTask.Status.RUNNING).first())
     if task is None:
         raise errors.ResourceNotFoundException("Task does not exist.")
@@ -122,7 +122,7 @@ def advance_move_tasks(workspace, *, clock) -> int:
 
 @transaction.atomic
 def _advance(pk: int, *, clock) -> int:
-    task = (MoveTask.objects.select_for_update().select_related("source", "workspace")
+    task = (MoveTask.objects.select_for_update(of=("self",)).select_related("source", "workspace")
             .filter(pk=pk, status=MoveTask.Status.RUNNING).first())
     if task is None:
         return 0
@@ -132,8 +132,10 @@ def _advance(pk: int, *, clock) -> int:
     if allowed <= 0:
         return 0
     source = task.source
-    messages = list(Message.objects.filter(queue=source, visible_at__lte=now)
-                    .order_by("pk")[:allowed])
+    messages = Message.objects.filter(queue=source, visible_at__lte=now).order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        messages = messages.select_for_update(skip_locked=True)  # not what a receiver holds
+    messages = list(messages[:allowed])
     try:
         with transaction.atomic():  # a failure undoes this step's moves, not the task
             moved = _move(task, source, messages, now=now, clock=clock) if messages else 0
@@ -183,6 +185,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
     if not moving:
         return 0
     Message.objects.filter(pk__in=[m.pk for m in moving]).delete()
+    tally.record(source.pk, before=[tally.state(m) for m in moving])
     if source.is_fifo:
         fifo.settle(source, {m.group_id for m in moving}, now=now)
     recorded, opener = [], encryption.Opener()
@@ -200,6 +203,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
         ]
         encryption.reseal(target, fresh, clock=clock, opener=opener)
         Message.objects.bulk_create(fresh)
+        tally.record(target.pk, after=tally.shown(len(fresh)))
         if target.is_fifo:
             fifo.enqueue(target, fresh)
         transaction.on_commit(lambda pk=target.pk: wakeup.notify(pk), robust=True)

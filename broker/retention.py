@@ -11,9 +11,9 @@ changed retention period applies to the messages already there, as on AWS.
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from broker import events, fifo
+from broker import events, fifo, tally
 from broker.models import Message, Queue
 
 
@@ -32,9 +32,13 @@ def expire_messages(workspace, *, clock, limit: int = 2000) -> int:
 
 @transaction.atomic
 def _expire(queue: Queue, due, *, now: float, limit: int, clock) -> int:
-    rows = list(due.order_by("sent_at").values_list("pk", "message_id", "sent_at", "group_id")
-                [:limit])
+    due = due.order_by("sent_at")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)  # a receiver's rows: the next sweep's
+    rows = list(due.values_list("pk", "message_id", "sent_at", "group_id", "hidden",
+                                "receive_count")[:limit])
     Message.objects.filter(pk__in=[r[0] for r in rows]).delete()
+    tally.record(queue.pk, before=[(hidden, count > 0) for *_, hidden, count in rows])
     if queue.is_fifo:
         fifo.settle(queue, {r[3] for r in rows}, now=now)
     retention = queue.message_retention_period
@@ -42,6 +46,6 @@ def _expire(queue: Queue, due, *, now: float, limit: int, clock) -> int:
         {"kind": "message.expired", "queue": queue.name, "message_id": message_id,
          "at": min(now, sent_at + retention),
          "data": {"sent_at": sent_at, "age": retention}}
-        for _pk, message_id, sent_at, _group in rows
+        for _pk, message_id, sent_at, *_ in rows
     ], clock=clock)
     return len(rows)

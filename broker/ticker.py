@@ -4,9 +4,10 @@ A Celery beat schedule cannot tick fast enough for a clock at ×100, so one smal
 process (`manage.py tick`) calls `tick_once()` every few wall milliseconds. Each
 workspace is looked at with its own clock; a paused clock makes nothing due.
 
-Per workspace: announce messages whose visibility or delay ended, expire
-messages past their queue's retention and forget FIFO deduplication ids older
-than five minutes (once a wall second), advance running redrive tasks, queue
+Once a wall second it folds every queue's tally rows. Per workspace: announce
+messages whose visibility or delay ended, expire messages past their queue's
+retention and forget FIFO deduplication ids older than five minutes (once a
+wall second), advance running redrive tasks, queue
 `finish_invocation` for invocations whose `ends_at` has come, and queue
 `poll_mapping` for enabled mappings with spare concurrency whose queue has a
 visible message (so a send is picked up on the next pass). Each is queued once:
@@ -21,7 +22,7 @@ import time
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import fifo, lambdas, redrive, retention, sqs, tasks
+from broker import fifo, lambdas, redrive, retention, sqs, tally, tasks
 from broker.models import EventSourceMapping, Invocation, MoveTask, Workspace
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def tick_once() -> int:
     sweep = time.monotonic() - _last_sweep >= SWEEP_EVERY
     if sweep:
         _last_sweep = time.monotonic()
+    if sweep:
+        tally.fold()
     for workspace in Workspace.objects.filter(paused=False):
         clock = clocks.for_workspace(workspace)
         woke += sqs.announce_returns(workspace, clock=clock)

@@ -239,7 +239,8 @@ class QueueAttributesForm(forms.Form):
         help_text="How long a received message stays hidden from other consumers. 0 to 43,200.")
     DelaySeconds = forms.CharField(
         label="Delivery delay (s)",
-        help_text="How long a new message waits before it can be received. 0 to 900.")
+        help_text="How long a new message waits before it can be received. 0 to 900. On a "
+                  "FIFO queue a change also applies to the messages already waiting.")
     MessageRetentionPeriod = forms.CharField(
         label="Retention period (s)",
         help_text="How long a message is kept before it vanishes. 60 (1 minute) to 1,209,600 "

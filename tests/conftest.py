@@ -17,12 +17,17 @@ def workspace(db):
 
 
 @pytest.fixture(scope="session")
-def live_server_url():
-    """Base URL of a live playground (Daphne + Celery worker + ticker), one per run."""
+def live_stack():
+    """A live playground (Daphne + Celery worker + ticker), one per run."""
     from tests.live import start_live_stack
 
     stack = start_live_stack()
     try:
-        yield stack.url
+        yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(live_stack):
+    return live_stack.url

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from broker import lambdas, sqs
+from broker import lambdas, sqs, tally
+from broker.models import Message
 
 
 def make_queue(workspace, name: str = "MyTaskQueue", *, clock, **attributes):
@@ -17,3 +18,23 @@ def make_function(workspace, name: str = "ConsumerFunction", *, clock, **config)
 
 def make_mapping(queue, function, *, clock, **options):
     return lambdas.create_event_source_mapping(queue, function, clock=clock, **options)
+
+
+def counted(queue, *, now: float) -> sqs.Counts:
+    """The counts found by looking at every message: what `sqs.counts` must agree with."""
+    messages = Message.objects.filter(queue=queue)
+    return sqs.Counts(
+        visible=messages.filter(visible_at__lte=now).count(),
+        in_flight=messages.filter(visible_at__gt=now, receive_count__gt=0).count(),
+        delayed=messages.filter(visible_at__gt=now, receive_count=0).count(),
+    )
+
+
+def states_of(queue) -> tally.Totals:
+    """The tally the queue's rows add up to: what `tally.totals` must agree with."""
+    messages = Message.objects.filter(queue=queue)
+    return tally.Totals(
+        messages=messages.count(),
+        held=messages.filter(hidden=True, receive_count__gt=0).count(),
+        delayed=messages.filter(hidden=True, receive_count=0).count(),
+    )

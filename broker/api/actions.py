@@ -215,7 +215,8 @@ def receive_message(call: Call, request: ReceiveRequest) -> dict:
     """One try: whatever is visible now (possibly nothing)."""
     received = sqs.receive_messages(
         request.queue, max_number=request.max_number, visibility=request.visibility,
-        receiver=call.actor, attempt_id=request.attempt_id, clock=call.clock,
+        receiver=call.actor, attempt_id=request.attempt_id, long_poll=request.wait > 0,
+        clock=call.clock,
     )
     if not received:
         return {}

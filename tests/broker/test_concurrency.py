@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from broker import sqs
+from broker import sqs, tally
 from broker.clock import ManualClock
 from broker.models import Event, Message
-from tests.factories import make_queue
+from tests.factories import counted, make_queue, states_of
 
 RECEIVERS = 6
 MESSAGES = 2_000
@@ -142,6 +142,8 @@ def _check_each_message_received_exactly_once(workspace):
         )
     )
     assert set(events.values()) == {1} and len(events) == MESSAGES
+    assert sqs.counts(queue, now=NOW) == sqs.Counts(visible=0, in_flight=MESSAGES, delayed=0)
+    assert tally.totals(queue.pk) == states_of(queue)
 
 
 @pytest.mark.postgres
@@ -216,6 +218,7 @@ def _check_fifo_order_and_group_blocking(workspace):
         else:
             in_flight[group].pop(e.message_id)
     assert seen == order, "a group was received out of its send order"
+    assert tally.totals(queue.pk) == states_of(queue) == tally.Totals()
 
 
 @pytest.mark.postgres
@@ -231,3 +234,79 @@ def test_concurrent_fifo_consumers_on_sqlite_keep_group_order_and_blocking(works
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite variant; this run is on PostgreSQL")
     _check_fifo_order_and_group_blocking(workspace)
+
+
+# Everything that changes a message's state, at once: each child receives with short
+# visibility timeouts, deletes some, hands some back, sends more, announces returns
+# and folds the tally, on its own clock. Whatever interleaving happens, the tally
+# must still add up to what the rows say.
+CHURN_CHILD = """
+import django, json, random, sys, time
+django.setup()
+from broker import sqs, tally
+from broker.clock import ManualClock
+from broker.models import Queue
+
+queue = Queue.objects.select_related("workspace").get(pk=int(sys.argv[1]))
+clock = ManualClock(current=float(sys.argv[2]))
+rng = random.Random(sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(60):
+    clock.advance(0.4)
+    batch = sqs.receive_messages(queue, max_number=10, visibility=rng.choice([0, 1, 2]),
+                                 clock=clock)
+    for m in batch:
+        roll = rng.random()
+        if roll < 0.3:
+            sqs.delete_message(queue, m.receipt_handle, clock=clock)
+        elif roll < 0.45:
+            try:
+                sqs.change_message_visibility(queue, m.receipt_handle, rng.choice([0, 3]),
+                                              clock=clock)
+            except Exception:  # visible again and received by another: MessageNotInflight
+                pass
+    if i % 4 == 0:
+        sqs.send_message_batch(queue, [{"Id": str(n), "MessageBody": "more",
+                                        "DelaySeconds": rng.choice([0, 1])} for n in range(5)],
+                               clock=clock)
+    sqs.announce_returns(queue.workspace, clock=clock)
+    if i % 10 == 0:
+        tally.fold()
+    time.sleep(0.002)
+print("[]", flush=True)
+"""
+
+
+def _check_the_tally_survives_every_operation_at_once(workspace):
+    clock = ManualClock(current=NOW)
+    dlq = make_queue(workspace, "Churn-dlq", clock=clock)
+    queue = make_queue(workspace, "Churn", clock=clock, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":3}}'))
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(queue, [{"Id": str(i), "MessageBody": f"job {i}"}
+                                       for i in range(start, start + 10)], clock=clock)
+
+    _receive_concurrently(queue, RECEIVERS, CHURN_CHILD)
+
+    assert Event.objects.filter(kind="message.deleted").count() > 50  # it really churned
+    assert Event.objects.filter(kind="message.moved_to_dlq").exists()
+    for q in (queue, dlq):
+        assert tally.totals(q.pk) == states_of(q), q.name
+    later = NOW + 1000
+    assert sqs.counts(queue, now=later) == counted(queue, now=later)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_tally_adds_up_after_concurrent_churn_on_postgres(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with PLAYGROUND_TEST_DB=postgres (make test does)")
+    _check_the_tally_survives_every_operation_at_once(workspace)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tally_adds_up_after_concurrent_churn_on_sqlite(workspace):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite variant; this run is on PostgreSQL")
+    _check_the_tally_survives_every_operation_at_once(workspace)

@@ -332,3 +332,37 @@ def test_expired_head_of_a_group_leaves_the_group_to_the_next_message(workspace,
     clock.advance(30)
     assert retention.expire_messages(workspace, clock=clock) == 1
     assert bodies(sqs.receive_messages(queue, clock=clock)) == ["young"]
+
+
+# --- the queue's delay is retroactive on FIFO (sqs.md §2) -----------------------------------
+
+
+def test_raising_a_fifo_queues_delay_hides_messages_already_waiting(workspace, clock):
+    queue = fifo_queue(workspace, clock)
+    send(queue, clock, "early")
+    clock.advance(10)
+    sqs.set_queue_attributes(queue, {"DelaySeconds": "60"}, clock=clock)
+
+    assert sqs.receive_messages(queue, clock=clock) == []  # now 50 s of delay left
+    assert sqs.counts(queue, now=clock.now()) == sqs.Counts(visible=0, in_flight=0, delayed=1)
+    clock.advance(50)
+    assert bodies(sqs.receive_messages(queue, clock=clock)) == ["early"]
+
+
+def test_lowering_a_fifo_queues_delay_releases_waiting_messages_at_once(workspace, clock):
+    queue = fifo_queue(workspace, clock, DelaySeconds=300)
+    send(queue, clock, "patient")
+    clock.advance(5)
+    sqs.set_queue_attributes(queue, {"DelaySeconds": "0"}, clock=clock)
+
+    assert sqs.counts(queue, now=clock.now()).visible == 1
+    assert sqs.announce_returns(workspace, clock=clock) == 1
+    assert Event.objects.filter(kind="message.visible", data__reason="delay_ended").exists()
+    assert bodies(sqs.receive_messages(queue, clock=clock)) == ["patient"]
+
+
+def test_a_standard_queues_delay_is_not_retroactive(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    sqs.send_message(queue, body="early", clock=clock)
+    sqs.set_queue_attributes(queue, {"DelaySeconds": "60"}, clock=clock)
+    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["early"]

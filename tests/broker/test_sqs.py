@@ -5,7 +5,7 @@ import json
 import pytest
 from django.db import connection
 
-from broker import errors, retention, sqs
+from broker import bulk, errors, retention, sqs
 from broker.models import Event, Message
 from tests.factories import make_queue
 
@@ -169,3 +169,49 @@ def test_a_receive_reads_its_queue_through_the_receive_order_index(workspace, cl
     plan = sqs.receivable(queue, now=now)[:10].explain()
     assert "message_queue_visible_id" in plan, plan
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_receive_that_moves_messages_to_the_dlq_hands_out_the_others_once(workspace, clock):
+    dlq = make_queue(workspace, "dlq", clock=clock)
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=5, RedrivePolicy=(
+        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    for i in range(3):
+        sqs.send_message(queue, body=f"poison {i}", clock=clock)
+    assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 3
+    clock.advance(5)
+    for i in range(10):
+        sqs.send_message(queue, body=f"fresh {i}", clock=clock)
+
+    got = sqs.receive_messages(queue, max_number=10, clock=clock)  # the poison ones leave first
+
+    assert sorted(r.body for r in got) == sorted(f"fresh {i}" for i in range(10))
+    assert sqs.counts(dlq, now=clock.now()).visible == 3
+
+
+def test_a_short_poll_past_the_in_flight_limit_is_refused_with_overlimit(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    bulk.fill(queue, sqs.IN_FLIGHT_LIMIT - 1, now=clock.now(), in_flight_for=600)
+    for i in range(3):
+        sqs.send_message(queue, body=f"waiting {i}", clock=clock)
+
+    assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 1  # the last slot
+    with pytest.raises(errors.OverLimit, match="received without being deleted") as refused:
+        sqs.receive_messages(queue, clock=clock)
+    assert refused.value.status == 403
+    assert sqs.receive_messages(queue, long_poll=True, clock=clock) == []
+    assert sqs.counts(queue, now=clock.now()) == sqs.Counts(
+        visible=2, in_flight=sqs.IN_FLIGHT_LIMIT, delayed=0)
+
+    clock.advance(600)  # the bulk's visibility timeouts end: room again
+    assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10
+
+
+def test_a_fifo_queue_at_its_in_flight_limit_answers_empty_receives(workspace, clock):
+    queue = make_queue(workspace, "jobs.fifo", clock=clock, FifoQueue="true")
+    limit = sqs.FIFO_IN_FLIGHT_LIMIT
+    bulk.fill(queue, limit, now=clock.now(), groups=limit, in_flight_for=600)
+    sqs.send_message(queue, body="fresh", group_id="another", deduplication_id="1", clock=clock)
+
+    assert sqs.receive_messages(queue, max_number=10, clock=clock) == []  # no error on FIFO
+    clock.advance(600)
+    assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from broker import sqs, workspaces
+from broker import bulk, sqs, workspaces
 from broker.models import Message, Workspace
 from tests.factories import make_function, make_mapping, make_queue
 
@@ -115,6 +115,17 @@ def test_poll_receives_as_console_and_delete_removes(visitor, own_workspace, ws_
                             {"receipt_handle": handle, "message_id": message.message_id})
     assert response.status_code == 200
     assert not Message.objects.exists()
+
+
+def test_console_poll_at_the_in_flight_limit_shows_overlimit(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    bulk.fill(queue, sqs.IN_FLIGHT_LIMIT, now=ws_clock.now(), in_flight_for=600)
+    sqs.send_message(queue, body="waiting", clock=ws_clock)
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/",
+                            {"max_number": "1"})
+    assert response.status_code == 422
+    assert "Too many messages have been received without being deleted" in (
+        response.content.decode())
 
 
 def test_message_timeline_shows_its_events_after_deletion(visitor, own_workspace, ws_clock):

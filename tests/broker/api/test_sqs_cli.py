@@ -9,31 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
-
-import pytest
-
-AWS = str(Path(sys.executable).with_name("aws"))
-
-
-@pytest.fixture(scope="module")
-def aws(live_server_url, query_model_dir):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_DATA_PATH": str(query_model_dir),
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-           "AWS_MAX_ATTEMPTS": "1"}
-
-    def run(*args, debug: bool = False):
-        command = [AWS, "--endpoint-url", live_server_url, "--output", "json", "sqs", *args]
-        if debug:
-            command.append("--debug")
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-
-    return run
 
 
 def ok(result) -> dict:

@@ -1,0 +1,104 @@
+"""A queue's message counts, kept as it changes so that reading them costs the same at any depth.
+
+Each message is in one of three states, read from its row:
+
+- *held*: hidden after a receive (in flight, until its return is announced);
+- *delayed*: hidden and never received;
+- *shown*: not hidden (visible, or past retention and not swept yet).
+
+Every write that creates, deletes, hides or shows messages calls `record` with
+the states of the rows it touched before and after, in the same transaction, and
+a `QueueTally` row with the difference is inserted. The states must come from
+rows the writer holds locked (or from the rowcounts of conditional statements):
+a state read earlier may have been changed by someone else, who records it too.
+Insert-only rows let writers to one queue commit without waiting on a shared
+counter; `fold` (the ticker, once a wall second) sums each queue's rows into one.
+
+`sqs.counts` turns the sums into AWS's three counters, correcting for hidden
+messages whose time has come but whose return the ticker has not announced yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+
+from broker.models import Message, QueueTally
+
+State = tuple[bool, bool]  # (hidden, received at least once)
+
+
+def state(m: Message) -> State:
+    return m.hidden, m.receive_count > 0
+
+
+def shown(n: int) -> list[State]:
+    """`n` visible, never-received messages: what a bulk fill or a move stores."""
+    return [(False, False)] * n
+
+
+@dataclass(frozen=True)
+class Totals:
+    messages: int = 0
+    held: int = 0
+    delayed: int = 0
+
+
+def _sums(states: Iterable[State]) -> Totals:
+    messages = held = delayed = 0
+    for hidden, received in states:
+        messages += 1
+        held += hidden and received
+        delayed += hidden and not received
+    return Totals(messages, held, delayed)
+
+
+def record(queue_id: int, *, before: Iterable[State] = (), after: Iterable[State] = ()) -> None:
+    """Record that rows in the `before` states became rows in the `after` states.
+
+    A new message has no `before`, a deleted one no `after`.
+    """
+    old, new = _sums(before), _sums(after)
+    change = Totals(new.messages - old.messages, new.held - old.held, new.delayed - old.delayed)
+    if change != Totals():
+        QueueTally.objects.create(queue_id=queue_id, messages=change.messages, held=change.held,
+                                  delayed=change.delayed)
+
+
+def totals(queue_id: int) -> Totals:
+    """The queue's messages, held and delayed, as recorded (one statement: one snapshot)."""
+    row = QueueTally.objects.filter(queue_id=queue_id).aggregate(
+        messages=Sum("messages"), held=Sum("held"), delayed=Sum("delayed"))
+    return Totals(row["messages"] or 0, row["held"] or 0, row["delayed"] or 0)
+
+
+def fold() -> int:
+    """Sum each queue's tally rows into one; returns how many rows went.
+
+    For every queue, paused clock or not: writes go on while a clock is paused.
+    """
+    busy = (QueueTally.objects.values("queue_id").annotate(n=Count("pk")).filter(n__gt=1)
+            .values_list("queue_id", flat=True))
+    removed = 0
+    for queue_id in list(busy):
+        removed += _fold(queue_id)
+    return removed
+
+
+@transaction.atomic
+def _fold(queue_id: int) -> int:
+    qs = QueueTally.objects.filter(queue_id=queue_id)
+    if connection.features.has_select_for_update_skip_locked:
+        # A row being inserted is not committed yet and not seen; one being folded
+        # by another ticker is skipped: the sum over all rows stays the same.
+        qs = qs.select_for_update(skip_locked=True)
+    rows = list(qs.values_list("pk", "messages", "held", "delayed"))
+    if len(rows) < 2:
+        return 0
+    QueueTally.objects.filter(pk__in=[r[0] for r in rows]).delete()
+    QueueTally.objects.create(queue_id=queue_id, messages=sum(r[1] for r in rows),
+                              held=sum(r[2] for r in rows), delayed=sum(r[3] for r in rows))
+    return len(rows) - 1
