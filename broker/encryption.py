@@ -6,7 +6,8 @@ SQS-owned key of the workspace; a queue with KmsMasterKeyId under that KMS key
 body and attributes are sealed with it (AES-256-GCM, the message id as
 associated data) and the data key is kept wrapped beside them. Opening needs the
 key again: a disabled key makes a receive fail with KmsDisabled, as on AWS.
-A queue with neither stores plaintext.
+A queue with neither stores plaintext. Requests to an encrypted queue must be
+signed with Signature Version 4 (`require_sigv4`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ def key_for(queue: Queue, *, clock) -> KmsKey | None:
     if queue.sqs_managed_sse:
         return kms.sqs_owned_key(queue.workspace, clock=clock)
     return None
+
+
+def require_sigv4(queue: Queue, signature_version: int) -> None:
+    """AWS: "All requests to queues with SSE enabled must use HTTPS and Signature Version 4".
+
+    Only the signature is checked: the playground serves plain HTTP on loopback.
+    """
+    if signature_version != 4 and (queue.kms_master_key_id or queue.sqs_managed_sse):
+        raise errors.InvalidSecurity(
+            "All requests to queues with server-side encryption must use HTTPS and Signature "
+            f"Version 4; this one was signed with Signature Version {signature_version}.")
 
 
 def seal(queue: Queue, messages: list[Message], *, clock) -> None:

@@ -99,6 +99,18 @@ class OverLimit(AwsError):
     status = 403
 
 
+class RequestThrottled(AwsError):
+    """Over a FIFO queue's call quota: 403 and Sender, as AWS's answers show (SDKs retry it)."""
+
+    code = "RequestThrottled"
+    status = 403
+
+
+class InvalidSecurity(AwsError):
+    code = "InvalidSecurity"
+    status = 403
+
+
 class InvalidAttributeName(AwsError):
     code = "InvalidAttributeName"
 
@@ -113,6 +125,13 @@ class InvalidMessageContents(AwsError):
         "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
         "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
     )
+
+
+class InvalidAddress(AwsError):
+    """A queue URL whose account part is no account id (status 404, as AWS answers it)."""
+
+    code = "InvalidAddress"
+    status = 404
 
 
 class ResourceNotFoundException(AwsError):
@@ -196,16 +215,29 @@ class InvalidRequest(AwsError):
 # --- SSE-KMS failures as SQS reports them on SendMessage / ReceiveMessage (sqs.md §11) ---
 
 
-class KmsDisabled(AwsError):
+class KmsFailure(AwsError):
+    """SQS could not use the queue's KMS key."""
+
+
+class KmsDisabled(KmsFailure):
     code = "KmsDisabled"
 
 
-class KmsNotFound(AwsError):
+class KmsNotFound(KmsFailure):
     code = "KmsNotFound"
 
 
-class KmsInvalidState(AwsError):
+class KmsInvalidState(KmsFailure):
     code = "KmsInvalidState"
+
+
+class KmsInvalidKeyUsage(KmsFailure):
+    code = "KmsInvalidKeyUsage"
+
+
+class KmsAccessDenied(KmsFailure):
+    code = "KmsAccessDenied"
+    default_message = "The caller doesn't have the required KMS access."
 
 
 # --- the KMS API's own errors (JSON protocol, `__type` = the code) ------------------------
@@ -225,6 +257,14 @@ class KmsAlreadyExistsException(AwsError):
 
 class KmsInvalidStateException(AwsError):
     code = "KMSInvalidStateException"
+
+
+class KmsMalformedPolicyDocument(AwsError):
+    code = "MalformedPolicyDocumentException"
+
+
+class KmsAccessDeniedException(AwsError):
+    code = "AccessDeniedException"
 
 
 class KmsNotAuthorized(AwsError):

@@ -8,6 +8,13 @@ SECRET_KEY, so the database alone does not open a message. `data_key` makes a
 fresh AES-256 data key and returns it with its wrapped form; `unwrap` opens a
 wrapped one and fails as AWS does when its key is disabled.
 
+Keys other than symmetric ENCRYPT_DECRYPT ones (RSA, ECC, HMAC) can be made
+and described, so that using one for a queue fails with KmsInvalidKeyUsage as
+on AWS; the playground offers no API that would use their material, so they
+have none. Each customer key has a key policy (`broker/key_policy.py`): one
+that denies the account kms:GenerateDataKey or kms:Decrypt makes sends or
+receives fail with KmsAccessDenied.
+
 Two keys exist without CreateKey: `alias/aws/sqs` (the AWS-managed key for SQS,
 made on first use, listed, never disabled) and the SQS-owned key behind
 SqsManagedSseEnabled (not listed: AWS does not show it either).
@@ -16,6 +23,7 @@ SqsManagedSseEnabled (not listed: AWS does not show it either).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from functools import cache
@@ -27,12 +35,24 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from broker import errors, events
+from broker import errors, events, key_policy
 from broker.models import KmsAlias, KmsKey
 
 AWS_SQS_ALIAS = "alias/aws/sqs"
 SQS_OWNED = "sqs-owned"  # the description that marks the SQS-owned key
 MAX_LIST = 1000
+SYMMETRIC = "SYMMETRIC_DEFAULT"
+ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+# KMS's key specs and the usages each allows (the first is the one to suggest).
+KEY_USAGES = {
+    SYMMETRIC: (ENCRYPT_DECRYPT,),
+    **dict.fromkeys(("RSA_2048", "RSA_3072", "RSA_4096"), (ENCRYPT_DECRYPT, "SIGN_VERIFY")),
+    **dict.fromkeys(("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"),
+                    ("SIGN_VERIFY", "KEY_AGREEMENT")),
+    "ECC_SECG_P256K1": ("SIGN_VERIFY",),
+    **dict.fromkeys(("ML_DSA_44", "ML_DSA_65", "ML_DSA_87"), ("SIGN_VERIFY",)),
+    **dict.fromkeys(("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"), ("GENERATE_VERIFY_MAC",)),
+}
 
 
 @cache
@@ -57,20 +77,49 @@ def key_arn(key: KmsKey) -> str:
     return f"arn:aws:kms:{ws.region}:{ws.account_id}:key/{key.key_id}"
 
 
-def _new_key(workspace, *, description: str, manager: str, clock) -> KmsKey:
+def _new_key(workspace, *, description: str, manager: str, clock, spec: str = SYMMETRIC,
+             usage: str = ENCRYPT_DECRYPT, policy: str = "") -> KmsKey:
     key_id = str(uuid.uuid4())
-    material = _seal(_root(), os.urandom(32), key_id.encode())
+    material = ""
+    if spec == SYMMETRIC:
+        material = base64.b64encode(_seal(_root(), os.urandom(32), key_id.encode())).decode()
     return KmsKey.objects.create(
         workspace=workspace, key_id=key_id, description=description, manager=manager,
-        material=base64.b64encode(material).decode(), created_at=clock.now(),
+        key_spec=spec, key_usage=usage, policy=policy, material=material,
+        created_at=clock.now(),
     )
 
 
+def _checked_policy(workspace, text: str, *, bypass_lockout: bool) -> str:
+    """The policy as given, once KMS would take it: well formed, and not locking you out."""
+    document = key_policy.parse(text)
+    if not bypass_lockout and not key_policy.allows(document, "kms:PutKeyPolicy",
+                                                    workspace.account_id):
+        raise errors.KmsMalformedPolicyDocument(
+            "The new key policy will not allow you to update the key policy in the future.")
+    return text
+
+
 @transaction.atomic
-def create_key(workspace, *, description: str = "", clock) -> KmsKey:
+def create_key(workspace, *, description: str = "", spec: str | None = None,
+               usage: str | None = None, policy: str | None = None,
+               bypass_lockout: bool = False, clock) -> KmsKey:
     if len(description) > 8192:
         raise errors.KmsValidationException("Description must be at most 8192 characters.")
-    key = _new_key(workspace, description=description, manager="CUSTOMER", clock=clock)
+    spec = spec or SYMMETRIC
+    if spec not in KEY_USAGES:
+        raise errors.KmsValidationException(
+            f"1 validation error detected: Value '{spec[:40]}' at 'keySpec' failed to satisfy "
+            f"constraint: Member must satisfy enum value set: [{', '.join(KEY_USAGES)}]")
+    usage = usage or ENCRYPT_DECRYPT
+    if usage not in KEY_USAGES[spec]:
+        raise errors.KmsValidationException(
+            f"KeyUsage {usage[:40]} is not compatible with KeySpec {spec}: use "
+            f"{' or '.join(KEY_USAGES[spec])}.")
+    if policy is not None:
+        policy = _checked_policy(workspace, policy, bypass_lockout=bypass_lockout)
+    key = _new_key(workspace, description=description, manager="CUSTOMER", clock=clock,
+                   spec=spec, usage=usage, policy=policy or "")
     events.record(workspace, "kms.key_created", data={"key": key.key_id}, clock=clock)
     return key
 
@@ -127,6 +176,46 @@ def list_aliases(workspace) -> list[KmsAlias]:
                 .order_by("name"))
 
 
+def policy_of(key: KmsKey) -> dict:
+    """The key's policy document: its own, or the one KMS gives keys without one."""
+    account = key.workspace.account_id
+    if key.policy:
+        return key_policy.parse(key.policy)
+    if key.manager == "AWS":
+        return key_policy.aws_managed_for_sqs(account, key.workspace.region)
+    return key_policy.default(account)
+
+
+def authorize(key: KmsKey, action: str) -> None:
+    """A KMS API call on the key; AccessDeniedException when its policy says no."""
+    if not key_policy.allows(policy_of(key), action, key.workspace.account_id):
+        raise errors.KmsAccessDeniedException(
+            f"User: arn:aws:iam::{key.workspace.account_id}:root is not authorized to perform: "
+            f"{action} on resource: {key_arn(key)} because no key policy allows the "
+            f"{action} action")
+
+
+def get_policy(workspace, ref: str, *, clock) -> str:
+    key = resolve(workspace, ref, clock=clock)
+    authorize(key, "kms:GetKeyPolicy")
+    return key.policy or json.dumps(policy_of(key), indent=2)
+
+
+@transaction.atomic
+def put_policy(workspace, ref: str, text: str, *, bypass_lockout: bool = False,
+               clock) -> KmsKey:
+    """PutKeyPolicy: replace a customer key's policy (an AWS-managed key's is fixed)."""
+    key = resolve(workspace, ref, clock=clock)
+    if key.manager != "CUSTOMER":
+        raise errors.KmsAccessDeniedException(
+            f"{key_arn(key)} is an AWS managed key: its key policy cannot be changed.")
+    authorize(key, "kms:PutKeyPolicy")
+    key.policy = _checked_policy(workspace, text, bypass_lockout=bypass_lockout)
+    key.save(update_fields=["policy"])
+    events.record(workspace, "kms.key_policy_changed", data={"key": key.key_id}, clock=clock)
+    return key
+
+
 @transaction.atomic
 def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
     """DisableKey / EnableKey. An AWS-managed key cannot be changed."""
@@ -134,6 +223,7 @@ def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
     if key.manager != "CUSTOMER":
         raise errors.KmsInvalidStateException(
             f"{key_arn(key)} is an AWS managed key: it cannot be disabled or enabled.")
+    authorize(key, "kms:EnableKey" if enabled else "kms:DisableKey")
     if key.enabled != enabled:
         key.enabled = enabled
         key.save(update_fields=["enabled"])
@@ -163,12 +253,24 @@ def create_alias(workspace, name: str, target: str, *, clock) -> KmsAlias:
 # --- data keys (what SQS asks KMS for) ----------------------------------------------------
 
 
-def _usable(key: KmsKey) -> None:
-    """SQS's view of a key it cannot use (sqs.md §11: Kms* errors)."""
+def _usable(key: KmsKey, *actions: str) -> None:
+    """SQS's view of a key it cannot use for `actions` (sqs.md §11: Kms* errors)."""
     if not key.enabled:
         raise errors.KmsDisabled(
             f"The request was rejected because the specified KMS key {key_arn(key)} is "
             "not enabled.")
+    if (key.key_spec, key.key_usage) != (SYMMETRIC, ENCRYPT_DECRYPT):
+        raise errors.KmsInvalidKeyUsage(
+            f"The request was rejected because the KMS key {key_arn(key)} is a {key.key_spec} "
+            f"key for {key.key_usage}: SQS encrypts with symmetric ENCRYPT_DECRYPT keys only.")
+    if key.manager == "SQS":
+        return
+    document = policy_of(key)
+    for action in actions:
+        if not key_policy.allows(document, action, key.workspace.account_id):
+            raise errors.KmsAccessDenied(
+                f"The caller doesn't have the required KMS access: the key policy of "
+                f"{key_arn(key)} does not allow {action}.")
 
 
 def _master(key: KmsKey) -> AESGCM:
@@ -181,8 +283,13 @@ def _master(key: KmsKey) -> AESGCM:
 
 
 def data_key(key: KmsKey) -> tuple[bytes, str]:
-    """A fresh 256-bit data key and its wrapped form ("<key pk>:<base64>")."""
-    _usable(key)
+    """A fresh 256-bit data key and its wrapped form ("<key pk>:<base64>").
+
+    SQS asks KMS for it with the sender's credentials, so the key policy must
+    allow the sender kms:GenerateDataKey and kms:Decrypt (what AWS tells
+    producers to grant).
+    """
+    _usable(key, "kms:GenerateDataKey", "kms:Decrypt")
     plain = os.urandom(32)
     wrapped = _seal(_master(key), plain, b"data-key")
     return plain, f"{key.pk}:{base64.b64encode(wrapped).decode()}"
@@ -200,5 +307,5 @@ def unwrap(wrapped: str, *, keys: dict | None = None) -> bytes:
                 "be found.")
         if keys is not None:
             keys[key_pk] = key
-    _usable(key)
+    _usable(key, "kms:Decrypt")
     return _open(_master(key), base64.b64decode(blob), b"data-key")

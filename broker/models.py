@@ -388,7 +388,10 @@ class KmsKey(models.Model):
     # CUSTOMER (CreateKey), AWS (alias/aws/sqs) or SQS (the key behind SqsManagedSseEnabled).
     manager = models.CharField(max_length=16, default="CUSTOMER")
     enabled = models.BooleanField(default=True)
-    material = models.TextField()
+    key_spec = models.CharField(max_length=24, default="SYMMETRIC_DEFAULT")
+    key_usage = models.CharField(max_length=24, default="ENCRYPT_DECRYPT")
+    policy = models.TextField(blank=True)  # empty: KMS's default key policy
+    material = models.TextField(blank=True)  # only symmetric keys have any: nothing else uses it
     created_at = models.FloatField()
 
     def __str__(self) -> str:

@@ -139,7 +139,7 @@ def _advance(pk: int, *, clock) -> int:
     try:
         with transaction.atomic():  # a failure undoes this step's moves, not the task
             moved = _move(task, source, messages, now=now, clock=clock) if messages else 0
-    except (errors.KmsDisabled, errors.KmsNotFound, errors.KmsInvalidState) as exc:
+    except errors.KmsFailure as exc:
         moved = 0
         task.status = MoveTask.Status.FAILED
         task.failure_reason = exc.code

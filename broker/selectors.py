@@ -51,6 +51,10 @@ class QueueOverview:
     def total(self) -> int:
         return self.visible + self.in_flight + self.delayed
 
+    @property
+    def at_in_flight_limit(self) -> bool:
+        return self.in_flight >= sqs.in_flight_limit(self.queue)
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -82,7 +86,7 @@ def plaintext(m: Message, opener: encryption.Opener) -> tuple[str, dict, str]:
     """(body, attributes, "") or ("", {}, why not) for a possibly sealed message."""
     try:
         body, attributes = opener.open(m)
-    except (errors.KmsDisabled, errors.KmsNotFound, errors.KmsInvalidState) as exc:
+    except errors.KmsFailure as exc:
         return "", {}, exc.message
     return body, attributes, ""
 

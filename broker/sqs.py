@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
+from urllib.parse import urlsplit
 
 from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Min, Q, Value
@@ -46,6 +47,7 @@ MAX_MESSAGE_ATTRIBUTES = 10
 MAX_LIST_QUEUES = 1000
 RECREATE_AFTER = 60  # seconds between deleting a queue and reusing its name
 
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -464,8 +466,17 @@ def get_queue(workspace, name: str) -> Queue:
 
 
 def get_queue_by_url(workspace, url: str) -> Queue:
-    """Resolve a queue URL (only its last two path segments matter, sqs.md §1)."""
-    parts = [p for p in (url or "").split("?")[0].split("/") if p]
+    """Resolve a queue URL (only its last two path segments matter, sqs.md §1).
+
+    An account part that is not 12 digits (`/queue/orders`, the form some other
+    emulators use) is InvalidAddress, as AWS answers it; a URL with no path at
+    all, or another account's, is a queue that does not exist.
+    """
+    url = url or ""
+    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and not ACCOUNT_ID_RE.match(parts[-2]):
+        raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
     if len(parts) < 2 or parts[-2] != workspace.account_id:
         raise errors.QueueDoesNotExist()
     return get_queue(workspace, parts[-1])
@@ -1154,9 +1165,13 @@ def receive_messages(
     return results
 
 
+def in_flight_limit(queue: Queue) -> int:
+    return FIFO_IN_FLIGHT_LIMIT if queue.is_fifo else IN_FLIGHT_LIMIT
+
+
 def _room_in_flight(queue: Queue, wanted: int, *, now: float, long_poll: bool) -> int:
     """How many of `wanted` messages may go in flight now (0 at the queue's limit)."""
-    limit = FIFO_IN_FLIGHT_LIMIT if queue.is_fifo else IN_FLIGHT_LIMIT
+    limit = in_flight_limit(queue)
     if tally.totals(queue.pk).held + wanted <= limit:
         return wanted  # the tally's held count is an upper bound: no need to look closer
     room = limit - counts(queue, now=now).in_flight

@@ -25,7 +25,8 @@ def channel(queue_pk: int) -> str:
     return f"playground:sqs-wake:{queue_pk}"
 
 
-def _client() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """The server's Redis, shared by every process (also counts FIFO calls: `throughput`)."""
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(settings.REDIS_URL)
@@ -35,7 +36,7 @@ def _client() -> redis.Redis:
 def notify(queue_pk: int) -> None:
     """Tell waiting receivers of a queue to try again (call after commit)."""
     try:
-        _client().publish(channel(queue_pk), b"1")
+        redis_client().publish(channel(queue_pk), b"1")
     except redis.RedisError:
         # A missed wake costs latency, never a message: waiters also time out.
         log.warning("could not publish a wake-up for queue %s", queue_pk, exc_info=True)

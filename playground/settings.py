@@ -45,6 +45,7 @@ CSRF_TRUSTED_ORIGINS = [
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.contenttypes",
+    "django.contrib.humanize",
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "channels",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import errors, permissions, redrive, sqs
+from broker import encryption, errors, permissions, redrive, sqs, throughput
 from broker.api import params as p
 from broker.clock import Clock
 
@@ -23,6 +23,8 @@ class Call:
     base_url: str  # scheme://host as the client sent it
     actor: str  # "boto3 · AKIA…", shown on message timelines
     path_queue_url: str | None = None  # old SDKs POST to the queue URL itself
+    action: str = ""  # the action called, for FIFO call quotas
+    signature_version: int = 4  # 2 for an old SigV2-signed query request
     queue_name: str = ""  # for the API feed
     summary: dict = field(default_factory=dict)  # key parameters for the API feed
 
@@ -37,6 +39,8 @@ def _queue(call: Call, params: dict):
     call.queue_name = url.rstrip("/").rsplit("/", 1)[-1][:80]
     queue = sqs.get_queue_by_url(call.workspace, url)
     queue.workspace = call.workspace  # one clock, one workspace row per request
+    encryption.require_sigv4(queue, call.signature_version)
+    throughput.admit(queue, call.action)
     return queue
 
 

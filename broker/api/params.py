@@ -54,6 +54,15 @@ def integer(params: dict, name: str, *, needed: bool = False) -> int | None:
     raise _invalid(name, value, "Must be an integer.")
 
 
+def boolean(params: dict, name: str) -> bool | None:
+    value = params.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _invalid(name, value, "Must be a boolean.")
+
+
 def string_list(params: dict, name: str, *, needed: bool = False) -> list[str]:
     value = required(params, name) if needed else params.get(name)
     if value is None:

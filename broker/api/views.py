@@ -30,7 +30,7 @@ from django.db import close_old_connections, connection, transaction
 
 from broker import clock as clocks
 from broker import errors, events, sqs, wakeup, workspaces
-from broker.api import actions, kms_actions, query, sigv4, sqs_json
+from broker.api import actions, kms_actions, query, sigv2, sigv4, sqs_json
 from broker.api.errors import InternalFailure, MissingAction, json_error, query_error
 from broker.models import Workspace
 
@@ -165,6 +165,7 @@ class _Request:
         self.action = ""
         self.service = "sqs"  # or "kms": KMS shares the endpoint (TrentService targets)
         self.params: dict = {}
+        self.flat: dict[str, str] = {}  # a query request's parameters as sent
         self.call: actions.Call | None = None
         self.workspace = None
 
@@ -187,31 +188,46 @@ class _Request:
             self.action = sqs_json.action_of(self.target)
             self.params = sqs_json.parse(body)
             return
-        flat = query.parse(body, meta.get("QUERY_STRING", ""))
+        flat = self.flat = query.parse(body, meta.get("QUERY_STRING", ""))
         self.action = flat.get("Action", "")
         if not self.action:
             raise MissingAction()
         self.params = query.to_params(flat, self.action)
 
-    def authenticate(self, body: bytes) -> None:
-        auth = sigv4.parse_authorization(self.request.META.get("HTTP_AUTHORIZATION"))
-        resolved = workspaces.resolve_credentials(auth.access_key_id)
+    def _resolve(self, access_key_id: str) -> str:
+        """The workspace of the access key (kept on self); its secret."""
+        resolved = workspaces.resolve_credentials(access_key_id)
         if resolved is None:
             raise errors.InvalidClientTokenId()
         self.workspace, secret = resolved
-        headers = {name: self._header(name) for name in auth.signed_headers}
-        for name in ("x-amz-date", "x-amz-content-sha256"):
-            if name not in headers and self._header(name):
-                headers[name] = self._header(name)
+        return secret
+
+    def authenticate(self, body: bytes) -> None:
         raw_path = self.request.scope.get("raw_path") if hasattr(self.request, "scope") else None
         raw_path = raw_path.decode("latin-1") if raw_path else self.request.path
-        sigv4.verify(auth, secret, method=self.request.method, raw_path=raw_path,
-                     query_string=self.request.META.get("QUERY_STRING", ""),
-                     headers=headers, body=body)
+        header = self.request.META.get("HTTP_AUTHORIZATION")
+        if not header and sigv2.is_signed(self.flat):
+            access_key_id = sigv2.access_key_id(self.flat)
+            sigv2.verify(self.flat, self._resolve(access_key_id), method=self.request.method,
+                         host=self._header("host"), path=raw_path)
+            signature_version = 2
+        else:
+            auth = sigv4.parse_authorization(header)
+            access_key_id = auth.access_key_id
+            secret = self._resolve(access_key_id)
+            headers = {name: self._header(name) for name in auth.signed_headers}
+            for name in ("x-amz-date", "x-amz-content-sha256"):
+                if name not in headers and self._header(name):
+                    headers[name] = self._header(name)
+            sigv4.verify(auth, secret, method=self.request.method, raw_path=raw_path,
+                         query_string=self.request.META.get("QUERY_STRING", ""),
+                         headers=headers, body=body)
+            signature_version = 4
         self.call = actions.Call(
             workspace=self.workspace, clock=clocks.for_workspace(self.workspace),
-            base_url=self.base_url, actor=f"{self.client} · {auth.access_key_id}"[:120],
-            path_queue_url=self.path_queue_url,
+            base_url=self.base_url, actor=f"{self.client} · {access_key_id}"[:120],
+            path_queue_url=self.path_queue_url, action=self.action,
+            signature_version=signature_version,
         )
 
     def begin(self):

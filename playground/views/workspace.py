@@ -44,14 +44,16 @@ def workspace(request, slug):
 
 @require_POST
 def create_kms_key(request, slug):
-    """Create a customer managed key, with an alias if one is given."""
+    """Create a customer managed key of the chosen type, with an alias if one is given."""
     ws = workspace_or_404(request, slug)
     alias = request.POST.get("alias", "").strip()
+    spec, _, usage = request.POST.get("type", "").partition("/")
     clock = clocks.for_workspace(ws)
     error = ""
     try:
         with transaction.atomic():
-            key = kms.create_key(ws, description="made in the playground", clock=clock)
+            key = kms.create_key(ws, description="made in the playground", spec=spec or None,
+                                 usage=usage or None, clock=clock)
             if alias:
                 kms.create_alias(ws, alias, key.key_id, clock=clock)
     except errors.AwsError as err:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from broker import errors, kms, sqs
+from broker import errors, key_policy, kms, sqs
 from broker.models import Event, Message
 from tests.factories import make_queue
 
@@ -124,3 +126,83 @@ def test_a_changed_secret_key_is_a_clear_kms_error_not_a_crash(workspace, clock,
             sqs.receive_messages(queue, clock=clock)
     finally:
         kms._root.cache_clear()
+
+
+def test_a_signing_or_mac_key_fails_the_send_with_kms_invalid_key_usage(workspace, clock):
+    for spec, usage in (("RSA_2048", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC"),
+                        ("RSA_2048", "ENCRYPT_DECRYPT")):
+        key = kms.create_key(workspace, spec=spec, usage=usage, clock=clock)
+        assert (key.key_spec, key.key_usage, key.material) == (spec, usage, "")
+        queue = make_queue(workspace, f"{spec}-{usage}".lower(), clock=clock,
+                           KmsMasterKeyId=key.key_id)
+        with pytest.raises(errors.KmsInvalidKeyUsage, match=f"{spec} key for {usage}"):
+            sqs.send_message(queue, body="x", clock=clock)
+        assert sqs.counts(queue, now=clock.now()).visible == 0
+
+
+def test_a_key_spec_takes_only_the_usages_kms_allows(workspace, clock):
+    with pytest.raises(errors.KmsValidationException, match="GENERATE_VERIFY_MAC"):
+        kms.create_key(workspace, spec="HMAC_256", clock=clock)  # ENCRYPT_DECRYPT by default
+    with pytest.raises(errors.KmsValidationException, match="keySpec"):
+        kms.create_key(workspace, spec="AES_128", clock=clock)
+
+
+def denying(account: str, *actions: str) -> str:
+    """The default key policy plus a Deny of `actions` to everyone."""
+    document = key_policy.default(account)
+    document["Statement"].append({"Effect": "Deny", "Principal": "*", "Action": list(actions),
+                                  "Resource": "*"})
+    return json.dumps(document)
+
+
+def test_a_key_policy_that_denies_data_keys_fails_sends_and_then_receives(workspace, clock):
+    account = workspace.account_id
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    sqs.send_message(queue, body="before", clock=clock)
+
+    kms.put_policy(workspace, key.key_id, denying(account, "kms:GenerateDataKey*"), clock=clock)
+    with pytest.raises(errors.KmsAccessDenied, match="kms:GenerateDataKey"):
+        sqs.send_message(queue, body="after", clock=clock)
+    [r] = sqs.receive_messages(queue, clock=clock)  # kms:Decrypt is still allowed
+    assert r.body == "before"
+    sqs.change_message_visibility(queue, r.receipt_handle, 0, clock=clock)
+
+    kms.put_policy(workspace, key.key_id, denying(account, "kms:Decrypt"), clock=clock)
+    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
+        sqs.receive_messages(queue, clock=clock)
+    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
+        sqs.send_message(queue, body="after", clock=clock)  # producers need Decrypt too
+
+    kms.put_policy(workspace, key.key_id, json.dumps(key_policy.default(account)), clock=clock)
+    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["before"]
+
+
+def test_a_key_policy_that_would_lock_the_account_out_is_refused(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    only_decrypt = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*",
+                                              "Action": "kms:Decrypt"}]})
+    with pytest.raises(errors.KmsMalformedPolicyDocument, match="update the key policy"):
+        kms.put_policy(workspace, key.key_id, only_decrypt, clock=clock)
+    with pytest.raises(errors.KmsMalformedPolicyDocument, match="not valid JSON"):
+        kms.put_policy(workspace, key.key_id, "{", clock=clock)
+
+    kms.put_policy(workspace, key.key_id, only_decrypt, bypass_lockout=True, clock=clock)
+    with pytest.raises(errors.KmsAccessDeniedException, match="kms:PutKeyPolicy"):
+        kms.put_policy(workspace, key.key_id, only_decrypt, clock=clock)
+    with pytest.raises(errors.KmsAccessDeniedException, match="kms:DisableKey"):
+        kms.set_enabled(workspace, key.key_id, False, clock=clock)
+
+
+def test_key_policy_statements_read_like_kms_reads_them(workspace):
+    account = workspace.account_id
+    document = key_policy.parse(json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [account]}, "Action": "kms:Gen*"},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+         "Action": "kms:*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:role/app"},
+         "Action": "kms:Decrypt"},
+        {"Effect": "Deny", "Principal": "*", "NotAction": ["kms:Gen*", "kms:Decrypt"]}]}))
+    assert key_policy.allows(document, "kms:GenerateDataKey", account)
+    assert not key_policy.allows(document, "kms:Decrypt", account)  # that role is not the caller
+    assert not key_policy.allows(document, "kms:DescribeKey", account)  # denied by NotAction

@@ -215,3 +215,17 @@ def test_a_fifo_queue_at_its_in_flight_limit_answers_empty_receives(workspace, c
     assert sqs.receive_messages(queue, max_number=10, clock=clock) == []  # no error on FIFO
     clock.advance(600)
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10
+
+
+def test_a_queue_url_resolves_by_its_last_two_segments_and_needs_an_account_id(workspace,
+                                                                               clock):
+    queue = make_queue(workspace, "orders", clock=clock)
+    account = workspace.account_id
+    for url in (f"http://localhost:8000/{account}/orders", f"/{account}/orders",
+                f"https://sqs.us-east-1.amazonaws.com/{account}/orders?x=1"):
+        assert sqs.get_queue_by_url(workspace, url) == queue
+    with pytest.raises(errors.InvalidAddress, match="queue/orders is not valid"):
+        sqs.get_queue_by_url(workspace, "http://localhost:9324/queue/orders")
+    for url in ("http://localhost:8000", "orders", f"http://h/{'9' * 12}/orders"):
+        with pytest.raises(errors.QueueDoesNotExist):
+            sqs.get_queue_by_url(workspace, url)

@@ -47,3 +47,28 @@ def test_a_disabled_kms_key_stops_sends_and_the_database_holds_ciphertext(
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text("is not enabled")
     screenshot(queue, "disabled")
+
+
+def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
+    workspace_page, screenshot
+):
+    ws = workspace_page
+    page = ws.page
+    ws.create_queue("signed")
+    page.fill("#kms_alias", "alias/signer")
+    page.select_option("#kms_type", "RSA_2048/SIGN_VERIFY")
+    page.click("#create-key-button")
+    expect(page.locator("tr.kms-key .key-type")).to_have_text("RSA_2048SIGN_VERIFY")
+    screenshot(page, "kms-keys")
+
+    queue = ws.open("queues/signed/")
+    queue.click("#edit-attributes summary")
+    queue.fill("#attr_KmsMasterKeyId", "alias/signer")
+    queue.select_option("#attr_SqsManagedSseEnabled", "false")
+    queue.click("#attributes-button")
+    expect(queue.locator("#queue-attributes")).to_contain_text("SSE-KMS with alias/signer")
+    queue.fill("#id_body", "hello")
+    queue.click("#send-button")
+    expect(queue.locator("#send-form")).to_contain_text(
+        "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only")
+    screenshot(queue, "invalid-key-usage")

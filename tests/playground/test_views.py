@@ -298,6 +298,29 @@ def test_kms_keys_card_creates_a_key_with_an_alias_and_disables_it(visitor, own_
     assert "alias/aws/" in refused.content.decode()
 
 
+def test_kms_keys_card_makes_a_signing_key_that_a_queue_then_refuses(
+    visitor, own_workspace, ws_clock
+):
+    visitor.post(f"/w/{own_workspace.slug}/kms/", {"type": "RSA_2048/SIGN_VERIFY"})
+    key = own_workspace.kms_keys.get()
+    assert (key.key_spec, key.key_usage) == ("RSA_2048", "SIGN_VERIFY")
+    queue = make_queue(own_workspace, clock=ws_clock, KmsMasterKeyId=key.key_id)
+    sent = visitor.post(f"/w/{own_workspace.slug}/queues/{queue.name}/send/", {"body": "x"})
+    assert sent.status_code == 422
+    assert "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only" in sent.content.decode()
+
+
+def test_a_queue_card_at_the_in_flight_limit_says_so_with_thousands_separators(
+    visitor, own_workspace, ws_clock
+):
+    queue = make_queue(own_workspace, "full.fifo", clock=ws_clock, FifoQueue="true")
+    bulk.fill(queue, sqs.FIFO_IN_FLIGHT_LIMIT, now=ws_clock.now(), in_flight_for=600)
+    html = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    card = html[html.index(f'id="queue-{queue.pk}"'):]
+    assert 'class="count in_flight at-limit"' in card[:2000]
+    assert 'data-count="in_flight">20,000<' in card[:2000]
+
+
 def test_message_page_shows_ciphertext_at_rest_and_plaintext_to_the_owner(
     visitor, own_workspace, ws_clock
 ):
