@@ -43,7 +43,7 @@ SQS_OWNED = "sqs-owned"  # the description that marks the SQS-owned key
 MAX_LIST = 1000
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
-# KMS's key specs and the usages each allows (the first is the one to suggest).
+# KMS's key specs and the key usages each allows.
 KEY_USAGES = {
     SYMMETRIC: (ENCRYPT_DECRYPT,),
     **dict.fromkeys(("RSA_2048", "RSA_3072", "RSA_4096"), (ENCRYPT_DECRYPT, "SIGN_VERIFY")),
@@ -191,8 +191,7 @@ def authorize(key: KmsKey, action: str) -> None:
     if not key_policy.allows(policy_of(key), action, key.workspace.account_id):
         raise errors.KmsAccessDeniedException(
             f"User: arn:aws:iam::{key.workspace.account_id}:root is not authorized to perform: "
-            f"{action} on resource: {key_arn(key)} because no key policy allows the "
-            f"{action} action")
+            f"{action} on resource: {key_arn(key)}: its key policy does not allow it.")
 
 
 def get_policy(workspace, ref: str, *, clock) -> str:
