@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
-from broker import encryption, errors, events, fifo, tally, wakeup
+from broker import encryption, errors, events, fifo, tally, wakeup, workspaces
 from broker.models import Event, Message, MessageGroup, Queue
 
 MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
@@ -47,7 +47,6 @@ MAX_MESSAGE_ATTRIBUTES = 10
 MAX_LIST_QUEUES = 1000
 RECREATE_AFTER = 60  # seconds between deleting a queue and reusing its name
 
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -475,7 +474,7 @@ def get_queue_by_url(workspace, url: str) -> Queue:
     url = url or ""
     path = urlsplit(url).path if "://" in url else url.split("?")[0]
     parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2 and not ACCOUNT_ID_RE.match(parts[-2]):
+    if len(parts) >= 2 and not workspaces.ACCOUNT_ID_RE.match(parts[-2]):
         raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
     if len(parts) < 2 or parts[-2] != workspace.account_id:
         raise errors.QueueDoesNotExist()

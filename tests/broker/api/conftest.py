@@ -33,6 +33,13 @@ def sqs(live_server_url):
     return make_client(live_server_url)
 
 
+@pytest.fixture(scope="module")
+def kms(live_server_url):
+    return boto3.client("kms", endpoint_url=live_server_url, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"max_attempts": 1}))
+
+
 @pytest.fixture
 def queue_url(sqs):
     return sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:12]}")["QueueUrl"]

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.broker.api.test_sqs_boto3 import error_of
-
-
-@pytest.fixture(scope="module")
-def kms(live_server_url):
-    return boto3.client("kms", endpoint_url=live_server_url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 1}))
 
 
 def test_create_describe_list_alias_and_toggle_a_key(kms):

@@ -8,10 +8,8 @@ import json
 import time
 import uuid
 
-import boto3
 import pytest
 import redis
-from botocore.config import Config
 
 from broker import throughput
 from tests.broker.api import wire
@@ -19,13 +17,6 @@ from tests.broker.api.conftest import make_client
 from tests.broker.api.test_sqs_boto3 import error_of
 
 PROTOCOLS = ["json", "query"]
-
-
-@pytest.fixture(scope="module")
-def kms(live_server_url):
-    return boto3.client("kms", endpoint_url=live_server_url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 1}))
 
 
 @pytest.fixture
