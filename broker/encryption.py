@@ -2,10 +2,12 @@
 
 A queue with SqsManagedSseEnabled (the default) seals its messages under the
 SQS-owned key of the workspace; a queue with KmsMasterKeyId under that KMS key
-(`broker/kms.py`). Each send asks the key for a fresh data key; the message's
-body and attributes are sealed with it (AES-256-GCM, the message id as
-associated data) and the data key is kept wrapped beside them. Opening needs the
-key again: a disabled key makes a receive fail with KmsDisabled, as on AWS.
+(`broker/kms.py`). A send seals the message's body and attributes with a data
+key (AES-256-GCM, the message id as associated data) and keeps the data key
+wrapped beside them; opening needs the key again. Which data key, and when SQS
+must ask KMS rather than reuse one, is the reuse period's (`broker/data_keys.py`):
+a disabled key fails sends and receives with KmsDisabled once the cached data
+keys run out, as on AWS.
 A queue with neither stores plaintext. Requests to an encrypted queue must be
 signed with Signature Version 4 (`require_sigv4`).
 """
@@ -18,7 +20,7 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker import errors, kms
+from broker import data_keys, errors, kms
 from broker.models import KmsKey, Message, Queue
 
 
@@ -47,12 +49,12 @@ def require_sigv4(queue: Queue, signature_version: int) -> None:
             f"Version 4; this one was signed with Signature Version {signature_version}.")
 
 
-def seal(queue: Queue, messages: list[Message], *, clock) -> None:
+def seal(queue: Queue, messages: list[Message], *, principal: str, clock) -> None:
     """Replace each message's body and attributes by their ciphertext (in place)."""
     key = key_for(queue, clock=clock)
     if key is None or not messages:
         return
-    plain, wrapped = kms.data_key(key)
+    plain, wrapped = data_keys.for_sealing(queue, key, principal, clock=clock)
     aead = AESGCM(plain)
     for m in messages:
         payload = json.dumps({"b": m.body, "a": m.attributes}, separators=(",", ":")).encode()
@@ -64,33 +66,47 @@ def seal(queue: Queue, messages: list[Message], *, clock) -> None:
 
 
 class Opener:
-    """Opens sealed messages; one per call, so a batch unwraps its data key once."""
+    """Opens one queue's sealed messages for one principal; one per call, so a batch
+    unwraps each data key once.
 
-    def __init__(self):
+    Without a principal it is the playground's own inspector (the message table,
+    the developer peek endpoint): it shows what an authorised receiver would read,
+    or why the key would refuse one, but it is no client of KMS: it makes no
+    request and caches nothing.
+    """
+
+    def __init__(self, queue: Queue, principal: str | None = None, *, clock=None):
+        self.queue, self.principal, self.clock = queue, principal, clock
         self._keys: dict = {}
         self._data_keys: dict[str, AESGCM] = {}
 
     def open(self, m: Message) -> tuple[str, dict]:
-        """(body, attributes) in plaintext; KmsDisabled / KmsNotFound when the key fails."""
+        """(body, attributes) in plaintext; a KmsFailure when the key cannot be used."""
         if not m.sealed:
             return m.body, m.attributes
         aead = self._data_keys.get(m.sealed_key)
         if aead is None:
-            aead = AESGCM(kms.unwrap(m.sealed_key, keys=self._keys))
+            aead = AESGCM(self._data_key(m.sealed_key))
             self._data_keys[m.sealed_key] = aead
         raw = base64.b64decode(m.sealed)
         payload = json.loads(aead.decrypt(raw[:12], raw[12:], m.message_id.encode()))
         return payload["b"], payload["a"]
 
+    def _data_key(self, wrapped: str) -> bytes:
+        key = kms.key_of(wrapped, keys=self._keys)
+        if self.principal is None:
+            kms.check_decrypt(key)
+            return kms.reopen(key, wrapped)
+        return data_keys.for_opening(self.queue, key, wrapped, self.principal, clock=self.clock)
 
-def reseal(target: Queue, messages: list[Message], *, clock, opener: Opener | None = None
-           ) -> None:
-    """Re-encrypt messages that move to `target` (a DLQ, a redrive destination) for it."""
-    opener = opener or Opener()
+
+def reseal(target: Queue, messages: list[Message], *, opener: Opener, clock) -> None:
+    """Re-encrypt messages that move to `target` (a DLQ, a redrive destination) for it,
+    with the data keys of the opener's principal."""
     for m in messages:
         m.body, m.attributes = opener.open(m)
         m.sealed, m.sealed_key = "", ""
-    seal(target, messages, clock=clock)
+    seal(target, messages, principal=opener.principal or "sqs", clock=clock)
 
 
 def describe(m: Message) -> dict:

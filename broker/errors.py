@@ -240,6 +240,11 @@ class KmsAccessDenied(KmsFailure):
     default_message = "The caller doesn't have the required KMS access."
 
 
+class KmsThrottled(KmsFailure):
+    code = "KmsThrottled"
+    default_message = "The request was denied due to request throttling."
+
+
 # --- the KMS API's own errors (JSON protocol, `__type` = the code) ------------------------
 
 

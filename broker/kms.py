@@ -4,9 +4,13 @@ Just enough of AWS KMS for SQS server-side encryption and for boto3 to manage
 keys (CreateKey, DescribeKey, ListKeys, DisableKey, EnableKey, CreateAlias,
 ListAliases). Keys are real: each holds 32 random bytes of key material, itself
 stored encrypted (AES-GCM) under a root key derived from the server's
-SECRET_KEY, so the database alone does not open a message. `data_key` makes a
-fresh AES-256 data key and returns it with its wrapped form; `unwrap` opens a
-wrapped one and fails as AWS does when its key is disabled.
+SECRET_KEY, so the database alone does not open a message.
+
+The requests SQS makes of KMS: `generate_data_key` (a fresh AES-256 data key and
+its wrapped form) and `decrypt` (open a wrapped one). Each fails as AWS does when
+the key is disabled, of the wrong type or denied by its policy, and counts
+against the account's KMS request quota (KmsThrottled past it) and on the key's
+request counters. How often SQS makes them is `broker/data_keys.py`'s business.
 
 Keys other than symmetric ENCRYPT_DECRYPT ones (RSA, ECC, HMAC) can be made
 and described, so that using one for a queue fails with KmsInvalidKeyUsage as
@@ -24,10 +28,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import time
 import uuid
 from functools import cache
 
+import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,8 +42,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from broker import errors, events, key_policy
+from broker import errors, events, key_policy, throughput
 from broker.models import KmsAlias, KmsKey
+
+log = logging.getLogger(__name__)
 
 AWS_SQS_ALIAS = "alias/aws/sqs"
 SQS_OWNED = "sqs-owned"  # the description that marks the SQS-owned key
@@ -231,6 +240,21 @@ def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
     return key
 
 
+MAX_REQUEST_QUOTA = 100_000  # the highest default of any region
+
+
+@transaction.atomic
+def set_request_quota(workspace, quota: int, *, clock) -> None:
+    """The account's KMS request quota (AWS adjusts it either way through Service Quotas or
+    a support case); a low one shows KmsThrottled and what the data key reuse period saves."""
+    if not 1 <= quota <= MAX_REQUEST_QUOTA:
+        raise errors.InvalidParameterValue(
+            f"The KMS request quota must be between 1 and {MAX_REQUEST_QUOTA:,} requests a second.")
+    workspace.kms_request_quota = quota
+    workspace.save(update_fields=["kms_request_quota"])
+    events.record(workspace, "kms.request_quota_changed", data={"quota": quota}, clock=clock)
+
+
 @transaction.atomic
 def create_alias(workspace, name: str, target: str, *, clock) -> KmsAlias:
     if not name.startswith("alias/") or len(name) > 256 or len(name) <= len("alias/"):
@@ -281,22 +305,52 @@ def _master(key: KmsKey) -> AESGCM:
             "one it was made under.") from None
 
 
-def data_key(key: KmsKey) -> tuple[bytes, str]:
+def _spend_quota(key: KmsKey, requests: int) -> None:
+    """Count requests against the account's KMS quota; KmsThrottled past it.
+
+    AWS-owned keys (the SQS-owned one) do not count against an account's quota.
+    """
+    workspace = key.workspace
+    counter = f"kms-requests:{workspace.account_id}"
+    now = time.time()
+    try:
+        total = throughput.count(counter, calls=requests, now=now)
+        if total > workspace.kms_request_quota:
+            # A throttled request is not served, so it takes nothing from the quota.
+            throughput.count(counter, calls=-requests, now=now)
+    except redis.RedisError:
+        log.warning("could not count a KMS request; letting it through", exc_info=True)
+        return
+    if total > workspace.kms_request_quota:
+        raise errors.KmsThrottled(
+            f"KMS throttled the request: account {workspace.account_id} makes more than "
+            f"{workspace.kms_request_quota:,} cryptographic requests a second (its KMS request "
+            "quota). A longer KmsDataKeyReusePeriodSeconds makes SQS call KMS less often.")
+
+
+def _request(key: KmsKey, *actions: str) -> None:
+    """One KMS request per action, made by SQS for a principal: quota, then the key's checks."""
+    if key.manager != "SQS":
+        _spend_quota(key, len(actions))
+    _usable(key, *actions)
+
+
+def generate_data_key(key: KmsKey) -> tuple[bytes, str]:
     """A fresh 256-bit data key and its wrapped form ("<key pk>:<base64>").
 
-    SQS asks KMS for it with the sender's credentials, so the key policy must
-    allow the sender kms:GenerateDataKey and kms:Decrypt (what AWS tells
-    producers to grant).
+    SQS asks KMS GenerateDataKey, then Decrypt to check what it got: two
+    requests, with the sender's credentials, so the key policy must allow the
+    sender both (what AWS tells producers to grant).
     """
-    _usable(key, "kms:GenerateDataKey", "kms:Decrypt")
+    _request(key, "kms:GenerateDataKey", "kms:Decrypt")
     plain = os.urandom(32)
     wrapped = _seal(_master(key), plain, b"data-key")
     return plain, f"{key.pk}:{base64.b64encode(wrapped).decode()}"
 
 
-def unwrap(wrapped: str, *, keys: dict | None = None) -> bytes:
-    """Open a wrapped data key; KmsDisabled / KmsNotFound when its key cannot be used."""
-    key_pk, _, blob = wrapped.partition(":")
+def key_of(wrapped: str, *, keys: dict | None = None) -> KmsKey:
+    """The KMS key a wrapped data key names; KmsNotFound when it is gone."""
+    key_pk = wrapped.partition(":")[0]
     key = (keys or {}).get(key_pk)
     if key is None:
         key = KmsKey.objects.select_related("workspace").filter(pk=int(key_pk)).first()
@@ -306,5 +360,20 @@ def unwrap(wrapped: str, *, keys: dict | None = None) -> bytes:
                 "be found.")
         if keys is not None:
             keys[key_pk] = key
+    return key
+
+
+def decrypt(key: KmsKey, wrapped: str) -> bytes:
+    """KMS Decrypt of a wrapped data key: one request; KmsDisabled etc. when the key says no."""
+    _request(key, "kms:Decrypt")
+    return reopen(key, wrapped)
+
+
+def check_decrypt(key: KmsKey) -> None:
+    """Whether a receiver could decrypt with the key, without making a request (the inspector)."""
     _usable(key, "kms:Decrypt")
-    return _open(_master(key), base64.b64decode(blob), b"data-key")
+
+
+def reopen(key: KmsKey, wrapped: str) -> bytes:
+    """A data key SQS already holds, opened again locally: no KMS request, no key check."""
+    return _open(_master(key), base64.b64decode(wrapped.partition(":")[2]), b"data-key")

@@ -28,6 +28,9 @@ class Workspace(models.Model):
     paused = models.BooleanField(default=False)
     sim_anchor = models.FloatField()
     real_anchor = models.FloatField()
+    # KMS's shared quota of cryptographic requests per wall second (Decrypt,
+    # GenerateDataKey, ...); AWS's default, which a teacher may lower to show KmsThrottled.
+    kms_request_quota = models.PositiveIntegerField(default=5500)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -410,3 +413,38 @@ class KmsAlias(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CachedDataKey(models.Model):
+    """A data key SQS reuses for KmsDataKeyReusePeriodSeconds instead of asking KMS again.
+
+    AWS keeps it "cached separately for encryption and for decryption", per
+    principal: an ENCRYPT copy seals that principal's next sends to the queue, a
+    DECRYPT copy opens, for that principal, what the data key sealed. Either is
+    good until `expires_at` (simulated seconds). Only the wrapped form is stored.
+    Rows are never updated and outlive their period and their queue: each is the
+    result of KMS requests (GenerateDataKey and Decrypt, or Decrypt), so they also
+    count what SQS asked of each key, without a counter row every send would lock.
+    """
+
+    class Use(models.TextChoices):
+        ENCRYPT = "encrypt"
+        DECRYPT = "decrypt"
+
+    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True,
+                              related_name="data_keys")
+    key = models.ForeignKey(KmsKey, on_delete=models.CASCADE, related_name="data_keys")
+    principal = models.CharField(max_length=128)
+    use = models.CharField(max_length=8, choices=Use.choices)
+    wrapped = models.TextField()  # "<key pk>:<base64>", as on the messages it seals
+    # sha256 of `wrapped`: which data key this is. Indexed for a receiver's lookup, which
+    # must not slow down with every data key the receiver opened in the period.
+    digest = models.CharField(max_length=64, db_index=True)
+    expires_at = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["queue", "use", "principal", "expires_at"],
+                                name="cached_data_key_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.use} data key of {self.principal}"

@@ -25,6 +25,8 @@ from broker.models import Message, MoveTask, Queue
 MAX_RATE = 500
 DEFAULT_RATE = 100  # "system optimized" when no rate is given
 STEP_LIMIT = 500  # messages moved in one ticker pass at most
+# Whose data keys a move task opens and reseals messages with: its own, as SQS runs it.
+MOVE_TASK_PRINCIPAL = "sqs:message-move-task"
 
 
 def _queue_by_arn(workspace, arn: str) -> Queue:
@@ -188,7 +190,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
     tally.record(source.pk, before=[tally.state(m) for m in moving])
     if source.is_fifo:
         fifo.settle(source, {m.group_id for m in moving}, now=now)
-    recorded, opener = [], encryption.Opener()
+    recorded, opener = [], encryption.Opener(source, MOVE_TASK_PRINCIPAL, clock=clock)
     for target_pk, ms in placed.items():
         target = targets[target_pk]
         fresh = [
@@ -201,7 +203,7 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
                     group_id=m.group_id, deduplication_id=m.deduplication_id)
             for m in ms
         ]
-        encryption.reseal(target, fresh, clock=clock, opener=opener)
+        encryption.reseal(target, fresh, opener=opener, clock=clock)
         Message.objects.bulk_create(fresh)
         tally.record(target.pk, after=tally.shown(len(fresh)))
         if target.is_fifo:

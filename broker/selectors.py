@@ -156,7 +156,7 @@ def message_state(message: Message, *, now: float) -> str:
 def message_table(queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT) -> list[MessageRow]:
     """The first `limit` messages of a queue in the order they become receivable."""
     rows = Message.objects.filter(queue=queue).order_by("visible_at", "pk")[:limit]
-    opener = encryption.Opener()
+    opener = encryption.Opener(queue)
     return [_row(m, now, opener) for m in rows]
 
 
@@ -173,7 +173,7 @@ class Lane:
 def fifo_lanes(queue: Queue, *, now: float, limit: int = LANE_LIMIT,
                depth: int = LANE_DEPTH) -> list[Lane]:
     """The queue's message groups (readable ones first), `depth` messages each."""
-    lanes, opener = [], encryption.Opener()
+    lanes, opener = [], encryption.Opener(queue)
     for group in MessageGroup.objects.filter(queue=queue).order_by("ready_at", "group_id")[:limit]:
         rows = [_row(m, now, opener) for m in
                 Message.objects.filter(queue=queue, group_id=group.group_id).order_by("pk")[:depth]]
@@ -205,6 +205,18 @@ def api_feed(workspace: Workspace, *, after: int = 0, limit: int = API_FEED_LIMI
     """The newest `api.call` events, newest first."""
     return list(
         Event.objects.filter(workspace=workspace, kind="api.call", id__gt=after)
+        .order_by("-id")[:limit]
+    )
+
+
+KMS_REQUESTS_LIMIT = 5
+
+
+def kms_requests(workspace: Workspace, *, limit: int = KMS_REQUESTS_LIMIT) -> list[Event]:
+    """The newest requests SQS made of KMS for a principal's data key, newest first."""
+    return list(
+        Event.objects.filter(workspace=workspace,
+                             kind__in=("kms.data_key_generated", "kms.data_key_decrypted"))
         .order_by("-id")[:limit]
     )
 

@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
-from broker import encryption, errors, events, fifo, tally, wakeup, workspaces
+from broker import data_keys, encryption, errors, events, fifo, tally, wakeup, workspaces
 from broker.models import Event, Message, MessageGroup, Queue
 
 MAX_VISIBILITY = 43_200  # 12 hours, also the ceiling counted from the receive
@@ -848,7 +848,8 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
     recorded = []
     if stored:
         plain = [(sorted(m.attributes), m.body) for m in stored]
-        encryption.seal(queue, stored, clock=clock)  # KmsDisabled: nothing is stored
+        encryption.seal(queue, stored, principal=data_keys.principal_of(sender),
+                        clock=clock)  # KmsDisabled: nothing is stored
         Message.objects.bulk_create(stored)
         tally.record(queue.pk, after=[tally.state(m) for m in stored])
         # Wake long polls first: on_commit hooks run in order, and the event push is slower.
@@ -1018,7 +1019,7 @@ def _lock_candidates(queue: Queue, now: float, limit: int, seen: list[int]) -> l
 def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float, *,
                                opener: encryption.Opener, clock) -> dict:
     # Sealed for the dead-letter queue's own key (or stored plain if it has none).
-    encryption.reseal(dlq, [m], clock=clock, opener=opener)
+    encryption.reseal(dlq, [m], opener=opener, clock=clock)
     m.queue = dlq
     m.receive_count = 0
     m.first_received_at = None
@@ -1086,7 +1087,7 @@ def receive_messages(
     if not max_number:
         return []
     dlq = _dead_letter_queue(queue) if queue.has_redrive_policy else None
-    opener = encryption.Opener()
+    opener = encryption.Opener(queue, data_keys.principal_of(receiver), clock=clock)
     picked: list[Message] = []
     recorded: list[dict] = []
     groups: list[str] = []
@@ -1195,7 +1196,8 @@ def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receive
         m.hidden = visibility > 0
     tally.record(queue.pk, before=before, after=[tally.state(m) for m in batch])
     fifo.settle(queue, {m.group_id for m in batch}, now=now)
-    results = [_received(queue, m, encryption.Opener()) for m in batch]
+    opener = encryption.Opener(queue, data_keys.principal_of(receiver), clock=clock)
+    results = [_received(queue, m, opener) for m in batch]
     events.record_many(queue.workspace, [
         {"kind": "message.received", "queue": queue.name, "message_id": m.message_id, "at": now,
          "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
@@ -1235,7 +1237,7 @@ def peek_messages(queue: Queue, *, now: float, show_invisible: bool = False,
             else qs.exclude(in_flight)
     if not show_delayed:
         qs = qs.exclude(delayed)
-    peeked, opener = [], encryption.Opener()
+    peeked, opener = [], encryption.Opener(queue)
     for m in qs.order_by("pk")[:limit]:
         received = replace(_received(queue, m, opener), receipt_handle=PEEK_RECEIPT_HANDLE)
         is_delayed = m.visible_at > now and not m.receive_count

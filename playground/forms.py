@@ -227,6 +227,17 @@ class RedriveForm(forms.Form):
             (n, n) for n in destinations]
 
 
+class KmsQuotaForm(forms.Form):
+    quota = forms.IntegerField(
+        label="Request quota (per second)", min_value=1, max_value=100_000,
+        help_text="KMS's shared quota for Decrypt and GenerateDataKey. AWS's default is "
+                  "5,500; lower it to watch KmsThrottled.")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "kms_%s")
+        super().__init__(*args, **kwargs)
+
+
 class QueueAttributesForm(forms.Form):
     """Every settable attribute of a queue, as the strings SetQueueAttributes takes.
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from django.template.loader import render_to_string
 
 from broker import clock as clocks
-from broker import encryption, kms, selectors
+from broker import data_keys, encryption, kms, selectors
 from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
 
 # How many new events one render looks at; more are picked up by the next render.
@@ -91,7 +91,7 @@ def message_context(workspace: Workspace, message_id: str, *, now: float) -> dic
     context = {"workspace": workspace, "message": message, "message_id": message_id,
                "state": state}
     if message is not None:
-        body, attributes, locked = selectors.plaintext(message, encryption.Opener())
+        body, attributes, locked = selectors.plaintext(message, encryption.Opener(message.queue))
         context.update(body=body, attributes=attributes, locked=locked,
                        at_rest=encryption.describe(message))
     return context
@@ -137,13 +137,21 @@ def messages_context(queue: Queue, *, now: float) -> dict:
     return {"rows": selectors.message_table(queue, now=now)}
 
 
-def kms_context(workspace: Workspace) -> dict:
-    """The workspace's KMS keys card: each listed key with its aliases."""
+def kms_context(workspace: Workspace, *, quota_form=None) -> dict:
+    """The workspace's KMS keys card: each listed key with its aliases, the account's
+    request quota, and the latest requests SQS made of KMS."""
+    from playground import forms
+
     aliases: dict[int, list[str]] = {}
     for alias in kms.list_aliases(workspace):
         aliases.setdefault(alias.key_id, []).append(alias.name)
-    return {"kms_keys": [{"key": k, "aliases": aliases.get(k.pk, [])}
-                         for k in kms.list_keys(workspace)]}
+    requests = data_keys.requests_by_key(workspace)
+    return {"kms_keys": [{"key": k, "aliases": aliases.get(k.pk, []),
+                          "requests": requests.get(k.pk, (0, 0))}
+                         for k in kms.list_keys(workspace)],
+            "kms_quota_form": quota_form or forms.KmsQuotaForm(
+                initial={"quota": workspace.kms_request_quota}),
+            "kms_requests": selectors.kms_requests(workspace)}
 
 
 def render_kms_keys(workspace: Workspace) -> str:

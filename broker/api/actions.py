@@ -21,7 +21,7 @@ class Call:
     workspace: object
     clock: Clock
     base_url: str  # scheme://host as the client sent it
-    actor: str  # "boto3 · AKIA…", shown on message timelines
+    actor: str  # "boto3 · AKIA…", shown on message timelines; data_keys.principal_of reads it
     path_queue_url: str | None = None  # old SDKs POST to the queue URL itself
     action: str = ""  # the action called, for FIFO call quotas
     signature_version: int = 4  # 2 for an old SigV2-signed query request

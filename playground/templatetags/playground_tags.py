@@ -6,6 +6,8 @@ import datetime as dt
 import json
 
 from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from broker import fifo
 
@@ -94,3 +96,9 @@ def sequence_number(message_pk) -> str:
 def queue_name(arn) -> str:
     """The queue name at the end of a queue ARN."""
     return str(arn or "").rsplit(":", 1)[-1]
+
+
+@register.filter
+def break_at_underscores(value) -> str:
+    """An AWS constant (`SYMMETRIC_DEFAULT`) that may wrap after its underscores in a narrow cell."""
+    return format_html_join(mark_safe("_<wbr>"), "{}", ((part,) for part in str(value).split("_")))

@@ -79,6 +79,18 @@ def toggle_kms_key(request, slug, key_id):
 
 
 @require_POST
+def kms_quota(request, slug):
+    """Set the account's KMS request quota (KmsThrottled past it)."""
+    ws = workspace_or_404(request, slug)
+    form = forms.KmsQuotaForm(request.POST)
+    if form.is_valid():
+        kms.set_request_quota(ws, form.cleaned_data["quota"], clock=clocks.for_workspace(ws))
+    return render(request, f"{PAGE}#kms-keys", {
+        "workspace": ws, **live.kms_context(ws, quota_form=form if form.errors else None)},
+        status=422 if form.errors else 200)
+
+
+@require_POST
 def clock(request, slug):
     ws = workspace_or_404(request, slug)
     action = request.POST.get("action")

@@ -6,9 +6,17 @@ import json
 
 import pytest
 
-from broker import errors, key_policy, kms, sqs
+from broker import data_keys, errors, key_policy, kms, sqs
 from broker.models import Event, Message
 from tests.factories import make_queue
+
+# Principals, as the API names them: data keys are per access key.
+PRODUCER, OTHER_PRODUCER, CONSUMER = "boto3 · AKIAPRODUCER", "boto3 · AKIAOTHER", "boto3 · AKIACONSUMER"
+
+
+def requests(key) -> tuple[int, int]:
+    """(GenerateDataKey, Decrypt) requests SQS made of KMS with the key."""
+    return data_keys.requests_by_key(key.workspace).get(key.pk, (0, 0))
 
 
 def stored(queue) -> Message:
@@ -34,23 +42,98 @@ def test_a_queue_without_encryption_stores_plaintext(workspace, clock):
     assert (stored(queue).body, stored(queue).sealed) == ("plain", "")
 
 
-def test_a_kms_key_seals_and_disabling_it_fails_sends_and_receives(workspace, clock):
+def test_a_disabled_key_fails_sends_and_receives_once_the_cached_data_keys_run_out(
+        workspace, clock):
     key = kms.create_key(workspace, description="orders", clock=clock)
-    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id,
+                       KmsDataKeyReusePeriodSeconds="60")
     assert not queue.sqs_managed_sse
-    sqs.send_message(queue, body="secret", clock=clock)
+    sqs.send_message(queue, body="secret", sender=PRODUCER, clock=clock)
     assert stored(queue).sealed_key.startswith(f"{key.pk}:")
 
     kms.set_enabled(workspace, key.key_id, False, clock=clock)
-    with pytest.raises(errors.KmsDisabled):
-        sqs.send_message(queue, body="more", clock=clock)
-    with pytest.raises(errors.KmsDisabled):
-        sqs.receive_messages(queue, clock=clock)
+    # SQS does not ask KMS again within the reuse period: the producer's data key still works.
+    sqs.send_message(queue, body="within the period", sender=PRODUCER, clock=clock)
+    with pytest.raises(errors.KmsDisabled):  # another principal needs a data key of its own
+        sqs.send_message(queue, body="more", sender=OTHER_PRODUCER, clock=clock)
+    with pytest.raises(errors.KmsDisabled):  # and a receiver must ask KMS to decrypt
+        sqs.receive_messages(queue, receiver=CONSUMER, clock=clock)
     # The failed receive changed nothing: no receive counted, still visible.
-    assert (stored(queue).receive_count, sqs.counts(queue, now=clock.now()).visible) == (0, 1)
+    assert sqs.counts(queue, now=clock.now()).visible == 2
+    clock.advance(61)
+    with pytest.raises(errors.KmsDisabled):
+        sqs.send_message(queue, body="after the period", sender=PRODUCER, clock=clock)
 
     kms.set_enabled(workspace, key.key_id, True, clock=clock)
-    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["secret"]
+    received = sqs.receive_messages(queue, max_number=10, receiver=CONSUMER, clock=clock)
+    assert sorted(r.body for r in received) == ["secret", "within the period"]
+
+
+def test_a_sender_reuses_its_data_key_until_the_reuse_period_ends(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id,
+                       KmsDataKeyReusePeriodSeconds="60")
+    for body in ("a", "b", "c"):
+        sqs.send_message(queue, body=body, sender=PRODUCER, clock=clock)
+        clock.advance(20)
+    sealed_with = set(Message.objects.filter(queue=queue).values_list("sealed_key", flat=True))
+    assert len(sealed_with) == 1
+    assert requests(key) == (1, 1)
+
+    sqs.send_message(queue, body="d", sender=PRODUCER, clock=clock)  # 60 s after the first
+    sealed_with = set(Message.objects.filter(queue=queue).values_list("sealed_key", flat=True))
+    assert len(sealed_with) == 2
+    assert requests(key) == (2, 2)
+    assert Event.objects.filter(kind="kms.data_key_generated", queue=queue.name).count() == 2
+
+
+def test_principals_do_not_share_data_keys_and_a_receiver_decrypts_each_once(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    for sender in (PRODUCER, OTHER_PRODUCER, PRODUCER, OTHER_PRODUCER):
+        sqs.send_message(queue, body=sender, sender=sender, clock=clock)
+    assert Message.objects.filter(queue=queue).values("sealed_key").distinct().count() == 2
+    for _ in range(2):
+        received = sqs.receive_messages(queue, max_number=10, visibility=0, receiver=CONSUMER,
+                                        clock=clock)
+        assert len(received) == 4
+    # AWS's formula: 2 requests per producing principal, 1 per data key a consumer opens.
+    assert requests(key) == (2, 2 + 2)
+    # Each principal reads what it may: a second receiver asks KMS for itself.
+    sqs.receive_messages(queue, max_number=10, receiver="lambda:worker", clock=clock)
+    assert requests(key) == (2, 2 + 2 + 2)
+
+
+def test_kms_requests_past_the_account_quota_are_kms_throttled(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    workspace.kms_request_quota = 1
+    workspace.save(update_fields=["kms_request_quota"])
+    queue.workspace.refresh_from_db()
+    # A new data key costs two requests (GenerateDataKey, then Decrypt): over a quota of 1.
+    with pytest.raises(errors.KmsThrottled, match="more than 1 cryptographic requests"):
+        sqs.send_message(queue, body="x", sender=PRODUCER, clock=clock)
+    assert not Message.objects.filter(queue=queue).exists()
+    assert requests(key) == (0, 0)
+
+    workspace.kms_request_quota = 2
+    workspace.save(update_fields=["kms_request_quota"])
+    queue.workspace.refresh_from_db()
+    sqs.send_message(queue, body="x", sender=OTHER_PRODUCER, clock=clock)
+    for _ in range(5):  # a reused data key is no KMS request: the quota is not touched
+        sqs.send_message(queue, body="x", sender=OTHER_PRODUCER, clock=clock)
+    assert Message.objects.filter(queue=queue).count() == 6
+
+
+def test_sqs_managed_encryption_makes_no_kms_requests(workspace, clock):
+    workspace.kms_request_quota = 1
+    workspace.save(update_fields=["kms_request_quota"])
+    queue = make_queue(workspace, clock=clock)
+    queue.workspace.refresh_from_db()
+    for _ in range(3):  # AWS-owned keys do not count against the account's quota
+        sqs.send_message(queue, body="x", sender=PRODUCER, clock=clock)
+    assert len(sqs.receive_messages(queue, max_number=10, receiver=CONSUMER, clock=clock)) == 3
+    assert not Event.objects.filter(kind__startswith="kms.data_key").exists()
 
 
 def test_the_aws_managed_sqs_alias_works_without_creating_a_key(workspace, clock):
@@ -159,23 +242,22 @@ def test_a_key_policy_that_denies_data_keys_fails_sends_and_then_receives(worksp
     account = workspace.account_id
     key = kms.create_key(workspace, clock=clock)
     queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
-    sqs.send_message(queue, body="before", clock=clock)
-
     kms.put_policy(workspace, key.key_id, denying(account, "kms:GenerateDataKey*"), clock=clock)
     with pytest.raises(errors.KmsAccessDenied, match="kms:GenerateDataKey"):
-        sqs.send_message(queue, body="after", clock=clock)
-    [r] = sqs.receive_messages(queue, clock=clock)  # kms:Decrypt is still allowed
-    assert r.body == "before"
-    sqs.change_message_visibility(queue, r.receipt_handle, 0, clock=clock)
-
-    kms.put_policy(workspace, key.key_id, denying(account, "kms:Decrypt"), clock=clock)
-    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
-        sqs.receive_messages(queue, clock=clock)
-    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
-        sqs.send_message(queue, body="after", clock=clock)  # producers need Decrypt too
+        sqs.send_message(queue, body="denied", sender=PRODUCER, clock=clock)
 
     kms.put_policy(workspace, key.key_id, json.dumps(key_policy.default(account)), clock=clock)
-    assert [r.body for r in sqs.receive_messages(queue, clock=clock)] == ["before"]
+    sqs.send_message(queue, body="before", sender=PRODUCER, clock=clock)
+    kms.put_policy(workspace, key.key_id, denying(account, "kms:Decrypt"), clock=clock)
+    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
+        sqs.receive_messages(queue, receiver=CONSUMER, clock=clock)
+    with pytest.raises(errors.KmsAccessDenied, match="kms:Decrypt"):
+        # Producers need Decrypt too: SQS checks each new data key with it.
+        sqs.send_message(queue, body="after", sender=OTHER_PRODUCER, clock=clock)
+
+    kms.put_policy(workspace, key.key_id, json.dumps(key_policy.default(account)), clock=clock)
+    [r] = sqs.receive_messages(queue, receiver=CONSUMER, clock=clock)
+    assert r.body == "before"
 
 
 def test_a_key_policy_that_would_lock_the_account_out_is_refused(workspace, clock):

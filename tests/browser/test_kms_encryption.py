@@ -1,5 +1,6 @@
 """The seed note's encryption lesson: a queue sealed with the learner's own KMS key, the
-ciphertext the database holds, and what disabling the key does to a send."""
+ciphertext the database holds, what disabling the key does to a send (once the data key
+reuse period ends), and the KMS request quota."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.browser.conftest import LIVE
 pytestmark = pytest.mark.browser
 
 
-def test_a_disabled_kms_key_stops_sends_and_the_database_holds_ciphertext(
+def test_a_disabled_kms_key_stops_sends_after_the_reuse_period_and_the_database_holds_ciphertext(
     workspace_page, screenshot
 ):
     ws = workspace_page
@@ -25,6 +26,7 @@ def test_a_disabled_kms_key_stops_sends_and_the_database_holds_ciphertext(
     queue = ws.open("queues/payments/")
     queue.click("#edit-attributes summary")
     queue.fill("#attr_KmsMasterKeyId", "alias/payments")
+    queue.fill("#attr_KmsDataKeyReusePeriodSeconds", "60")
     queue.select_option("#attr_SqsManagedSseEnabled", "false")
     queue.click("#attributes-button")
     expect(queue.locator("#attributes-form .note")).to_contain_text("KmsMasterKeyId")
@@ -33,6 +35,11 @@ def test_a_disabled_kms_key_stops_sends_and_the_database_holds_ciphertext(
     queue.fill("#id_body", "card 4111 1111 1111 1111")
     queue.click("#send-button")
     expect(queue.locator("#sent-note")).to_be_visible()
+    # SQS asked KMS for the console's data key, and the workspace page shows it live.
+    expect(page.locator("#kms-requests li").first).to_contain_text(
+        "GenerateDataKey + Decrypt for console on payments")
+    expect(page.locator('tr.kms-key [data-requests="generate"]')).to_have_text("1")
+    screenshot(page, "kms-requests")
     queue.locator("#sent-note a").click()
     expect(queue.locator("pre.body").first).to_have_text("card 4111 1111 1111 1111")
     expect(queue.locator("#ciphertext")).not_to_contain_text("4111")
@@ -43,10 +50,40 @@ def test_a_disabled_kms_key_stops_sends_and_the_database_holds_ciphertext(
     queue.goto(ws.url + "queues/payments/")
     expect(queue.locator("#live-status.on")).to_be_visible(timeout=LIVE)
     expect(queue.locator("tr.message-row .locked")).to_contain_text("Cannot be decrypted")
+    # Within the reuse period SQS seals with the console's cached data key: KMS is not asked.
     queue.fill("#id_body", "another card")
+    queue.click("#send-button")
+    expect(queue.locator("#sent-note")).to_be_visible()
+    ws.set_speed("100")
+    queue.wait_for_timeout(1000)  # 100 simulated seconds: past the 60 s reuse period
+    queue.fill("#id_body", "a third card")
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text("is not enabled")
     screenshot(queue, "disabled")
+
+
+def test_a_kms_quota_of_one_throttles_a_new_data_key(workspace_page, screenshot):
+    ws = workspace_page
+    page = ws.page
+    ws.create_queue("audit")
+    page.fill("#kms_alias", "alias/audit")
+    page.click("#create-key-button")
+    expect(page.locator("tr.kms-key")).to_have_count(1)
+    page.fill("#kms_quota", "1")
+    page.click("#kms-quota-button")
+    expect(page.locator("#kms-quota-form .errorlist")).to_have_count(0)
+    expect(page.locator("#kms_quota")).to_have_value("1")
+
+    queue = ws.open("queues/audit/")
+    queue.click("#edit-attributes summary")
+    queue.fill("#attr_KmsMasterKeyId", "alias/audit")
+    queue.select_option("#attr_SqsManagedSseEnabled", "false")
+    queue.click("#attributes-button")
+    expect(queue.locator("#queue-attributes")).to_contain_text("SSE-KMS with alias/audit")
+    queue.fill("#id_body", "login at 09:00")
+    queue.click("#send-button")
+    expect(queue.locator("#send-form")).to_contain_text("KMS throttled the request")
+    screenshot(queue, "kms-throttled")
 
 
 def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from broker import bulk, sqs, workspaces
+from broker import bulk, kms, sqs, workspaces
 from broker.models import Message, Workspace
 from tests.factories import make_function, make_mapping, make_queue
 
@@ -308,6 +308,29 @@ def test_kms_keys_card_makes_a_signing_key_that_a_queue_then_refuses(
     sent = visitor.post(f"/w/{own_workspace.slug}/queues/{queue.name}/send/", {"body": "x"})
     assert sent.status_code == 422
     assert "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only" in sent.content.decode()
+
+
+def test_kms_card_sets_the_request_quota_and_shows_what_sqs_asked_of_kms(
+    visitor, own_workspace, ws_clock
+):
+    base = f"/w/{own_workspace.slug}/"
+    refused = visitor.post(base + "kms-quota/", {"quota": "0"})
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert html.index("Request quota") < html.index("greater than or equal to 1")
+    assert visitor.post(base + "kms-quota/", {"quota": "1000"}).status_code == 200
+    own_workspace.refresh_from_db()
+    assert own_workspace.kms_request_quota == 1000
+
+    key = kms.create_key(own_workspace, clock=ws_clock)
+    queue = make_queue(own_workspace, "orders", clock=ws_clock, KmsMasterKeyId=key.key_id)
+    visitor.post(f"{base}queues/orders/send/", {"body": "x"})
+    visitor.post(f"{base}queues/orders/send/", {"body": "y"})  # the console's data key, reused
+    card = visitor.get(base).content.decode()
+    card = card[card.index('id="kms-keys"'):]
+    assert '<span data-requests="generate">1</span> GenerateDataKey' in card
+    assert "GenerateDataKey + Decrypt for <code>console</code>" in card
+    assert f'href="/w/{own_workspace.slug}/queues/{queue.name}/"' in card
 
 
 def test_a_queue_card_at_the_in_flight_limit_says_so_with_thousands_separators(

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import gzip
+import http.cookiejar
 import os
+import re
 import subprocess
 import sys
+import urllib.request
 import uuid
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import boto3
 import botocore.session
@@ -88,10 +93,47 @@ def aws(live_server_url, query_model_dir):
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
            "AWS_MAX_ATTEMPTS": "1"}
 
-    def run(*args, debug: bool = False):
+    def run(*args, debug: bool = False, credentials: tuple[str, str] | None = None):
         command = [AWS, "--endpoint-url", live_server_url, "--output", "json", "sqs", *args]
         if debug:
             command.append("--debug")
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        keys = {}
+        if credentials:
+            keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"] = credentials
+        return subprocess.run(command, env={**env, **keys}, capture_output=True, text=True,
+                              timeout=60)
 
     return run
+
+
+@dataclass(frozen=True)
+class LearnerWorkspace:
+    """A visitor's own workspace on the live server, and the browser session that owns it."""
+
+    url: str
+    access_key: str
+    secret: str
+    browser: urllib.request.OpenerDirector
+    csrf_token: str
+
+    def post(self, path: str, **fields) -> int:
+        """Submit one of the workspace page's forms, as htmx does; the HTTP status."""
+        request = urllib.request.Request(self.url + path, data=urlencode(fields).encode(),
+                                         headers={"X-CSRFToken": self.csrf_token})
+        with self.browser.open(request) as response:
+            return response.status
+
+
+@pytest.fixture
+def learner_workspace(live_server_url) -> LearnerWorkspace:
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with browser.open(live_server_url + "/") as response:
+        home = response.read().decode()
+    path = re.search(r'id="your-workspace" href="([^"]+)"', home).group(1)
+    with browser.open(live_server_url + path) as response:
+        page = response.read().decode()
+    access_key, secret = (re.search(f'id="cred-{name}">([^<]+)<', page).group(1)
+                          for name in ("access-key", "secret"))
+    csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    return LearnerWorkspace(live_server_url + path, access_key, secret, browser, csrf)

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.broker.api.conftest import make_client
 from tests.broker.api.test_sqs_boto3 import error_of
 
 
@@ -28,19 +29,26 @@ def test_create_describe_list_alias_and_toggle_a_key(kms):
         kms.describe_key(KeyId=str(uuid.uuid4()))
 
 
-def test_a_disabled_key_fails_send_and_receive_with_kms_disabled(kms, sqs):
+def test_a_disabled_key_fails_send_and_receive_once_sqs_must_ask_kms(kms, sqs, live_server_url):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     url = sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:8]}",
                            Attributes={"KmsMasterKeyId": key})["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attributes["KmsMasterKeyId"], attributes["SqsManagedSseEnabled"]) == (key, "false")
+    assert attributes["KmsDataKeyReusePeriodSeconds"] == "300"
     sqs.send_message(QueueUrl=url, MessageBody="sealed")
     kms.disable_key(KeyId=key)
-    for call, kwargs in ((sqs.send_message, {"MessageBody": "x"}), (sqs.receive_message, {})):
+    # Within the reuse period SQS seals this sender's messages with its cached data key...
+    sqs.send_message(QueueUrl=url, MessageBody="cached data key")
+    # ...but a new sender needs a data key from KMS, and a receiver a Decrypt.
+    other_sender = make_client(live_server_url, key="AKIASECONDPRODUCER")
+    for call, kwargs in ((other_sender.send_message, {"MessageBody": "x"}),
+                         (sqs.receive_message, {})):
         error = error_of(call, QueueUrl=url, **kwargs)
         assert (error["Code"], error["status"]) == ("KmsDisabled", 400)
     kms.enable_key(KeyId=key)
-    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "sealed"
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in received) == ["cached data key", "sealed"]
 
 
 def test_both_encryption_types_at_once_is_invalid_attribute_name(sqs):

@@ -1,6 +1,7 @@
 """The error codes that need a condition of their own, as boto3 (both protocols) and the CLI see
 them: a queue URL that names no account, a KMS key of the wrong type, a key policy that says no,
-a FIFO queue called too often, an old signature on an encrypted queue (sqs.md §11)."""
+a KMS quota spent, a FIFO queue called too often, an old signature on an encrypted queue
+(sqs.md §11)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 import uuid
 
+import boto3
 import pytest
 import redis
 
@@ -73,18 +75,19 @@ def denying(kms, key_id: str, action: str) -> None:
 @pytest.mark.parametrize("client", PROTOCOLS, indirect=True)
 def test_a_key_policy_without_data_keys_is_kms_access_denied(client, kms):
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    url = encrypted_queue(client, key_id)
-    client.send_message(QueueUrl=url, MessageBody="sealed before")
     denying(kms, key_id, "kms:GenerateDataKey")
+    url = encrypted_queue(client, key_id)
     error = error_of(client.send_message, QueueUrl=url, MessageBody="x")
     assert (error["Code"], error["status"]) == ("KmsAccessDenied", 400)
     assert "kms:GenerateDataKey" in error["Message"]
-    [message] = client.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
-    assert message["Body"] == "sealed before"
 
-    denying(kms, key_id, "kms:Decrypt")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    url = encrypted_queue(client, key_id)
+    client.send_message(QueueUrl=url, MessageBody="sealed before")
+    denying(kms, key_id, "kms:Decrypt")  # before this receiver ever asked KMS to decrypt
     error = error_of(client.receive_message, QueueUrl=url)
     assert (error["Code"], error["status"]) == ("KmsAccessDenied", 400)
+    assert "kms:Decrypt" in error["Message"]
 
 
 def test_the_cli_shows_kms_access_denied(aws, sqs, kms):
@@ -107,6 +110,46 @@ def test_a_key_policy_that_locks_you_out_needs_the_bypass_flag(kms):
                        BypassPolicyLockoutSafetyCheck=True)
     error = error_of(kms.disable_key, KeyId=key_id)
     assert error["Code"] == "AccessDeniedException"
+
+
+@pytest.fixture
+def kms_quota_of_one(learner_workspace):
+    """A learner's workspace whose KMS request quota was lowered to 1 a second on its page."""
+    assert learner_workspace.post("kms-quota/", quota="1") == 200
+    return learner_workspace
+
+
+def clients_of(workspace, url: str, data_path=None):
+    sqs = make_client(url, key=workspace.access_key, secret=workspace.secret,
+                      data_path=data_path)
+    kms = boto3.client("kms", endpoint_url=url, region_name="us-east-1",
+                       aws_access_key_id=workspace.access_key,
+                       aws_secret_access_key=workspace.secret)
+    return sqs, kms
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_new_data_key_past_the_kms_request_quota_is_kms_throttled(
+        protocol, kms_quota_of_one, live_server_url, query_model_dir):
+    sqs, kms = clients_of(kms_quota_of_one, live_server_url,
+                          data_path=query_model_dir if protocol == "query" else None)
+    url = encrypted_queue(sqs, kms.create_key()["KeyMetadata"]["KeyId"])
+    # A new data key is two KMS requests (GenerateDataKey, then Decrypt): over a quota of 1.
+    error = error_of(sqs.send_message, QueueUrl=url, MessageBody="x")
+    assert (error["Code"], error["status"]) == ("KmsThrottled", 400)
+    assert "more than 1 cryptographic requests a second" in error["Message"]
+    # SSE-SQS uses an AWS-owned key, which no account's quota counts.
+    sse_sqs = sqs.create_queue(QueueName=f"sse-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    assert sqs.send_message(QueueUrl=sse_sqs, MessageBody="x")["MessageId"]
+
+
+def test_the_cli_shows_kms_throttled(aws, kms_quota_of_one, live_server_url):
+    sqs, kms = clients_of(kms_quota_of_one, live_server_url)
+    url = encrypted_queue(sqs, kms.create_key()["KeyMetadata"]["KeyId"])
+    result = aws("send-message", "--queue-url", url, "--message-body", "x",
+                 credentials=(kms_quota_of_one.access_key, kms_quota_of_one.secret))
+    assert result.returncode != 0
+    assert "(KmsThrottled)" in result.stderr, result.stderr
 
 
 @pytest.fixture
