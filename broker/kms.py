@@ -9,8 +9,8 @@ SECRET_KEY, so the database alone does not open a message.
 The requests SQS makes of KMS: `generate_data_key` (a fresh AES-256 data key and
 its wrapped form) and `decrypt` (open a wrapped one). Each fails as AWS does when
 the key is disabled, of the wrong type or denied by its policy, and counts
-against the account's KMS request quota (KmsThrottled past it) and on the key's
-request counters. How often SQS makes them is `broker/data_keys.py`'s business.
+against the account's KMS request quota (KmsThrottled past it). How often SQS
+makes them, and the record of each, is `broker/data_keys.py`'s business.
 
 Keys other than symmetric ENCRYPT_DECRYPT ones (RSA, ECC, HMAC) can be made
 and described, so that using one for a queue fails with KmsInvalidKeyUsage as
@@ -240,7 +240,7 @@ def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
     return key
 
 
-MAX_REQUEST_QUOTA = 100_000  # the highest default of any region
+MAX_REQUEST_QUOTA = 100_000  # the knob's upper bound
 
 
 @transaction.atomic
