@@ -12,25 +12,38 @@ from tests.browser.conftest import LIVE
 pytestmark = pytest.mark.browser
 
 
+def create_key(page, alias: str, *, key_type: str | None = None) -> None:
+    """Create a key on the workspace page's KMS card."""
+    page.fill("#kms_alias", alias)
+    if key_type:
+        page.select_option("#kms_type", key_type)
+    page.click("#create-key-button")
+
+
+def encrypt_with(queue, alias: str, **attributes: str) -> None:
+    """Turn SSE-KMS on with the queue page's attribute form (and set other attributes)."""
+    queue.click("#edit-attributes summary")
+    queue.fill("#attr_KmsMasterKeyId", alias)
+    for name, value in attributes.items():
+        queue.fill(f"#attr_{name}", value)
+    queue.select_option("#attr_SqsManagedSseEnabled", "false")
+    queue.click("#attributes-button")
+    expect(queue.locator("#queue-attributes")).to_contain_text(f"SSE-KMS with {alias}")
+
+
 def test_a_disabled_kms_key_stops_sends_after_the_reuse_period_and_the_database_holds_ciphertext(
     workspace_page, screenshot
 ):
     ws = workspace_page
     page = ws.page
     ws.create_queue("payments")
-    page.fill("#kms_alias", "alias/payments")
-    page.click("#create-key-button")
+    create_key(page, "alias/payments")
     expect(page.locator("tr.kms-key")).to_have_count(1)
     expect(page.locator("tr.kms-key")).to_contain_text("alias/payments")
 
     queue = ws.open("queues/payments/")
-    queue.click("#edit-attributes summary")
-    queue.fill("#attr_KmsMasterKeyId", "alias/payments")
-    queue.fill("#attr_KmsDataKeyReusePeriodSeconds", "60")
-    queue.select_option("#attr_SqsManagedSseEnabled", "false")
-    queue.click("#attributes-button")
+    encrypt_with(queue, "alias/payments", KmsDataKeyReusePeriodSeconds="60")
     expect(queue.locator("#attributes-form .note")).to_contain_text("KmsMasterKeyId")
-    expect(queue.locator("#queue-attributes")).to_contain_text("SSE-KMS with alias/payments")
 
     queue.fill("#id_body", "card 4111 1111 1111 1111")
     queue.click("#send-button")
@@ -66,8 +79,7 @@ def test_a_kms_quota_of_one_throttles_a_new_data_key(workspace_page, screenshot)
     ws = workspace_page
     page = ws.page
     ws.create_queue("audit")
-    page.fill("#kms_alias", "alias/audit")
-    page.click("#create-key-button")
+    create_key(page, "alias/audit")
     expect(page.locator("tr.kms-key")).to_have_count(1)
     page.fill("#kms_quota", "1")
     page.click("#kms-quota-button")
@@ -75,11 +87,7 @@ def test_a_kms_quota_of_one_throttles_a_new_data_key(workspace_page, screenshot)
     expect(page.locator("#kms_quota")).to_have_value("1")
 
     queue = ws.open("queues/audit/")
-    queue.click("#edit-attributes summary")
-    queue.fill("#attr_KmsMasterKeyId", "alias/audit")
-    queue.select_option("#attr_SqsManagedSseEnabled", "false")
-    queue.click("#attributes-button")
-    expect(queue.locator("#queue-attributes")).to_contain_text("SSE-KMS with alias/audit")
+    encrypt_with(queue, "alias/audit")
     queue.fill("#id_body", "login at 09:00")
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text("KMS throttled the request")
@@ -92,18 +100,12 @@ def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
     ws = workspace_page
     page = ws.page
     ws.create_queue("signed")
-    page.fill("#kms_alias", "alias/signer")
-    page.select_option("#kms_type", "RSA_2048/SIGN_VERIFY")
-    page.click("#create-key-button")
+    create_key(page, "alias/signer", key_type="RSA_2048/SIGN_VERIFY")
     expect(page.locator("tr.kms-key .key-type")).to_have_text("RSA_2048SIGN_VERIFY")
     screenshot(page, "kms-keys")
 
     queue = ws.open("queues/signed/")
-    queue.click("#edit-attributes summary")
-    queue.fill("#attr_KmsMasterKeyId", "alias/signer")
-    queue.select_option("#attr_SqsManagedSseEnabled", "false")
-    queue.click("#attributes-button")
-    expect(queue.locator("#queue-attributes")).to_contain_text("SSE-KMS with alias/signer")
+    encrypt_with(queue, "alias/signer")
     queue.fill("#id_body", "hello")
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text(
