@@ -245,6 +245,10 @@ class KmsThrottled(KmsFailure):
     default_message = "The request was denied due to request throttling."
 
 
+class KmsOptInRequired(KmsFailure):
+    code = "KmsOptInRequired"
+
+
 # --- the KMS API's own errors (JSON protocol, `__type` = the code) ------------------------
 
 
@@ -274,3 +278,11 @@ class KmsAccessDeniedException(AwsError):
 
 class KmsNotAuthorized(AwsError):
     code = "NotAuthorizedException"
+
+
+class OptInRequired(AwsError):
+    """A call to a service the account is not subscribed to (AWS's common error)."""
+
+    code = "OptInRequired"
+    status = 403
+    default_message = "The AWS access key ID needs a subscription for the service."

@@ -9,8 +9,10 @@ SECRET_KEY, so the database alone does not open a message.
 The requests SQS makes of KMS: `generate_data_key` (a fresh AES-256 data key and
 its wrapped form) and `decrypt` (open a wrapped one). Each fails as AWS does when
 the key is disabled, of the wrong type or denied by its policy, and counts
-against the account's KMS request quota (KmsThrottled past it). How often SQS
-makes them, and the record of each, is `broker/data_keys.py`'s business.
+against the account's KMS request quota (KmsThrottled past it); none is made
+while the account is not opted in to KMS (KmsOptInRequired, and OptInRequired
+for the KMS API). How often SQS makes them, and the record of each, is
+`broker/data_keys.py`'s business.
 
 Keys other than symmetric ENCRYPT_DECRYPT ones (RSA, ECC, HMAC) can be made
 and described, so that using one for a queue fails with KmsInvalidKeyUsage as
@@ -256,6 +258,26 @@ def set_request_quota(workspace, quota: int, *, clock) -> None:
 
 
 @transaction.atomic
+def set_opted_in(workspace, opted_in: bool, *, clock) -> None:
+    """Subscribe the account to KMS, or not. Not opted in, every KMS request fails with
+    OptInRequired, which SQS passes on as KmsOptInRequired; cached data keys, which need
+    no request, keep working until their reuse period ends."""
+    if workspace.kms_opted_in != opted_in:
+        workspace.kms_opted_in = opted_in
+        workspace.save(update_fields=["kms_opted_in"])
+        events.record(workspace, "kms.opt_in_changed", data={"opted_in": opted_in},
+                      clock=clock)
+
+
+def require_opt_in(workspace) -> None:
+    """A call to the KMS API: OptInRequired (403) unless the account is opted in."""
+    if not workspace.kms_opted_in:
+        raise errors.OptInRequired(
+            f"The AWS access key ID needs a subscription for the service: account "
+            f"{workspace.account_id} is not opted in to AWS KMS.")
+
+
+@transaction.atomic
 def create_alias(workspace, name: str, target: str, *, clock) -> KmsAlias:
     if not name.startswith("alias/") or len(name) > 256 or len(name) <= len("alias/"):
         raise errors.KmsValidationException(
@@ -329,8 +351,13 @@ def _spend_quota(key: KmsKey, requests: int) -> None:
 
 
 def _request(key: KmsKey, *actions: str) -> None:
-    """One KMS request per action, made by SQS for a principal: quota, then the key's checks."""
+    """One KMS request per action, made by SQS for a principal: opt-in, quota, then the
+    key's checks. The SQS-owned key is SQS's own, outside the account's KMS."""
     if key.manager != "SQS":
+        if not key.workspace.kms_opted_in:
+            raise errors.KmsOptInRequired(
+                f"SQS could not use {key_arn(key)}: account {key.workspace.account_id} is "
+                "not opted in to AWS KMS (KMS answered OptInRequired).")
         _spend_quota(key, len(actions))
     _usable(key, *actions)
 

@@ -31,6 +31,9 @@ class Workspace(models.Model):
     # KMS's shared quota of cryptographic requests per wall second (Decrypt,
     # GenerateDataKey, ...); AWS's default, which a teacher may lower to show KmsThrottled.
     kms_request_quota = models.PositiveIntegerField(default=5500)
+    # Whether the account is subscribed to AWS KMS. Off, every KMS request fails with
+    # OptInRequired (SQS: KmsOptInRequired): the one way to show that error code.
+    kms_opted_in = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -118,11 +118,19 @@ def list_aliases(call: Call, params: dict) -> dict:
          "TargetKeyId": a.key.key_id} for a in kms.list_aliases(ws)], "Truncated": False}
 
 
-ACTIONS = {
+def _opted_in(action):
+    """The action, answered only for an account opted in to KMS (OptInRequired otherwise)."""
+    def run(call: Call, params: dict) -> dict:
+        kms.require_opt_in(call.workspace)
+        return action(call, params)
+    return run
+
+
+ACTIONS = {name: _opted_in(action) for name, action in {
     "CreateKey": create_key, "DescribeKey": describe_key, "ListKeys": list_keys,
     "DisableKey": disable_key, "EnableKey": enable_key, "CreateAlias": create_alias,
     "ListAliases": list_aliases, "GetKeyPolicy": get_key_policy, "PutKeyPolicy": put_key_policy,
-}
+}.items()}
 
 
 def action_of(target: str) -> str:

@@ -51,6 +51,7 @@ def create_kms_key(request, slug):
     clock = clocks.for_workspace(ws)
     error = ""
     try:
+        kms.require_opt_in(ws)
         with transaction.atomic():
             key = kms.create_key(ws, description="made in the playground", spec=spec or None,
                                  usage=usage or None, clock=clock)
@@ -69,6 +70,7 @@ def toggle_kms_key(request, slug, key_id):
     ws = workspace_or_404(request, slug)
     error = ""
     try:
+        kms.require_opt_in(ws)
         kms.set_enabled(ws, key_id, request.POST.get("enabled") == "true",
                         clock=clocks.for_workspace(ws))
     except errors.AwsError as err:
@@ -88,6 +90,14 @@ def kms_quota(request, slug):
     return render(request, f"{PAGE}#kms-keys", {
         "workspace": ws, **live.kms_context(ws, quota_form=form if form.errors else None)},
         status=422 if form.errors else 200)
+
+
+@require_POST
+def kms_opt_in(request, slug):
+    """Opt the account in to KMS or out of it (KmsOptInRequired while out)."""
+    ws = workspace_or_404(request, slug)
+    kms.set_opted_in(ws, request.POST.get("opted_in") == "true", clock=clocks.for_workspace(ws))
+    return render(request, f"{PAGE}#kms-keys", {"workspace": ws, **live.kms_context(ws)})
 
 
 @require_POST

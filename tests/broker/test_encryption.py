@@ -125,6 +125,33 @@ def test_kms_requests_past_the_account_quota_are_kms_throttled(workspace, clock)
     assert Message.objects.filter(queue=queue).count() == 6
 
 
+def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required_where_sqs_must_ask_kms(
+        workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    sse_sqs = make_queue(workspace, "sse-sqs", clock=clock)
+    sqs.send_message(queue, body="before", sender=PRODUCER, clock=clock)
+
+    kms.set_opted_in(workspace, False, clock=clock)
+    queue.workspace.refresh_from_db()
+    assert Event.objects.filter(kind="kms.opt_in_changed", data__opted_in=False).exists()
+    # A cached data key needs no KMS request; a new principal's does.
+    sqs.send_message(queue, body="cached", sender=PRODUCER, clock=clock)
+    with pytest.raises(errors.KmsOptInRequired, match="not opted in to AWS KMS"):
+        sqs.send_message(queue, body="new", sender=OTHER_PRODUCER, clock=clock)
+    with pytest.raises(errors.KmsOptInRequired):
+        sqs.receive_messages(queue, receiver=CONSUMER, clock=clock)
+    with pytest.raises(errors.OptInRequired, match="needs a subscription for the service"):
+        kms.require_opt_in(workspace)
+    # The SQS-owned key behind SSE-SQS is not the account's KMS.
+    sqs.send_message(sse_sqs, body="x", sender=OTHER_PRODUCER, clock=clock)
+    assert len(sqs.receive_messages(sse_sqs, receiver=CONSUMER, clock=clock)) == 1
+
+    kms.set_opted_in(workspace, True, clock=clock)
+    queue.workspace.refresh_from_db()
+    assert len(sqs.receive_messages(queue, max_number=10, receiver=CONSUMER, clock=clock)) == 2
+
+
 def test_sqs_managed_encryption_makes_no_kms_requests(workspace, clock):
     workspace.kms_request_quota = 1
     workspace.save(update_fields=["kms_request_quota"])

@@ -1,6 +1,6 @@
 """The seed note's encryption lesson: a queue sealed with the learner's own KMS key, the
 ciphertext the database holds, what disabling the key does to a send (once the data key
-reuse period ends), and the KMS request quota."""
+reuse period ends), the KMS request quota, and an account opted out of KMS."""
 
 from __future__ import annotations
 
@@ -111,3 +111,26 @@ def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
     expect(queue.locator("#send-form")).to_contain_text(
         "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only")
     screenshot(queue, "invalid-key-usage")
+
+
+def test_an_account_opted_out_of_kms_cannot_send_to_a_kms_queue(workspace_page, screenshot):
+    ws = workspace_page
+    page = ws.page
+    ws.create_queue("payroll")
+    create_key(page, "alias/payroll")
+    expect(page.locator("tr.kms-key")).to_have_count(1)
+    page.click("#kms-opt-in-button")
+    expect(page.locator("#kms-opt-in-form")).to_contain_text("is not opted in to AWS KMS")
+    screenshot(page, "kms-opted-out")
+
+    queue = ws.open("queues/payroll/")
+    encrypt_with(queue, "alias/payroll")
+    queue.fill("#id_body", "salary run")
+    queue.click("#send-button")
+    expect(queue.locator("#send-form")).to_contain_text("not opted in to AWS KMS")
+    screenshot(queue, "kms-opt-in-required")
+
+    page.click("#kms-opt-in-button")
+    expect(page.locator("#kms-opt-in-form")).to_contain_text("is opted in to AWS KMS")
+    queue.click("#send-button")
+    expect(queue.locator("#sent-note")).to_be_visible()

@@ -333,6 +333,26 @@ def test_kms_card_sets_the_request_quota_and_shows_what_sqs_asked_of_kms(
     assert f'href="/w/{own_workspace.slug}/queues/{queue.name}/"' in card
 
 
+def test_kms_card_opts_the_account_out_of_kms_and_then_refuses_to_make_keys(
+    visitor, own_workspace, ws_clock
+):
+    base = f"/w/{own_workspace.slug}/"
+    key = kms.create_key(own_workspace, clock=ws_clock)
+    card = visitor.post(base + "kms-opt-in/", {"opted_in": "false"}).content.decode()
+    assert f"Account {own_workspace.account_id} is not opted in to AWS KMS." in card
+    assert "Opt in to KMS</button>" in card
+    refused = visitor.post(base + "kms/", {"type": "SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT"})
+    assert refused.status_code == 422
+    assert "needs a subscription for the service" in refused.content.decode()
+    assert visitor.post(f"{base}kms/{key.key_id}/", {"enabled": "false"}).status_code == 422
+    assert own_workspace.kms_keys.count() == 1
+
+    card = visitor.post(base + "kms-opt-in/", {"opted_in": "true"}).content.decode()
+    assert "Opt out of KMS</button>" in card
+    own_workspace.refresh_from_db()
+    assert own_workspace.kms_opted_in
+
+
 def test_a_queue_card_at_the_in_flight_limit_says_so_with_thousands_separators(
     visitor, own_workspace, ws_clock
 ):

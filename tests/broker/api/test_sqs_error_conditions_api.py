@@ -1,6 +1,6 @@
 """The error codes that need a condition of their own, as boto3 (both protocols) and the CLI see
 them: a queue URL that names no account, a KMS key of the wrong type, a key policy that says no,
-a KMS quota spent, a FIFO queue called too often, an old signature on an encrypted queue
+a KMS quota spent, an account not opted in to KMS, a FIFO queue called too often, an old signature on an encrypted queue
 (sqs.md §11)."""
 
 from __future__ import annotations
@@ -150,6 +150,44 @@ def test_the_cli_shows_kms_throttled(aws, kms_quota_of_one, live_server_url):
                  credentials=(kms_quota_of_one.access_key, kms_quota_of_one.secret))
     assert result.returncode != 0
     assert "(KmsThrottled)" in result.stderr, result.stderr
+
+
+@pytest.fixture
+def kms_opted_out(learner_workspace, live_server_url):
+    """A learner's KMS-encrypted queue, then the account opted out of KMS on its page."""
+    sqs, kms = clients_of(learner_workspace, live_server_url)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    url = encrypted_queue(sqs, key_id)
+    assert learner_workspace.post("kms-opt-in/", opted_in="false") == 200
+    return learner_workspace, url, key_id
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required(
+        protocol, kms_opted_out, live_server_url, query_model_dir):
+    workspace, url, key_id = kms_opted_out
+    sqs, kms = clients_of(workspace, live_server_url,
+                          data_path=query_model_dir if protocol == "query" else None)
+    error = error_of(sqs.send_message, QueueUrl=url, MessageBody="x")
+    assert (error["Code"], error["status"]) == ("KmsOptInRequired", 400)
+    assert "not opted in to AWS KMS" in error["Message"]
+    # The KMS API itself answers AWS's common error.
+    error = error_of(kms.describe_key, KeyId=key_id)
+    assert (error["Code"], error["status"]) == ("OptInRequired", 403)
+    assert "needs a subscription for the service" in error["Message"]
+    sse_sqs = sqs.create_queue(QueueName=f"sse-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    assert sqs.send_message(QueueUrl=sse_sqs, MessageBody="x")["MessageId"]
+
+    assert workspace.post("kms-opt-in/", opted_in="true") == 200
+    assert sqs.send_message(QueueUrl=url, MessageBody="x")["MessageId"]
+
+
+def test_the_cli_shows_kms_opt_in_required(aws, kms_opted_out):
+    workspace, url, _ = kms_opted_out
+    result = aws("send-message", "--queue-url", url, "--message-body", "x",
+                 credentials=(workspace.access_key, workspace.secret))
+    assert result.returncode != 0
+    assert "(KmsOptInRequired)" in result.stderr, result.stderr
 
 
 @pytest.fixture
