@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -50,6 +51,9 @@ MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1_000
 # A queued task that has not run within this many wall seconds is queued again
 # (a lost Celery message must not leave a batch running forever).
 REQUEST_STALE_AFTER = 30.0
+# Wall seconds a poller waits after a receive that failed (a disabled KMS key, say)
+# before it tries again, rather than failing on every tick of the ticker.
+POLL_RETRY_AFTER = 5.0
 # The Python runtime's footprint before the handler touches anything, in MB.
 BASE_MEMORY_USED = 38
 
@@ -507,6 +511,11 @@ def _start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         queue, max_number=mapping.batch_size, receiver=f"lambda:{function.name}",
         long_poll=True, clock=clock,
     )
+    if mapping.poll_error:
+        mapping.poll_error = ""
+        mapping.save(update_fields=["poll_error"])
+        events.record(queue.workspace, "mapping.poll_recovered", queue=queue.name,
+                      function=function.name, data={"mapping": str(mapping.uuid)}, clock=clock)
     if not received:
         return None
     now = clock.now()
@@ -562,20 +571,47 @@ def poll(mapping: EventSourceMapping, *, clock) -> list[Invocation]:
     concurrency cap or an empty receive, so it runs at most
     `maximum_concurrency` rounds. Polls of one mapping are serialised by a row
     lock on the mapping (PostgreSQL) or the write lock (SQLite), so the cap holds.
+    A receive the queue's KMS key refuses ends the poll: the mapping keeps the
+    reason until a receive works again, and the next poll waits POLL_RETRY_AFTER.
     Returns the invocations started.
     """
     started = []
+    # Done: the ticker may queue the next poll when messages and room appear.
+    next_poll_requested_at = None
     try:
         for _round in range(MAX_CONCURRENCY):
-            with transaction.atomic():
-                invocation = _start_batch(mapping.pk, clock=clock)
+            try:
+                with transaction.atomic():
+                    invocation = _start_batch(mapping.pk, clock=clock)
+            except errors.KmsFailure as err:
+                _poll_failed(mapping, err, clock=clock)
+                # Back off: the ticker sees a poll still queued until POLL_RETRY_AFTER.
+                next_poll_requested_at = time.time() - REQUEST_STALE_AFTER + POLL_RETRY_AFTER
+                break
             if invocation is None:
                 break
             started.append(invocation)
     finally:
-        # Done: the ticker may queue the next poll when messages and room appear.
-        EventSourceMapping.objects.filter(pk=mapping.pk).update(poll_requested_at=None)
+        EventSourceMapping.objects.filter(pk=mapping.pk).update(
+            poll_requested_at=next_poll_requested_at)
     return started
+
+
+@transaction.atomic
+def _poll_failed(mapping: EventSourceMapping, err: errors.AwsError, *, clock) -> None:
+    """The queue refused the poller's receive (its KMS key, say): shown on the trigger until
+    a poll receives again. Recorded once per cause, not on every retry."""
+    reason = f"{err.code}: {err.message}"[:512]
+    mapping = EventSourceMapping.objects.select_related("queue__workspace", "function").filter(
+        pk=mapping.pk).first()
+    if mapping is None or mapping.poll_error == reason:  # deleted meanwhile, or known
+        return
+    mapping.poll_error = reason
+    mapping.save(update_fields=["poll_error"])
+    events.record(mapping.queue.workspace, "mapping.poll_failed", queue=mapping.queue.name,
+                  function=mapping.function.name,
+                  data={"mapping": str(mapping.uuid), "code": err.code, "message": err.message},
+                  clock=clock)
 
 
 # --- the end of an invocation -----------------------------------------------------------------

@@ -270,6 +270,8 @@ class EventSourceMapping(models.Model):
     # Ticker bookkeeping (wall epoch seconds): a poll task is queued and has not
     # run to its end yet, so the ticker does not queue another every 50 ms.
     poll_requested_at = models.FloatField(null=True, blank=True)
+    # Why the last poll could not receive ("KmsDisabled: ..."), until one can again.
+    poll_error = models.CharField(max_length=512, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -285,6 +287,10 @@ class EventSourceMapping(models.Model):
     def arn(self) -> str:
         ws = self.workspace
         return f"arn:aws:lambda:{ws.region}:{ws.account_id}:event-source-mapping:{self.uuid}"
+
+    @property
+    def poll_error_code(self) -> str:
+        return self.poll_error.partition(":")[0]
 
 
 class Invocation(models.Model):

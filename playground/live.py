@@ -82,7 +82,9 @@ def function_overview(function: Function) -> dict:
     running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
     last = Invocation.objects.filter(function=function).exclude(
         status=Invocation.Status.RUNNING).first()
-    return {"function": function, "running": running.count(), "last": last}
+    failing = [m for m in function.mappings.select_related("queue") if m.poll_error]
+    return {"function": function, "running": running.count(), "last": last,
+            "failing_polls": failing}
 
 
 def message_context(workspace: Workspace, message_id: str, *, now: float) -> dict:

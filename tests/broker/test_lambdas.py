@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from broker import errors, lambdas, sqs
+from broker import errors, kms, lambdas, sqs
 from broker.models import Event, Invocation, Message
 from tests.factories import make_function, make_mapping, make_queue
 
@@ -494,6 +494,37 @@ def test_deleting_a_mapping_stops_polling_but_lets_the_batch_finish(workspace, c
     assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
     assert [p.received.body for p in sqs.peek_messages(queue, now=clock.now())] == ["b"]
     assert Event.objects.filter(kind="lambda.mapping_deleted").count() == 1
+
+
+def test_a_poller_that_cannot_decrypt_backs_off_and_says_why_until_the_key_is_enabled(
+    workspace, clock
+):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    function = make_function(workspace, clock=clock, duration=1)
+    mapping = make_mapping(queue, function, clock=clock)
+    sqs.send_message(queue, body="payslip", clock=clock)
+    kms.set_enabled(workspace, key.key_id, False, clock=clock)
+
+    run_lambda_service(workspace, clock)
+    mapping.refresh_from_db()
+    assert mapping.poll_error_code == "KmsDisabled"
+    assert "is not enabled" in mapping.poll_error
+    assert not Invocation.objects.exists()
+    # The poller waits before it tries again: the next ticks queue no poll.
+    assert mapping.poll_requested_at is not None
+    assert lambdas.claim_due_polls(workspace, clock=clock, wall_now=time.time()) == []
+    assert lambdas.claim_due_polls(workspace, clock=clock,
+                                   wall_now=time.time() + lambdas.POLL_RETRY_AFTER + 1)
+    lambdas.poll(mapping, clock=clock)  # fails the same way: recorded once
+    assert Event.objects.filter(kind="mapping.poll_failed").count() == 1
+
+    kms.set_enabled(workspace, key.key_id, True, clock=clock)
+    lambdas.poll(mapping, clock=clock)
+    mapping.refresh_from_db()
+    assert (mapping.poll_error, mapping.poll_requested_at) == ("", None)
+    assert Invocation.objects.get().message_ids == [m.message_id for m in Message.objects.all()]
+    assert Event.objects.filter(kind="mapping.poll_recovered").count() == 1
 
 
 # --- FIFO queues ---------------------------------------------------------------------------

@@ -134,3 +134,34 @@ def test_an_account_opted_out_of_kms_cannot_send_to_a_kms_queue(workspace_page, 
     expect(page.locator("#kms-opt-in-form")).to_contain_text("is opted in to AWS KMS")
     queue.click("#send-button")
     expect(queue.locator("#sent-note")).to_be_visible()
+
+
+def test_a_lambda_trigger_on_a_queue_whose_key_is_disabled_shows_why_it_cannot_poll(
+    workspace_page, screenshot
+):
+    ws = workspace_page
+    page = ws.page
+    ws.create_queue("payslips")
+    create_key(page, "alias/payslips")
+    expect(page.locator("tr.kms-key")).to_have_count(1)
+    queue = ws.open("queues/payslips/")
+    encrypt_with(queue, "alias/payslips")
+    queue.fill("#id_body", "payslip for March")
+    queue.click("#send-button")
+    expect(queue.locator("#sent-note")).to_be_visible()
+    queue.close()
+
+    page.locator("tr.kms-key button").click()
+    expect(page.locator("tr.kms-key")).to_have_attribute("data-state", "disabled")
+    ws.create_function("PayslipMailer", duration=1, timeout=3)
+    ws.add_trigger("payslips", "PayslipMailer", batch_size=10)
+    # The poller's receive needs a data key from the disabled key: it says so, and waits.
+    problem = page.locator("article.function p.poll-error")
+    expect(problem).to_have_text("Cannot poll payslips: KmsDisabled", timeout=LIVE)
+    expect(page.locator("#triggers .poll-error")).to_have_text("polling fails: KmsDisabled")
+    screenshot(page, "cannot-poll")
+
+    page.locator("tr.kms-key button").click()  # enable: the next poll receives the payslip
+    expect(problem).to_have_count(0, timeout=LIVE)
+    expect(page.locator('article.function [data-count="last"]')).to_have_text(
+        "Succeeded", timeout=LIVE)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from broker import bulk, kms, sqs, workspaces
+from broker import bulk, kms, lambdas, sqs, workspaces
 from broker.models import Message, Workspace
 from tests.factories import make_function, make_mapping, make_queue
 
@@ -351,6 +351,21 @@ def test_kms_card_opts_the_account_out_of_kms_and_then_refuses_to_make_keys(
     assert "Opt out of KMS</button>" in card
     own_workspace.refresh_from_db()
     assert own_workspace.kms_opted_in
+
+
+def test_a_trigger_whose_poller_cannot_decrypt_says_so_on_the_function_and_the_trigger(
+    visitor, own_workspace, ws_clock
+):
+    key = kms.create_key(own_workspace, clock=ws_clock)
+    queue = make_queue(own_workspace, "payroll", clock=ws_clock, KmsMasterKeyId=key.key_id)
+    mapping = make_mapping(queue, make_function(own_workspace, clock=ws_clock), clock=ws_clock)
+    sqs.send_message(queue, body="x", clock=ws_clock)
+    kms.set_enabled(own_workspace, key.key_id, False, clock=ws_clock)
+    lambdas.poll(mapping, clock=ws_clock)
+
+    page = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    assert "Cannot poll payroll: <strong>KmsDisabled</strong>" in page
+    assert "polling fails: KmsDisabled" in page
 
 
 def test_a_queue_card_at_the_in_flight_limit_says_so_with_thousands_separators(
