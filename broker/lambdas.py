@@ -351,8 +351,11 @@ def update_event_source_mapping(
         mapping.maximum_concurrency = maximum_concurrency
     if enabled is not None:
         mapping.enabled = bool(enabled)
+    if not mapping.enabled:
+        mapping.poll_error = ""  # a trigger that does not poll has no failing poll to show
     mapping.modified_at = clock.now()
-    mapping.save(update_fields=["batch_size", "maximum_concurrency", "enabled", "modified_at"])
+    mapping.save(update_fields=["batch_size", "maximum_concurrency", "enabled", "modified_at",
+                                "poll_error"])
     events.record(
         mapping.queue.workspace,
         "lambda.mapping_updated",

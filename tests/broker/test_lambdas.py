@@ -527,6 +527,21 @@ def test_a_poller_that_cannot_decrypt_backs_off_and_says_why_until_the_key_is_en
     assert Event.objects.filter(kind="mapping.poll_recovered").count() == 1
 
 
+def test_disabling_a_trigger_clears_the_reason_its_polls_failed(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
+    mapping = make_mapping(queue, make_function(workspace, clock=clock), clock=clock)
+    sqs.send_message(queue, body="payslip", clock=clock)
+    kms.set_enabled(workspace, key.key_id, False, clock=clock)
+    lambdas.poll(mapping, clock=clock)
+    mapping.refresh_from_db()
+    assert mapping.poll_error_code == "KmsDisabled"
+
+    lambdas.update_event_source_mapping(mapping, enabled=False, clock=clock)
+    mapping.refresh_from_db()
+    assert mapping.poll_error == ""
+
+
 # --- FIFO queues ---------------------------------------------------------------------------
 
 
