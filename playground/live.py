@@ -82,7 +82,7 @@ def function_overview(function: Function) -> dict:
     running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
     last = Invocation.objects.filter(function=function).exclude(
         status=Invocation.Status.RUNNING).first()
-    failing = [m for m in function.mappings.select_related("queue") if m.poll_error]
+    failing = list(function.mappings.exclude(poll_error="").select_related("queue"))
     return {"function": function, "running": running.count(), "last": last,
             "failing_polls": failing}
 
