@@ -156,8 +156,12 @@ def kms_context(workspace: Workspace, *, quota_form=None) -> dict:
             "kms_requests": selectors.kms_requests(workspace)}
 
 
-def render_kms_keys(workspace: Workspace) -> str:
-    return _render("workspace.html#kms-keys", {"workspace": workspace, **kms_context(workspace)})
+def render_kms_changes(workspace: Workspace) -> list[str]:
+    """What a KMS event changes on the card: its keys, requests and opt-in state, never its
+    create and quota forms, so a push does not wipe what the learner is typing there."""
+    context = {"workspace": workspace, **kms_context(workspace)}
+    return [_render(f"workspace.html#{name}", context)
+            for name in ("kms-key-table", "kms-requests", "kms-opt-in")]
 
 
 def redrive_context(queue: Queue, form=None) -> dict:
@@ -169,9 +173,11 @@ def redrive_context(queue: Queue, form=None) -> dict:
             "move_tasks": selectors.move_tasks(queue)}
 
 
-def render_redrive(workspace: Workspace, queue: Queue) -> str:
-    return _render("queue.html#redrive", {"workspace": workspace, "queue": queue,
-                                          **redrive_context(queue)})
+def render_move_tasks(workspace: Workspace, queue: Queue) -> str:
+    """The redrive card's tasks, without its form: a running task's progress must not wipe
+    the destination or rate being typed."""
+    return _render("queue.html#move-tasks", {"workspace": workspace, "queue": queue,
+                                             "move_tasks": selectors.move_tasks(queue)})
 
 
 def render_messages(workspace: Workspace, queue: Queue, *, now: float) -> str:
@@ -268,7 +274,7 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
         for function in Function.objects.filter(workspace=workspace, name__in=names):
             parts.append(render_function_node(workspace, function))
     if any(e.kind.startswith("kms.") for e in new):
-        parts.append(render_kms_keys(workspace))
+        parts.extend(render_kms_changes(workspace))
     calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT:]
     if calls:
         parts.append(_render("workspace.html#api-rows", {"workspace": workspace,
@@ -320,7 +326,7 @@ def _queue_changes(workspace, page, new: list[Event], now, update: Update) -> li
     parts = [render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
              render_messages(workspace, queue, now=now)]
     if any(e.kind.startswith("move_task.") and e.queue == name for e in new):
-        parts.append(render_redrive(workspace, queue))
+        parts.append(render_move_tasks(workspace, queue))
     return parts
 
 

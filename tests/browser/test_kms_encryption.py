@@ -4,6 +4,7 @@ reuse period ends), the KMS request quota, and an account opted out of KMS."""
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from playwright.sync_api import expect
 
@@ -92,6 +93,23 @@ def test_a_kms_quota_of_one_throttles_a_new_data_key(workspace_page, screenshot)
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text("KMS throttled the request")
     screenshot(queue, "kms-throttled")
+
+
+def test_a_live_push_to_the_kms_card_keeps_what_the_learner_is_typing(workspace_page):
+    ws = workspace_page
+    page = ws.page
+    page.fill("#kms_alias", "alias/half-typed")
+    page.fill("#kms_quota", "7")
+    kms = boto3.client("kms", endpoint_url=ws.endpoint, region_name=ws.region,
+                       aws_access_key_id=ws.access_key, aws_secret_access_key=ws.secret)
+    kms.create_key(Description="made by boto3 while the learner types")
+    # The key arrives over the live socket; the forms beside it are left alone.
+    expect(page.locator("tr.kms-key")).to_have_count(1, timeout=LIVE)
+    expect(page.locator("#kms_alias")).to_have_value("alias/half-typed")
+    expect(page.locator("#kms_quota")).to_have_value("7")
+    page.click("#kms-quota-button")
+    expect(page.locator("#kms-quota-form .errorlist")).to_have_count(0)
+    expect(page.locator("#kms_quota")).to_have_value("7")
 
 
 def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
