@@ -5,12 +5,9 @@ set -eu
 
 case "${1:-web}" in
   init)
-    # Once per start of the stack, before the others: a secret key kept in the
-    # shared volume (unless SECRET_KEY is set), then the migrations.
-    if [ -z "${SECRET_KEY:-}" ] && [ -n "${SECRET_KEY_FILE:-}" ] && [ ! -s "$SECRET_KEY_FILE" ]; then
-      umask 077
-      python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$SECRET_KEY_FILE"
-    fi
+    # Once per start of the stack, before the others: the migrations. Loading the
+    # settings makes the secret key in SECRET_KEY_FILE (the shared volume) the
+    # first time, unless SECRET_KEY is set.
     exec python manage.py migrate --noinput
     ;;
   web)

@@ -6,15 +6,15 @@ bare machine (SQLite file + the Redis that `make run` starts). See `.env.example
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -25,18 +25,39 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def secret_key() -> str:
-    """SECRET_KEY, else the contents of SECRET_KEY_FILE (compose generates one)."""
+    """SECRET_KEY, else the key kept in SECRET_KEY_FILE (by default beside the SQLite
+    database), made at random the first time. No key is written in the source: one that
+    anybody can read would let anybody forge what it signs and open what it seals."""
     key = os.environ.get("SECRET_KEY")
-    path = os.environ.get("SECRET_KEY_FILE")
-    if not key and path and os.path.exists(path):
-        key = Path(path).read_text().strip()
-    return key or _DEV_SECRET
+    if key:
+        return key
+    return read_or_create_key(Path(os.environ.get("SECRET_KEY_FILE")
+                                   or BASE_DIR / ".playground" / "secret_key"))
+
+
+def read_or_create_key(path: Path) -> str:
+    """The key in `path`, or a new random one written there (mode 0600). The processes
+    that start together race here: the file appears whole, by a hard link, or not at all."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
 
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = secret_key()
-if SECRET_KEY == _DEV_SECRET and not DEBUG:
-    raise RuntimeError("Set SECRET_KEY: the development key is refused when DEBUG is off.")
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o
@@ -123,7 +144,9 @@ STORAGES = {
     },
 }
 
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions: the cookie is a random key to a row, so nobody can write a
+# session that opens a workspace, whatever they know of the server.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 365
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -183,6 +184,8 @@ def _start() -> None:
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ.setdefault("PLAYGROUND_TEST_SQLITE", str(workdir / "test.sqlite3"))
+    # A key of the run's own, so no test reads or writes the checkout's .playground/.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ["PLAYGROUND_TEST_WORKDIR"] = str(workdir)
     os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"
 

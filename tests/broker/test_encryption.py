@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
+from django.apps import apps as django_apps
 
 from broker import data_keys, errors, key_policy, kms, sqs
-from broker.models import Event, Message
+from broker.models import Event, KmsKey, Message
 from tests.factories import make_queue
 
 # Principals, as the API names them: data keys are per access key.
@@ -236,6 +238,32 @@ def test_a_changed_secret_key_is_a_clear_kms_error_not_a_crash(workspace, clock,
             sqs.receive_messages(queue, clock=clock)
     finally:
         kms._root.cache_clear()
+
+
+def test_messages_sealed_under_the_old_development_key_stay_readable_after_migrating(
+        workspace, clock, settings):
+    reseal = importlib.import_module(
+        "broker.migrations.0011_reseal_kms_keys_under_the_generated_secret")
+    generated = settings.SECRET_KEY
+    kms._root.cache_clear()
+    settings.SECRET_KEY = reseal.LEGACY_DEVELOPMENT_SECRET
+    try:
+        queue = make_queue(workspace, clock=clock)
+        sqs.send_message(queue, body="sent before the key was generated", clock=clock)
+        own = kms.create_key(workspace, clock=clock)
+    finally:
+        kms._root.cache_clear()
+        settings.SECRET_KEY = generated
+    before = own.material
+
+    reseal.reseal_keys(django_apps, None)
+
+    own.refresh_from_db()
+    assert own.material != before
+    [message] = sqs.receive_messages(queue, clock=clock)
+    assert message.body == "sent before the key was generated"
+    reseal.reseal_keys(django_apps, None)  # a second run changes nothing
+    assert KmsKey.objects.get(pk=own.pk).material == own.material
 
 
 def test_a_signing_or_mac_key_fails_the_send_with_kms_invalid_key_usage(workspace, clock):
