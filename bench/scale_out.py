@@ -50,27 +50,40 @@ def client(endpoint: str):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 8},
-                                      read_timeout=30, connect_timeout=5))
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 8},
+            read_timeout=30,
+            connect_timeout=5,
+        ),
+    )
 
 
 def _sender(endpoint: str, url: str, count: int, offset: int) -> None:
     c = client(endpoint)
     for start in range(0, count, 10):
         n = min(10, count - start)
-        c.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": f"order {offset + start + i}"} for i in range(n)
-        ])
+        c.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f"order {offset + start + i}"} for i in range(n)
+            ],
+        )
 
 
 def send_all(endpoint: str, url: str, total: int, clients: int = 4) -> None:
     ctx = mp.get_context("fork")
     share = [total // clients + (i < total % clients) for i in range(clients)]
     offsets = [sum(share[:i]) for i in range(clients)]
-    procs = [ctx.Process(target=_sender, args=(endpoint, url, share[i], offsets[i]))
-             for i in range(clients)]
+    procs = [
+        ctx.Process(target=_sender, args=(endpoint, url, share[i], offsets[i]))
+        for i in range(clients)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -80,9 +93,14 @@ def send_all(endpoint: str, url: str, total: int, clients: int = 4) -> None:
 
 
 def depth(c, url: str) -> int:
-    a = c.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    a = c.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
     return sum(int(v) for v in a.values())
 
 
@@ -98,8 +116,13 @@ class Compose:
         self.command = shlex.split(command)
 
     def compose(self, *args: str, capture: bool = False) -> str:
-        result = subprocess.run([*self.command, *args], cwd=ROOT, check=True, text=True,
-                                stdout=subprocess.PIPE if capture else None)
+        result = subprocess.run(
+            [*self.command, *args],
+            cwd=ROOT,
+            check=True,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+        )
         return result.stdout if capture else ""
 
     def up(self, workers: int) -> None:
@@ -109,13 +132,20 @@ class Compose:
         self.compose("up", "-d", "--no-recreate", "--scale", f"worker={workers}")
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.command, "exec", "-T", "web", "python", "manage.py", *args],
-                              cwd=ROOT, text=True, capture_output=True)
+        return subprocess.run(
+            [*self.command, "exec", "-T", "web", "python", "manage.py", *args],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+        )
 
     def kill_one_worker(self) -> str:
         ids = self.compose("ps", "-q", "worker", capture=True).split()
-        docker = [*self.command[:-1], "docker"] if self.command[-1] == "compose" and \
-            "docker-local" in self.command[0] else ["docker"]
+        docker = (
+            [*self.command[:-1], "docker"]
+            if self.command[-1] == "compose" and "docker-local" in self.command[0]
+            else ["docker"]
+        )
         subprocess.run([*docker, "kill", ids[0]], check=True, stdout=subprocess.DEVNULL)
         return ids[0][:12]
 
@@ -133,8 +163,12 @@ class Embedded:
         from playground.stack import Stack, free_port
 
         self.workdir = Path(tempfile.mkdtemp(prefix="playground-scale-"))
-        self.env = {"DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
-                    "DEBUG": "false", "SECRET_KEY": "scale-out-check", "LOG_LEVEL": "ERROR"}
+        self.env = {
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "DEBUG": "false",
+            "SECRET_KEY": "scale-out-check",
+            "LOG_LEVEL": "ERROR",
+        }
         self.stack = Stack(port=free_port(), workdir=self.workdir, env=self.env, quiet=True)
         self.endpoint = self.stack.url
         self.py = sys.executable
@@ -153,8 +187,13 @@ class Embedded:
             self.stack.spawn_worker()
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([self.py, "manage.py", *args], cwd=ROOT, text=True,
-                              capture_output=True, env={**self.stack.env})
+        return subprocess.run(
+            [self.py, "manage.py", *args],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+            env={**self.stack.env},
+        )
 
     def kill_one_worker(self) -> str:
         proc = self._workers()[0]
@@ -187,7 +226,8 @@ def run(shape, workers: int, messages: int, chaos: bool) -> dict:
     c = client(shape.endpoint)
     name = f"scale-{workers}w-{int(time.time())}"
     url = c.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(VISIBILITY)})[
-        "QueueUrl"]
+        "QueueUrl"
+    ]
     setup = shape.manage("shell", "-c", SETUP.format(account=ACCOUNT, queue=name))
     if "ok" not in setup.stdout:
         raise RuntimeError(f"setting up the function failed:\n{setup.stdout}{setup.stderr}")
@@ -197,9 +237,12 @@ def run(shape, workers: int, messages: int, chaos: bool) -> dict:
     sent_in = time.monotonic() - t0
     if chaos:
         # Kill while batches are in flight: they must come back after the timeout.
-        while c.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessagesNotVisible"])["Attributes"][
-                "ApproximateNumberOfMessagesNotVisible"] == "0":
+        while (
+            c.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+            == "0"
+        ):
             time.sleep(0.05)
         events.append(f"killed worker {shape.kill_one_worker()} at {time.monotonic() - t0:.1f} s")
         shape.restart_web()
@@ -221,10 +264,20 @@ def run(shape, workers: int, messages: int, chaos: bool) -> dict:
     took = time.monotonic() - t0
     time.sleep(2)  # let the last deletes' events commit
     audit = shape.manage("audit_queue", ACCOUNT, name)
-    report = json.loads(audit.stdout) if audit.stdout.strip().startswith("{") else {
-        "ok": False, "error": audit.stderr[-500:]}
-    return {"workers": workers, "messages": messages, "send_s": sent_in, "total_s": took,
-            "rate": messages / took, "chaos": events, "audit": report}
+    report = (
+        json.loads(audit.stdout)
+        if audit.stdout.strip().startswith("{")
+        else {"ok": False, "error": audit.stderr[-500:]}
+    )
+    return {
+        "workers": workers,
+        "messages": messages,
+        "send_s": sent_in,
+        "total_s": took,
+        "rate": messages / took,
+        "chaos": events,
+        "audit": report,
+    }
 
 
 def main() -> int:
@@ -252,18 +305,27 @@ def main() -> int:
             shape.down()
     shape_name = "embedded (SQLite)" if args.embedded else "compose (PostgreSQL)"
     print(f"\n{shape_name}: {args.messages:,} messages per run, function 0.2 s, batch 10")
-    print(f"{'workers':>7}  {'send s':>7}  {'end-to-end s':>12}  {'msg/s':>7}  "
-          f"{'processed':>9}  {'redelivered':>11}  {'lost':>4}  {'overlaps':>8}  audit")
+    print(
+        f"{'workers':>7}  {'send s':>7}  {'end-to-end s':>12}  {'msg/s':>7}  "
+        f"{'processed':>9}  {'redelivered':>11}  {'lost':>4}  {'overlaps':>8}  audit"
+    )
     for r in results:
         a = r["audit"]
-        print(f"{r['workers']:>7}  {r['send_s']:>7.1f}  {r['total_s']:>12.1f}  {r['rate']:>7.0f}  "
-              f"{a.get('processed', '?'):>9}  {a.get('redelivered', '?'):>11}  "
-              f"{a.get('lost', '?'):>4}  {a.get('overlaps', '?'):>8}  "
-              f"{'ok' if a.get('ok') else 'FAILED'}")
+        print(
+            f"{r['workers']:>7}  {r['send_s']:>7.1f}  {r['total_s']:>12.1f}  {r['rate']:>7.0f}  "
+            f"{a.get('processed', '?'):>9}  {a.get('redelivered', '?'):>11}  "
+            f"{a.get('lost', '?'):>4}  {a.get('overlaps', '?'):>8}  "
+            f"{'ok' if a.get('ok') else 'FAILED'}"
+        )
         for e in r["chaos"]:
             print(f"         {e}")
-    return 0 if all(r["audit"].get("ok") and r["audit"].get("processed") == r["messages"]
-                    for r in results) else 1
+    return (
+        0
+        if all(
+            r["audit"].get("ok") and r["audit"].get("processed") == r["messages"] for r in results
+        )
+        else 1
+    )
 
 
 def _wait_http(url: str, timeout: float = 180) -> None:

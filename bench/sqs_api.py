@@ -801,9 +801,12 @@ def main() -> int:
                     cleanups.append(stack.stop)
                     endpoint = stack.url
                     filler = direct_filler(
-                        {"DATABASE_URL": url, "REDIS_URL": stack.env["REDIS_URL"],
-                         # the stack's key: it seals the messages the filler writes
-                         "SECRET_KEY": stack.env["SECRET_KEY"]}
+                        {
+                            "DATABASE_URL": url,
+                            "REDIS_URL": stack.env["REDIS_URL"],
+                            # the stack's key: it seals the messages the filler writes
+                            "SECRET_KEY": stack.env["SECRET_KEY"],
+                        }
                     )
                 else:
                     parser.error(f"unknown target {target}")

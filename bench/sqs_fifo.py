@@ -86,28 +86,38 @@ def _worker(kind: str, endpoint: str, url: str, groups: int, duration: float, ba
     end = start + duration
     while time.monotonic() < end:
         if kind == "send":
-            done += len(c.send_message_batch(QueueUrl=url, Entries=_entries(groups))
-                        .get("Successful", []))
+            done += len(
+                c.send_message_batch(QueueUrl=url, Entries=_entries(groups)).get("Successful", [])
+            )
             continue
-        messages = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                     VisibilityTimeout=300).get("Messages", [])
+        messages = c.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300
+        ).get("Messages", [])
         if not messages:
             empty += 1
             if empty >= 3:
                 break
             continue
         empty = 0
-        done += len(c.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-        ]).get("Successful", []))
+        done += len(
+            c.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            ).get("Successful", [])
+        )
     out.put((done, start, time.monotonic()))
 
 
 def run(kind: str, endpoint: str, url: str, groups: int, plan: Plan, duration: float) -> float:
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(plan.clients), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(kind, endpoint, url, groups, duration, barrier, out))
-             for _ in range(plan.clients)]
+    procs = [
+        ctx.Process(target=_worker, args=(kind, endpoint, url, groups, duration, barrier, out))
+        for _ in range(plan.clients)
+    ]
     for p in procs:
         p.start()
     results = []
@@ -143,8 +153,11 @@ def throughput(name: str, endpoint: str, plan: Plan, column: dict) -> None:
             drains.append(run("drain", endpoint, url, groups, plan, plan.duration * 6))
         column[f"{label}: SendMessageBatch msg/s"] = statistics.median(sends)
         column[f"{label}: drain msg/s"] = statistics.median(drains)
-        print(f"  [{name}] {label}: send {statistics.median(sends):,.0f} msg/s, "
-              f"drain {statistics.median(drains):,.0f} msg/s", file=sys.stderr)
+        print(
+            f"  [{name}] {label}: send {statistics.median(sends):,.0f} msg/s, "
+            f"drain {statistics.median(drains):,.0f} msg/s",
+            file=sys.stderr,
+        )
 
 
 def p50_ms(call, times: int) -> float:
@@ -158,17 +171,32 @@ def p50_ms(call, times: int) -> float:
 
 def depth(name: str, endpoint: str, env: dict, plan: Plan, column: dict) -> None:
     c = client(endpoint)
-    counters = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"]
+    counters = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
     for label, groups in (KINDS[0], KINDS[2]):
         url, have = new_queue(c, groups), 0
         account, queue = url.rstrip("/").split("/")[-2:]
         for target in plan.depths:
             t0 = time.monotonic()
-            subprocess.run([sys.executable, "manage.py", "fill_queue", account, queue,
-                            str(target - have), "--groups", str(groups)],
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                           env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "playground.settings"})
+            subprocess.run(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "fill_queue",
+                    account,
+                    queue,
+                    str(target - have),
+                    "--groups",
+                    str(groups),
+                ],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "playground.settings"},
+            )
             have = target
 
             def receive(url=url):
@@ -181,13 +209,16 @@ def depth(name: str, endpoint: str, env: dict, plan: Plan, column: dict) -> None
 
             for what, call in (("receive", receive), ("GetQueueAttributes (counts)", count)):
                 column[f"{label}: {what} p50 ms @{target:,}"] = p50_ms(call, plan.depth_calls)
-            print(f"  [{name}] {label} @{target:,} (filled in {time.monotonic() - t0:.0f} s): "
-                  f"receive p50 {column[f'{label}: receive p50 ms @{target:,}']:.1f} ms",
-                  file=sys.stderr)
+            print(
+                f"  [{name}] {label} @{target:,} (filled in {time.monotonic() - t0:.0f} s): "
+                f"receive p50 {column[f'{label}: receive p50 ms @{target:,}']:.1f} ms",
+                file=sys.stderr,
+            )
         for what in ("receive", "GetQueueAttributes (counts)"):
             small, large = (column[f"{label}: {what} p50 ms @{d:,}"] for d in plan.depths)
             column[f"{label}: {what} p50 ratio @{plan.depths[1]:,} ÷ @{plan.depths[0]:,}"] = (
-                large / small)
+                large / small
+            )
 
 
 def main() -> int:
@@ -223,9 +254,17 @@ def main() -> int:
             stack = start_ours(own, url)
             try:
                 throughput(target, stack.url, plan, column)
-                depth(target, stack.url, {"DATABASE_URL": url,
-                                          "REDIS_URL": stack.env["REDIS_URL"],
-                                          "SECRET_KEY": stack.env["SECRET_KEY"]}, plan, column)
+                depth(
+                    target,
+                    stack.url,
+                    {
+                        "DATABASE_URL": url,
+                        "REDIS_URL": stack.env["REDIS_URL"],
+                        "SECRET_KEY": stack.env["SECRET_KEY"],
+                    },
+                    plan,
+                    column,
+                )
             finally:
                 stack.stop()
     finally:
@@ -236,9 +275,11 @@ def main() -> int:
     print("\n" + "metric".ljust(width) + "".join(f"{n:>14}" for n in columns))
     for m in metrics:
         print(m.ljust(width) + "".join(f"{fmt(columns[n].get(m)):>14}" for n in columns))
-    print(f"* {plan.clients} client processes on {os.cpu_count()} cores shared with the server; "
-          f"medians of {plan.repeats} run(s) of {plan.duration:g} s; whole run "
-          f"{time.monotonic() - began:.0f} s.")
+    print(
+        f"* {plan.clients} client processes on {os.cpu_count()} cores shared with the server; "
+        f"medians of {plan.repeats} run(s) of {plan.duration:g} s; whole run "
+        f"{time.monotonic() - began:.0f} s."
+    )
     return 0
 
 

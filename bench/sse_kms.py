@@ -54,8 +54,11 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-sse-kms-"))
     redis_proc, redis_url = start_redis(workdir)
-    os.environ.update(DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}", REDIS_URL=redis_url,
-                      DJANGO_SETTINGS_MODULE="playground.settings")
+    os.environ.update(
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
+        REDIS_URL=redis_url,
+        DJANGO_SETTINGS_MODULE="playground.settings",
+    )
     try:
         import django
 
@@ -90,11 +93,21 @@ def run(calls: int) -> None:
 
     deep = queue("deep", KmsMasterKeyId=key.key_id)
     past = clock.now() - 1
-    CachedDataKey.objects.bulk_create([
-        CachedDataKey(queue=deep, key=key, principal=data_keys.principal_of(same(0)),
-                      use=CachedDataKey.Use.ENCRYPT if i % 2 else CachedDataKey.Use.DECRYPT,
-                      wrapped=f"{key.pk}:old{i}", digest=f"{i:064x}", expires_at=past)
-        for i in range(HISTORY)], batch_size=5000)
+    CachedDataKey.objects.bulk_create(
+        [
+            CachedDataKey(
+                queue=deep,
+                key=key,
+                principal=data_keys.principal_of(same(0)),
+                use=CachedDataKey.Use.ENCRYPT if i % 2 else CachedDataKey.Use.DECRYPT,
+                wrapped=f"{key.pk}:old{i}",
+                digest=f"{i:064x}",
+                expires_at=past,
+            )
+            for i in range(HISTORY)
+        ],
+        batch_size=5000,
+    )
     with connection.cursor() as cursor:  # the bulk insert's WAL, out of the timings
         cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     cases = [
@@ -119,8 +132,10 @@ def run(calls: int) -> None:
             timings[name][1].append((end - middle) * 1e6)
     rows = [row(name, *timings[name]) for name, _, _ in cases]
 
-    print(f"\nSSE and the data key reuse period: in-process, SQLite, {calls:,} calls each "
-          "(µs per call)\n")
+    print(
+        f"\nSSE and the data key reuse period: in-process, SQLite, {calls:,} calls each "
+        "(µs per call)\n"
+    )
     print(f"{'case':<28}{'send p50':>10}{'send p99':>10}{'drain p50':>11}{'drain p99':>11}")
     for name, s50, s99, d50, d99 in rows:
         print(f"{name:<28}{s50:>10.0f}{s99:>10.0f}{d50:>11.0f}{d99:>11.0f}")
@@ -131,8 +146,10 @@ def run(calls: int) -> None:
         s50, d50 = base[name]
         print(f"  {name} ÷ SSE-KMS: {s50 / kms_send:.2f}×, {d50 / kms_drain:.2f}×")
     s50, d50 = base[f"SSE-KMS, {HISTORY:,} old keys"]
-    print(f"  SSE-KMS with {HISTORY:,} old keys ÷ without: {s50 / kms_send:.2f}×, "
-          f"{d50 / kms_drain:.2f}×")
+    print(
+        f"  SSE-KMS with {HISTORY:,} old keys ÷ without: {s50 / kms_send:.2f}×, "
+        f"{d50 / kms_drain:.2f}×"
+    )
     s50, d50 = base["plain"]
     print(f"  SSE-KMS ÷ plain: {kms_send / s50:.2f}×, {kms_drain / d50:.2f}×")
 

@@ -22,8 +22,13 @@ import boto3
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-gpu"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-gpu",
+]
 
 
 def main(page_url: str, api_url: str) -> int:
@@ -34,11 +39,17 @@ def main(page_url: str, api_url: str) -> int:
         page.click("#your-workspace")
         page.wait_for_url("**/w/*/")
         expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)
-        creds = {k: (page.text_content(f"#cred-{k}") or "").strip()
-                 for k in ("region", "access-key", "secret")}
-        sqs = boto3.client("sqs", endpoint_url=api_url, region_name=creds["region"],
-                           aws_access_key_id=creds["access-key"],
-                           aws_secret_access_key=creds["secret"])
+        creds = {
+            k: (page.text_content(f"#cred-{k}") or "").strip()
+            for k in ("region", "access-key", "secret")
+        }
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=api_url,
+            region_name=creds["region"],
+            aws_access_key_id=creds["access-key"],
+            aws_secret_access_key=creds["secret"],
+        )
         t0 = time.monotonic()
         url = sqs.create_queue(QueueName="seen-across-replicas")["QueueUrl"]
         for i in range(3):
@@ -51,11 +62,20 @@ def main(page_url: str, api_url: str) -> int:
         out.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(out), full_page=True)
         browser.close()
-    print(f"page on {page_url} showed the queue and its 3 messages sent through {api_url} "
-          f"{seen:.2f} s after the first call; screenshot {out.relative_to(ROOT)}")
+    print(
+        f"page on {page_url} showed the queue and its 3 messages sent through {api_url} "
+        f"{seen:.2f} s after the first call; screenshot {out.relative_to(ROOT)}"
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*(sys.argv[1:3] if len(sys.argv) >= 3 else
-                    ("http://127.0.0.1:8000", "http://127.0.0.1:8001"))))
+    sys.exit(
+        main(
+            *(
+                sys.argv[1:3]
+                if len(sys.argv) >= 3
+                else ("http://127.0.0.1:8000", "http://127.0.0.1:8001")
+            )
+        )
+    )

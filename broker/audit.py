@@ -43,10 +43,17 @@ class DeliveryReport:
 
     def as_dict(self) -> dict:
         return {
-            "queue": self.queue, "ok": self.ok, "sent": self.sent, "received": self.received,
-            "redelivered": self.redelivered, "processed": self.processed,
-            "in_queue": self.in_queue, "lost": len(self.lost), "lost_ids": self.lost[:20],
-            "overlaps": len(self.overlaps), "overlap_examples": self.overlaps[:5],
+            "queue": self.queue,
+            "ok": self.ok,
+            "sent": self.sent,
+            "received": self.received,
+            "redelivered": self.redelivered,
+            "processed": self.processed,
+            "in_queue": self.in_queue,
+            "lost": len(self.lost),
+            "lost_ids": self.lost[:20],
+            "overlaps": len(self.overlaps),
+            "overlap_examples": self.overlaps[:5],
         }
 
 
@@ -72,10 +79,14 @@ def delivery_report(queue: Queue) -> DeliveryReport:
             # The previous window ends at its visible_at; a receive strictly inside it
             # means two receivers held the message at once.
             if previous is not None and at < previous[1] - 1e-6:
-                report.overlaps.append({
-                    "message_id": message_id, "received_at": at,
-                    "previous_received_at": previous[0], "previous_visible_at": previous[1],
-                })
+                report.overlaps.append(
+                    {
+                        "message_id": message_id,
+                        "received_at": at,
+                        "previous_received_at": previous[0],
+                        "previous_visible_at": previous[1],
+                    }
+                )
             window[message_id] = (at, float(data.get("visible_at", at)))
         elif kind == "message.visibility_changed":
             # A consumer moved the window's end itself: start counting from here.
@@ -98,8 +109,8 @@ def _held(queue: Queue, ids: set[str]) -> set[str]:
     ordered = sorted(ids)
     for i in range(0, len(ordered), 10_000):
         found.update(
-            Message.objects.filter(queue__workspace_id=queue.workspace_id,
-                                   message_id__in=ordered[i:i + 10_000])
-            .values_list("message_id", flat=True)
+            Message.objects.filter(
+                queue__workspace_id=queue.workspace_id, message_id__in=ordered[i : i + 10_000]
+            ).values_list("message_id", flat=True)
         )
     return found

@@ -17,8 +17,15 @@ from broker.models import Message, MessageGroup, Queue
 CHUNK = 5000
 
 
-def fill(queue: Queue, count: int, *, now: float, groups: int = 0, in_flight_for: float = 0,
-         body: str = "x" * 256) -> None:
+def fill(
+    queue: Queue,
+    count: int,
+    *,
+    now: float,
+    groups: int = 0,
+    in_flight_for: float = 0,
+    body: str = "x" * 256,
+) -> None:
     """Add `count` messages sent at `now`.
 
     `groups` > 0 spreads them over that many message groups (FIFO). With
@@ -32,17 +39,32 @@ def fill(queue: Queue, count: int, *, now: float, groups: int = 0, in_flight_for
     while done < count:
         n = min(CHUNK, count - done)
         with transaction.atomic():
-            Message.objects.bulk_create([
-                Message(queue=queue, message_id=str(uuid.uuid4()), body=body, md5_of_body=md5,
-                        sent_at=now, visible_at=visible_at, hidden=held,
-                        receive_count=1 if held else 0, first_received_at=now if held else None,
+            Message.objects.bulk_create(
+                [
+                    Message(
+                        queue=queue,
+                        message_id=str(uuid.uuid4()),
+                        body=body,
+                        md5_of_body=md5,
+                        sent_at=now,
+                        visible_at=visible_at,
+                        hidden=held,
+                        receive_count=1 if held else 0,
+                        first_received_at=now if held else None,
                         received_at=now if held else None,
                         group_id=f"g{(done + i) % groups}" if groups else "",
-                        deduplication_id=uuid.uuid4().hex if groups else "")
-                for i in range(n)])
+                        deduplication_id=uuid.uuid4().hex if groups else "",
+                    )
+                    for i in range(n)
+                ]
+            )
             tally.record(queue.pk, after=[(held, held)] * n)
         done += n
     if groups:
         MessageGroup.objects.bulk_create(
-            [MessageGroup(queue=queue, group_id=f"g{g}", ready_at=visible_at)
-             for g in range(min(groups, count))], ignore_conflicts=True)
+            [
+                MessageGroup(queue=queue, group_id=f"g{g}", ready_at=visible_at)
+                for g in range(min(groups, count))
+            ],
+            ignore_conflicts=True,
+        )

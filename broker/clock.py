@@ -102,7 +102,9 @@ def set_speed(workspace, speed: float) -> None:
             f"Clock speed must be between {MIN_SPEED} and {MAX_SPEED:g}."
         )
     _reanchor(workspace, speed=speed, paused=workspace.paused)
-    events.record(workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace))
+    events.record(
+        workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace)
+    )
 
 
 @transaction.atomic
@@ -110,7 +112,9 @@ def pause(workspace) -> None:
     from broker import events
 
     _reanchor(workspace, speed=workspace.speed, paused=True)
-    events.record(workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace))
+    events.record(
+        workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace)
+    )
 
 
 @transaction.atomic
@@ -118,7 +122,9 @@ def resume(workspace) -> None:
     from broker import events
 
     _reanchor(workspace, speed=workspace.speed, paused=False)
-    events.record(workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace))
+    events.record(
+        workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace)
+    )
 
 
 @transaction.atomic
@@ -129,7 +135,9 @@ def step(workspace, seconds: float = 1.0) -> None:
     if not 0 < seconds <= 3600:
         raise errors.InvalidParameterValue("A step must be between 0 and 3600 seconds.")
     _reanchor(workspace, speed=workspace.speed, paused=workspace.paused, extra=seconds)
-    events.record(workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace))
+    events.record(
+        workspace, "clock.changed", data=describe(workspace), clock=for_workspace(workspace)
+    )
 
 
 def describe(workspace) -> dict:

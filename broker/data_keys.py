@@ -39,9 +39,13 @@ def for_sealing(queue: Queue, key: KmsKey, principal: str, *, clock) -> tuple[by
     if key.manager == "SQS":
         return kms.generate_data_key(key)
     now = clock.now()
-    cached = (CachedDataKey.objects
-              .filter(queue=queue, use=ENCRYPT, principal=principal, key=key, expires_at__gt=now)
-              .order_by("-expires_at").first())
+    cached = (
+        CachedDataKey.objects.filter(
+            queue=queue, use=ENCRYPT, principal=principal, key=key, expires_at__gt=now
+        )
+        .order_by("-expires_at")
+        .first()
+    )
     if cached is not None:
         return kms.reopen(key, cached.wrapped), cached.wrapped
     plain, wrapped = kms.generate_data_key(key)
@@ -53,8 +57,13 @@ def for_opening(queue: Queue, key: KmsKey, wrapped: str, principal: str, *, cloc
     """The plain data key `principal` reads `queue`'s messages sealed under `wrapped` with."""
     if key.manager == "SQS":
         return kms.decrypt(key, wrapped)
-    held = CachedDataKey.objects.filter(queue=queue, use=DECRYPT, principal=principal,
-                                        digest=_digest(wrapped), expires_at__gt=clock.now())
+    held = CachedDataKey.objects.filter(
+        queue=queue,
+        use=DECRYPT,
+        principal=principal,
+        digest=_digest(wrapped),
+        expires_at__gt=clock.now(),
+    )
     if held.exists():
         return kms.reopen(key, wrapped)
     plain = kms.decrypt(key, wrapped)
@@ -65,8 +74,11 @@ def for_opening(queue: Queue, key: KmsKey, wrapped: str, principal: str, *, cloc
 def requests_by_key(workspace) -> dict[int, tuple[int, int]]:
     """{KMS key pk: (GenerateDataKey, Decrypt) requests SQS made with it}."""
     counts: dict[int, tuple[int, int]] = {}
-    rows = (CachedDataKey.objects.filter(key__workspace=workspace).values("key_id", "use")
-            .annotate(n=Count("pk")))
+    rows = (
+        CachedDataKey.objects.filter(key__workspace=workspace)
+        .values("key_id", "use")
+        .annotate(n=Count("pk"))
+    )
     for row in rows:
         generate, decrypt = counts.get(row["key_id"], (0, 0))
         if row["use"] == ENCRYPT:  # a new data key: GenerateDataKey, then Decrypt to check it
@@ -77,12 +89,27 @@ def requests_by_key(workspace) -> dict[int, tuple[int, int]]:
     return counts
 
 
-def _remember(queue: Queue, key: KmsKey, principal: str, use: str, wrapped: str, *,
-              clock) -> None:
+def _remember(queue: Queue, key: KmsKey, principal: str, use: str, wrapped: str, *, clock) -> None:
     until = clock.now() + queue.kms_data_key_reuse_period
-    CachedDataKey.objects.create(queue=queue, key=key, principal=principal, use=use,
-                                 wrapped=wrapped, digest=_digest(wrapped), expires_at=until)
+    CachedDataKey.objects.create(
+        queue=queue,
+        key=key,
+        principal=principal,
+        use=use,
+        wrapped=wrapped,
+        digest=_digest(wrapped),
+        expires_at=until,
+    )
     kind = "kms.data_key_generated" if use == ENCRYPT else "kms.data_key_decrypted"
-    events.record(queue.workspace, kind, queue=queue.name, clock=clock, data={
-        "key": key.key_id, "principal": principal, "reused_until": until,
-        "requests": 2 if use == ENCRYPT else 1})
+    events.record(
+        queue.workspace,
+        kind,
+        queue=queue.name,
+        clock=clock,
+        data={
+            "key": key.key_id,
+            "principal": principal,
+            "reused_until": until,
+            "requests": 2 if use == ENCRYPT else 1,
+        },
+    )

@@ -32,7 +32,8 @@ def key_for(queue: Queue, *, clock) -> KmsKey | None:
         except errors.KmsNotFoundException:
             raise errors.KmsNotFound(
                 f"The request was rejected because the specified KMS key "
-                f"{queue.kms_master_key_id} could not be found.") from None
+                f"{queue.kms_master_key_id} could not be found."
+            ) from None
     if queue.sqs_managed_sse:
         return kms.sqs_owned_key(queue.workspace, clock=clock)
     return None
@@ -46,7 +47,8 @@ def require_sigv4(queue: Queue, signature_version: int) -> None:
     if signature_version != 4 and (queue.kms_master_key_id or queue.sqs_managed_sse):
         raise errors.InvalidSecurity(
             "All requests to queues with server-side encryption must use HTTPS and Signature "
-            f"Version 4; this one was signed with Signature Version {signature_version}.")
+            f"Version 4; this one was signed with Signature Version {signature_version}."
+        )
 
 
 def seal(queue: Queue, messages: list[Message], *, principal: str, clock) -> None:
@@ -59,8 +61,9 @@ def seal(queue: Queue, messages: list[Message], *, principal: str, clock) -> Non
     for m in messages:
         payload = json.dumps({"b": m.body, "a": m.attributes}, separators=(",", ":")).encode()
         nonce = os.urandom(12)
-        m.sealed = base64.b64encode(nonce + aead.encrypt(nonce, payload,
-                                                         m.message_id.encode())).decode()
+        m.sealed = base64.b64encode(
+            nonce + aead.encrypt(nonce, payload, m.message_id.encode())
+        ).decode()
         m.sealed_key = wrapped
         m.body, m.attributes = "", {}
 
@@ -115,5 +118,9 @@ def describe(m: Message) -> dict:
         return {"sealed": False}
     key_pk = m.sealed_key.partition(":")[0]
     key = KmsKey.objects.filter(pk=int(key_pk)).first()
-    return {"sealed": True, "ciphertext": m.sealed, "wrapped_key": m.sealed_key.partition(":")[2],
-            "key": key}
+    return {
+        "sealed": True,
+        "ciphertext": m.sealed,
+        "wrapped_key": m.sealed_key.partition(":")[2],
+        "key": key,
+    }

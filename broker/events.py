@@ -46,8 +46,15 @@ def record(
     """Store one event and publish it after commit."""
     return record_many(
         workspace,
-        [{"kind": kind, "queue": queue, "message_id": message_id, "function": function,
-          "data": data or {}}],
+        [
+            {
+                "kind": kind,
+                "queue": queue,
+                "message_id": message_id,
+                "function": function,
+                "data": data or {},
+            }
+        ],
         clock=clock,
     )[0]
 
@@ -73,9 +80,7 @@ def record_many(workspace, entries: list[dict], *, clock) -> list[Event]:
     ]
     created = Event.objects.bulk_create(rows)
     summary = [summarize(e) for e in created[:MAX_EVENTS_PER_FRAME]]
-    transaction.on_commit(
-        partial(publish, workspace.pk, summary, len(created)), robust=True
-    )
+    transaction.on_commit(partial(publish, workspace.pk, summary, len(created)), robust=True)
     return created
 
 

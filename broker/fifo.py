@@ -42,7 +42,8 @@ def check_id(name: str, value: str) -> None:
     if not ID_RE.match(value or ""):
         raise errors.InvalidParameterValue(
             f"Value {value} for parameter {name} is invalid. Reason: {name} can only include "
-            "alphanumeric and punctuation characters. 1 to 128 in length.", field=name,
+            "alphanumeric and punctuation characters. 1 to 128 in length.",
+            field=name,
         )
 
 
@@ -53,7 +54,8 @@ def deduplication_id(queue: Queue, body: str, explicit: str | None) -> str:
     if not queue.content_based_deduplication:
         raise errors.InvalidParameterValue(
             "The queue should either have ContentBasedDeduplication enabled or "
-            "MessageDeduplicationId provided explicitly", field="MessageDeduplicationId",
+            "MessageDeduplicationId provided explicitly",
+            field="MessageDeduplicationId",
         )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
@@ -110,15 +112,20 @@ def remember(queue: Queue, stored: list[Message], *, now: float) -> None:
     """Start the 5-minute window of each stored message's deduplication id."""
     rows = [
         Deduplication(
-            queue=queue, scope=_scope(queue, m.group_id), deduplication_id=m.deduplication_id,
-            message_id=m.message_id, sequence_number=sequence_number(m.pk),
+            queue=queue,
+            scope=_scope(queue, m.group_id),
+            deduplication_id=m.deduplication_id,
+            message_id=m.message_id,
+            sequence_number=sequence_number(m.pk),
             expires_at=now + DEDUPLICATION_WINDOW,
         )
         for m in stored
     ]
     # An expired row for the same id is replaced (the queue lock makes this race-free).
     Deduplication.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["queue", "scope", "deduplication_id"],
+        rows,
+        update_conflicts=True,
+        unique_fields=["queue", "scope", "deduplication_id"],
         update_fields=["message_id", "sequence_number", "expires_at"],
     )
 
@@ -128,12 +135,15 @@ def enqueue(queue: Queue, stored: list[Message]) -> None:
     first: dict[str, Message] = {}
     for m in stored:
         first.setdefault(m.group_id, m)
-    rows = [MessageGroup(queue=queue, group_id=g, ready_at=first[g].visible_at)
-            for g in sorted(first)]
+    rows = [
+        MessageGroup(queue=queue, group_id=g, ready_at=first[g].visible_at) for g in sorted(first)
+    ]
     # The no-op update locks an existing row, so a concurrent delete that empties
     # the group waits for this send and then sees its messages (`settle`).
     MessageGroup.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["queue", "group_id"],
+        rows,
+        update_conflicts=True,
+        unique_fields=["queue", "group_id"],
         update_fields=["group_id"],
     )
 
@@ -141,8 +151,9 @@ def enqueue(queue: Queue, stored: list[Message]) -> None:
 # --- receiving ----------------------------------------------------------------------
 
 
-def candidates(queue: Queue, *, now: float, limit: int, leaving_at: int | None = None
-               ) -> tuple[list[Message], list[str]]:
+def candidates(
+    queue: Queue, *, now: float, limit: int, leaving_at: int | None = None
+) -> tuple[list[Message], list[str]]:
     """Up to `limit` receivable messages, each group's in order, and the groups read.
 
     A group is read only when `ready_at <= now` (nothing of it in flight); its
@@ -167,9 +178,11 @@ def candidates(queue: Queue, *, now: float, limit: int, leaving_at: int | None =
         after = 0
         while counted < limit:
             # Locked (its group already is): the rows' states are the tally's.
-            chunk = list(Message.objects.select_for_update()
-                         .filter(queue=queue, group_id=group.group_id, pk__gt=after)
-                         .order_by("pk")[: limit - counted])
+            chunk = list(
+                Message.objects.select_for_update()
+                .filter(queue=queue, group_id=group.group_id, pk__gt=after)
+                .order_by("pk")[: limit - counted]
+            )
             for m in chunk:
                 if m.visible_at > now:
                     break  # delayed: what follows it must wait too
@@ -194,12 +207,16 @@ def settle(queue: Queue, group_ids, *, now: float) -> None:
     first ten messages tell when the group can be read next.
     """
     for group_id in sorted(set(group_ids)):
-        group = (MessageGroup.objects.select_for_update()
-                 .filter(queue=queue, group_id=group_id).first())
+        group = (
+            MessageGroup.objects.select_for_update().filter(queue=queue, group_id=group_id).first()
+        )
         if group is None:
             continue
-        head = list(Message.objects.filter(queue=queue, group_id=group_id).order_by("pk")
-                    .values_list("visible_at", "receive_count")[:10])
+        head = list(
+            Message.objects.filter(queue=queue, group_id=group_id)
+            .order_by("pk")
+            .values_list("visible_at", "receive_count")[:10]
+        )
         if not head:
             group.delete()
             continue
@@ -219,24 +236,32 @@ def redelay(queue: Queue, old_delay: int, *, now: float) -> None:
     message whose delay now ends earlier stays `hidden` for the ticker to announce.
     """
     new_delay = queue.delay_seconds
-    rows = list(Message.objects.select_for_update()
-                .filter(queue=queue, receive_count=0, sent_at__gt=now - max(old_delay, new_delay))
-                .values_list("pk", "hidden", "sent_at", "group_id"))
+    rows = list(
+        Message.objects.select_for_update()
+        .filter(queue=queue, receive_count=0, sent_at__gt=now - max(old_delay, new_delay))
+        .values_list("pk", "hidden", "sent_at", "group_id")
+    )
     if not rows:
         return
     pks = [pk for pk, *_ in rows]
     Message.objects.filter(pk__in=pks).update(visible_at=F("sent_at") + Value(float(new_delay)))
     Message.objects.filter(pk__in=pks, sent_at__gt=now - new_delay).update(hidden=True)
-    tally.record(queue.pk, before=[(hidden, False) for _, hidden, _, _ in rows],
-                 after=[(hidden or sent_at + new_delay > now, False)
-                        for _, hidden, sent_at, _ in rows])
+    tally.record(
+        queue.pk,
+        before=[(hidden, False) for _, hidden, _, _ in rows],
+        after=[(hidden or sent_at + new_delay > now, False) for _, hidden, sent_at, _ in rows],
+    )
     settle(queue, {group for *_, group in rows}, now=now)
 
 
 def next_ready_at(queue: Queue, *, now: float) -> float | None:
     """When a blocked or delayed group of the queue can next be read, if any."""
-    return (MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
-            .order_by("ready_at").values_list("ready_at", flat=True).first())
+    return (
+        MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
+        .order_by("ready_at")
+        .values_list("ready_at", flat=True)
+        .first()
+    )
 
 
 # --- receive attempts ----------------------------------------------------------------
@@ -267,12 +292,17 @@ def retried_batch(queue: Queue, attempt_id: str, *, now: float) -> list[Message]
     return sorted(messages, key=lambda m: attempt.message_pks.index(m.pk))  # as handed out
 
 
-def remember_attempt(queue: Queue, attempt_id: str, messages: list[Message], *, nonce: str,
-                     now: float) -> None:
+def remember_attempt(
+    queue: Queue, attempt_id: str, messages: list[Message], *, nonce: str, now: float
+) -> None:
     ReceiveAttempt.objects.update_or_create(
-        queue=queue, attempt_id=attempt_id,
-        defaults={"nonce": nonce, "message_pks": [m.pk for m in messages],
-                  "expires_at": now + ATTEMPT_WINDOW},
+        queue=queue,
+        attempt_id=attempt_id,
+        defaults={
+            "nonce": nonce,
+            "message_pks": [m.pk for m in messages],
+            "expires_at": now + ATTEMPT_WINDOW,
+        },
     )
 
 
@@ -283,9 +313,11 @@ def forget_expired(workspace, *, now: float, limit: int = 1000) -> int:
     """Drop a workspace's deduplication and attempt ids whose 5 minutes are over."""
     forgotten = 0
     for model in (Deduplication, ReceiveAttempt):
-        pks = list(model.objects.filter(queue__workspace=workspace, expires_at__lte=now)
-                   .values_list("pk", flat=True)[:limit])
+        pks = list(
+            model.objects.filter(queue__workspace=workspace, expires_at__lte=now).values_list(
+                "pk", flat=True
+            )[:limit]
+        )
         if pks:
             forgotten += model.objects.filter(pk__in=pks).delete()[0]
     return forgotten
-

@@ -58,8 +58,9 @@ ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 KEY_USAGES = {
     SYMMETRIC: (ENCRYPT_DECRYPT,),
     **dict.fromkeys(("RSA_2048", "RSA_3072", "RSA_4096"), (ENCRYPT_DECRYPT, "SIGN_VERIFY")),
-    **dict.fromkeys(("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"),
-                    ("SIGN_VERIFY", "KEY_AGREEMENT")),
+    **dict.fromkeys(
+        ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"), ("SIGN_VERIFY", "KEY_AGREEMENT")
+    ),
     "ECC_SECG_P256K1": ("SIGN_VERIFY",),
     **dict.fromkeys(("ML_DSA_44", "ML_DSA_65", "ML_DSA_87"), ("SIGN_VERIFY",)),
     **dict.fromkeys(("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"), ("GENERATE_VERIFY_MAC",)),
@@ -69,8 +70,9 @@ KEY_USAGES = {
 @cache
 def _root() -> AESGCM:
     secret = settings.SECRET_KEY.encode()
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"sqs-sns-playground kms root").derive(secret)
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"sqs-sns-playground kms root"
+    ).derive(secret)
     return AESGCM(key)
 
 
@@ -88,15 +90,29 @@ def key_arn(key: KmsKey) -> str:
     return f"arn:aws:kms:{ws.region}:{ws.account_id}:key/{key.key_id}"
 
 
-def _new_key(workspace, *, description: str, manager: str, clock, spec: str = SYMMETRIC,
-             usage: str = ENCRYPT_DECRYPT, policy: str = "") -> KmsKey:
+def _new_key(
+    workspace,
+    *,
+    description: str,
+    manager: str,
+    clock,
+    spec: str = SYMMETRIC,
+    usage: str = ENCRYPT_DECRYPT,
+    policy: str = "",
+) -> KmsKey:
     key_id = str(uuid.uuid4())
     material = ""
     if spec == SYMMETRIC:
         material = base64.b64encode(_seal(_root(), os.urandom(32), key_id.encode())).decode()
     return KmsKey.objects.create(
-        workspace=workspace, key_id=key_id, description=description, manager=manager,
-        key_spec=spec, key_usage=usage, policy=policy, material=material,
+        workspace=workspace,
+        key_id=key_id,
+        description=description,
+        manager=manager,
+        key_spec=spec,
+        key_usage=usage,
+        policy=policy,
+        material=material,
         created_at=clock.now(),
     )
 
@@ -104,33 +120,51 @@ def _new_key(workspace, *, description: str, manager: str, clock, spec: str = SY
 def _checked_policy(workspace, text: str, *, bypass_lockout: bool) -> str:
     """The policy as given, once KMS would take it: well formed, and not locking you out."""
     document = key_policy.parse(text)
-    if not bypass_lockout and not key_policy.allows(document, "kms:PutKeyPolicy",
-                                                    workspace.account_id):
+    if not bypass_lockout and not key_policy.allows(
+        document, "kms:PutKeyPolicy", workspace.account_id
+    ):
         raise errors.KmsMalformedPolicyDocument(
-            "The new key policy will not allow you to update the key policy in the future.")
+            "The new key policy will not allow you to update the key policy in the future."
+        )
     return text
 
 
 @transaction.atomic
-def create_key(workspace, *, description: str = "", spec: str | None = None,
-               usage: str | None = None, policy: str | None = None,
-               bypass_lockout: bool = False, clock) -> KmsKey:
+def create_key(
+    workspace,
+    *,
+    description: str = "",
+    spec: str | None = None,
+    usage: str | None = None,
+    policy: str | None = None,
+    bypass_lockout: bool = False,
+    clock,
+) -> KmsKey:
     if len(description) > 8192:
         raise errors.KmsValidationException("Description must be at most 8192 characters.")
     spec = spec or SYMMETRIC
     if spec not in KEY_USAGES:
         raise errors.KmsValidationException(
             f"1 validation error detected: Value '{spec[:40]}' at 'keySpec' failed to satisfy "
-            f"constraint: Member must satisfy enum value set: [{', '.join(KEY_USAGES)}]")
+            f"constraint: Member must satisfy enum value set: [{', '.join(KEY_USAGES)}]"
+        )
     usage = usage or ENCRYPT_DECRYPT
     if usage not in KEY_USAGES[spec]:
         raise errors.KmsValidationException(
             f"KeyUsage {usage[:40]} is not compatible with KeySpec {spec}: use "
-            f"{' or '.join(KEY_USAGES[spec])}.")
+            f"{' or '.join(KEY_USAGES[spec])}."
+        )
     if policy is not None:
         policy = _checked_policy(workspace, policy, bypass_lockout=bypass_lockout)
-    key = _new_key(workspace, description=description, manager="CUSTOMER", clock=clock,
-                   spec=spec, usage=usage, policy=policy or "")
+    key = _new_key(
+        workspace,
+        description=description,
+        manager="CUSTOMER",
+        clock=clock,
+        spec=spec,
+        usage=usage,
+        policy=policy or "",
+    )
     events.record(workspace, "kms.key_created", data={"key": key.key_id}, clock=clock)
     return key
 
@@ -141,8 +175,13 @@ def _aws_managed_sqs_key(workspace, *, clock) -> KmsKey:
         return alias.key
     try:
         with transaction.atomic():
-            key = _new_key(workspace, description="Default key that protects my SQS messages "
-                           "when no other key is defined", manager="AWS", clock=clock)
+            key = _new_key(
+                workspace,
+                description="Default key that protects my SQS messages "
+                "when no other key is defined",
+                manager="AWS",
+                clock=clock,
+            )
             KmsAlias.objects.create(workspace=workspace, name=AWS_SQS_ALIAS, key=key)
             return key
     except IntegrityError:  # made by a concurrent first use
@@ -160,31 +199,45 @@ def resolve(workspace, ref: str, *, clock) -> KmsKey:
     ref = (ref or "").strip()
     prefix = f"arn:aws:kms:{workspace.region}:{workspace.account_id}:"
     if ref.startswith(prefix):
-        ref = ref[len(prefix):]
-        ref = ref[len("key/"):] if ref.startswith("key/") else ref
+        ref = ref[len(prefix) :]
+        ref = ref[len("key/") :] if ref.startswith("key/") else ref
     if ref == AWS_SQS_ALIAS:
         return _aws_managed_sqs_key(workspace, clock=clock)
     if ref.startswith("alias/"):
-        alias = KmsAlias.objects.filter(workspace=workspace, name=ref).select_related(
-            "key__workspace").first()
+        alias = (
+            KmsAlias.objects.filter(workspace=workspace, name=ref)
+            .select_related("key__workspace")
+            .first()
+        )
         if alias is None:
             raise errors.KmsNotFoundException(f"Alias {prefix}{ref} is not found.")
         return alias.key
-    key = (KmsKey.objects.filter(workspace=workspace, key_id=ref).exclude(manager="SQS")
-           .select_related("workspace").first())
+    key = (
+        KmsKey.objects.filter(workspace=workspace, key_id=ref)
+        .exclude(manager="SQS")
+        .select_related("workspace")
+        .first()
+    )
     if key is None:
         raise errors.KmsNotFoundException(f"Key '{prefix}key/{ref}' does not exist")
     return key
 
 
 def list_keys(workspace) -> list[KmsKey]:
-    return list(KmsKey.objects.filter(workspace=workspace).exclude(manager="SQS")
-                .select_related("workspace").order_by("created_at", "pk")[:MAX_LIST])
+    return list(
+        KmsKey.objects.filter(workspace=workspace)
+        .exclude(manager="SQS")
+        .select_related("workspace")
+        .order_by("created_at", "pk")[:MAX_LIST]
+    )
 
 
 def list_aliases(workspace) -> list[KmsAlias]:
-    return list(KmsAlias.objects.filter(workspace=workspace).select_related("key__workspace")
-                .order_by("name"))
+    return list(
+        KmsAlias.objects.filter(workspace=workspace)
+        .select_related("key__workspace")
+        .order_by("name")
+    )
 
 
 def policy_of(key: KmsKey) -> dict:
@@ -202,7 +255,8 @@ def authorize(key: KmsKey, action: str) -> None:
     if not key_policy.allows(policy_of(key), action, key.workspace.account_id):
         raise errors.KmsAccessDeniedException(
             f"User: arn:aws:iam::{key.workspace.account_id}:root is not authorized to perform: "
-            f"{action} on resource: {key_arn(key)}: its key policy does not allow it.")
+            f"{action} on resource: {key_arn(key)}: its key policy does not allow it."
+        )
 
 
 def get_policy(workspace, ref: str, *, clock) -> str:
@@ -212,13 +266,13 @@ def get_policy(workspace, ref: str, *, clock) -> str:
 
 
 @transaction.atomic
-def put_policy(workspace, ref: str, text: str, *, bypass_lockout: bool = False,
-               clock) -> KmsKey:
+def put_policy(workspace, ref: str, text: str, *, bypass_lockout: bool = False, clock) -> KmsKey:
     """PutKeyPolicy: replace a customer key's policy (an AWS-managed key's is fixed)."""
     key = resolve(workspace, ref, clock=clock)
     if key.manager != "CUSTOMER":
         raise errors.KmsAccessDeniedException(
-            f"{key_arn(key)} is an AWS managed key: its key policy cannot be changed.")
+            f"{key_arn(key)} is an AWS managed key: its key policy cannot be changed."
+        )
     authorize(key, "kms:PutKeyPolicy")
     key.policy = _checked_policy(workspace, text, bypass_lockout=bypass_lockout)
     key.save(update_fields=["policy"])
@@ -232,13 +286,18 @@ def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
     key = resolve(workspace, ref, clock=clock)
     if key.manager != "CUSTOMER":
         raise errors.KmsInvalidStateException(
-            f"{key_arn(key)} is an AWS managed key: it cannot be disabled or enabled.")
+            f"{key_arn(key)} is an AWS managed key: it cannot be disabled or enabled."
+        )
     authorize(key, "kms:EnableKey" if enabled else "kms:DisableKey")
     if key.enabled != enabled:
         key.enabled = enabled
         key.save(update_fields=["enabled"])
-        events.record(workspace, "kms.key_enabled" if enabled else "kms.key_disabled",
-                      data={"key": key.key_id}, clock=clock)
+        events.record(
+            workspace,
+            "kms.key_enabled" if enabled else "kms.key_disabled",
+            data={"key": key.key_id},
+            clock=clock,
+        )
     return key
 
 
@@ -251,7 +310,8 @@ def set_request_quota(workspace, quota: int, *, clock) -> None:
     a support case); a low one shows KmsThrottled and what the data key reuse period saves."""
     if not 1 <= quota <= MAX_REQUEST_QUOTA:
         raise errors.InvalidParameterValue(
-            f"The KMS request quota must be between 1 and {MAX_REQUEST_QUOTA:,} requests a second.")
+            f"The KMS request quota must be between 1 and {MAX_REQUEST_QUOTA:,} requests a second."
+        )
     workspace.kms_request_quota = quota
     workspace.save(update_fields=["kms_request_quota"])
     events.record(workspace, "kms.request_quota_changed", data={"quota": quota}, clock=clock)
@@ -265,8 +325,7 @@ def set_opted_in(workspace, opted_in: bool, *, clock) -> None:
     if workspace.kms_opted_in != opted_in:
         workspace.kms_opted_in = opted_in
         workspace.save(update_fields=["kms_opted_in"])
-        events.record(workspace, "kms.opt_in_changed", data={"opted_in": opted_in},
-                      clock=clock)
+        events.record(workspace, "kms.opt_in_changed", data={"opted_in": opted_in}, clock=clock)
 
 
 def require_opt_in(workspace) -> None:
@@ -274,7 +333,8 @@ def require_opt_in(workspace) -> None:
     if not workspace.kms_opted_in:
         raise errors.OptInRequired(
             f"The AWS access key ID needs a subscription for the service: account "
-            f"{workspace.account_id} is not opted in to AWS KMS.")
+            f"{workspace.account_id} is not opted in to AWS KMS."
+        )
 
 
 @transaction.atomic
@@ -282,16 +342,17 @@ def create_alias(workspace, name: str, target: str, *, clock) -> KmsAlias:
     if not name.startswith("alias/") or len(name) > 256 or len(name) <= len("alias/"):
         raise errors.KmsValidationException(
             f"1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$")
+            "constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"
+        )
     if name.startswith("alias/aws/"):
         raise errors.KmsNotAuthorized("Cannot create alias with prefix 'alias/aws/'")
     key = resolve(workspace, target, clock=clock)
     if KmsAlias.objects.filter(workspace=workspace, name=name).exists():
-        raise errors.KmsAlreadyExistsException(
-            f"An alias with the name {name} already exists")
+        raise errors.KmsAlreadyExistsException(f"An alias with the name {name} already exists")
     alias = KmsAlias.objects.create(workspace=workspace, name=name, key=key)
-    events.record(workspace, "kms.alias_created", data={"alias": name, "key": key.key_id},
-                  clock=clock)
+    events.record(
+        workspace, "kms.alias_created", data={"alias": name, "key": key.key_id}, clock=clock
+    )
     return alias
 
 
@@ -302,12 +363,13 @@ def _usable(key: KmsKey, *actions: str) -> None:
     """SQS's view of a key it cannot use for `actions` (sqs.md §11: Kms* errors)."""
     if not key.enabled:
         raise errors.KmsDisabled(
-            f"The request was rejected because the specified KMS key {key_arn(key)} is "
-            "not enabled.")
+            f"The request was rejected because the specified KMS key {key_arn(key)} is not enabled."
+        )
     if (key.key_spec, key.key_usage) != (SYMMETRIC, ENCRYPT_DECRYPT):
         raise errors.KmsInvalidKeyUsage(
             f"The request was rejected because the KMS key {key_arn(key)} is a {key.key_spec} "
-            f"key for {key.key_usage}: SQS encrypts with symmetric ENCRYPT_DECRYPT keys only.")
+            f"key for {key.key_usage}: SQS encrypts with symmetric ENCRYPT_DECRYPT keys only."
+        )
     if key.manager == "SQS":
         return
     document = policy_of(key)
@@ -315,7 +377,8 @@ def _usable(key: KmsKey, *actions: str) -> None:
         if not key_policy.allows(document, action, key.workspace.account_id):
             raise errors.KmsAccessDenied(
                 f"The caller doesn't have the required KMS access: the key policy of "
-                f"{key_arn(key)} does not allow {action}.")
+                f"{key_arn(key)} does not allow {action}."
+            )
 
 
 def _master(key: KmsKey) -> AESGCM:
@@ -324,7 +387,8 @@ def _master(key: KmsKey) -> AESGCM:
     except InvalidTag:
         raise errors.KmsInvalidState(
             f"The KMS key {key_arn(key)} cannot be opened: the server's SECRET_KEY is not the "
-            "one it was made under.") from None
+            "one it was made under."
+        ) from None
 
 
 def _spend_quota(key: KmsKey, requests: int) -> None:
@@ -347,7 +411,8 @@ def _spend_quota(key: KmsKey, requests: int) -> None:
         raise errors.KmsThrottled(
             f"KMS throttled the request: account {workspace.account_id} makes more than "
             f"{workspace.kms_request_quota:,} cryptographic requests a second (its KMS request "
-            "quota). A longer KmsDataKeyReusePeriodSeconds makes SQS call KMS less often.")
+            "quota). A longer KmsDataKeyReusePeriodSeconds makes SQS call KMS less often."
+        )
 
 
 def _request(key: KmsKey, *actions: str) -> None:
@@ -357,7 +422,8 @@ def _request(key: KmsKey, *actions: str) -> None:
         if not key.workspace.kms_opted_in:
             raise errors.KmsOptInRequired(
                 f"SQS could not use {key_arn(key)}: account {key.workspace.account_id} is "
-                "not opted in to AWS KMS (KMS answered OptInRequired).")
+                "not opted in to AWS KMS (KMS answered OptInRequired)."
+            )
         _spend_quota(key, len(actions))
     _usable(key, *actions)
 
@@ -384,7 +450,8 @@ def key_of(wrapped: str, *, keys: dict | None = None) -> KmsKey:
         if key is None:
             raise errors.KmsNotFound(
                 "The request was rejected because the specified entity or resource could not "
-                "be found.")
+                "be found."
+            )
         if keys is not None:
             keys[key_pk] = key
     return key

@@ -354,8 +354,9 @@ def update_event_source_mapping(
     if not mapping.enabled:
         mapping.poll_error = ""  # a trigger that does not poll has no failing poll to show
     mapping.modified_at = clock.now()
-    mapping.save(update_fields=["batch_size", "maximum_concurrency", "enabled", "modified_at",
-                                "poll_error"])
+    mapping.save(
+        update_fields=["batch_size", "maximum_concurrency", "enabled", "modified_at", "poll_error"]
+    )
     events.record(
         mapping.queue.workspace,
         "lambda.mapping_updated",
@@ -511,14 +512,23 @@ def _start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     queue, function = mapping.queue, mapping.function
     # Lambda's pollers long-poll: at the in-flight limit they get nothing, not an error.
     received = sqs.receive_messages(
-        queue, max_number=mapping.batch_size, receiver=f"lambda:{function.name}",
-        long_poll=True, clock=clock,
+        queue,
+        max_number=mapping.batch_size,
+        receiver=f"lambda:{function.name}",
+        long_poll=True,
+        clock=clock,
     )
     if mapping.poll_error:
         mapping.poll_error = ""
         mapping.save(update_fields=["poll_error"])
-        events.record(queue.workspace, "mapping.poll_recovered", queue=queue.name,
-                      function=function.name, data={"mapping": str(mapping.uuid)}, clock=clock)
+        events.record(
+            queue.workspace,
+            "mapping.poll_recovered",
+            queue=queue.name,
+            function=function.name,
+            data={"mapping": str(mapping.uuid)},
+            clock=clock,
+        )
     if not received:
         return None
     now = clock.now()
@@ -596,7 +606,8 @@ def poll(mapping: EventSourceMapping, *, clock) -> list[Invocation]:
             started.append(invocation)
     finally:
         EventSourceMapping.objects.filter(pk=mapping.pk).update(
-            poll_requested_at=next_poll_requested_at)
+            poll_requested_at=next_poll_requested_at
+        )
     return started
 
 
@@ -605,16 +616,23 @@ def _poll_failed(mapping: EventSourceMapping, err: errors.AwsError, *, clock) ->
     """The queue refused the poller's receive (its KMS key, say): shown on the trigger until
     a poll receives again. Recorded once per cause, not on every retry."""
     reason = f"{err.code}: {err.message}"[:512]
-    mapping = EventSourceMapping.objects.select_related("queue__workspace", "function").filter(
-        pk=mapping.pk).first()
+    mapping = (
+        EventSourceMapping.objects.select_related("queue__workspace", "function")
+        .filter(pk=mapping.pk)
+        .first()
+    )
     if mapping is None or mapping.poll_error == reason:  # deleted meanwhile, or known
         return
     mapping.poll_error = reason
     mapping.save(update_fields=["poll_error"])
-    events.record(mapping.queue.workspace, "mapping.poll_failed", queue=mapping.queue.name,
-                  function=mapping.function.name,
-                  data={"mapping": str(mapping.uuid), "code": err.code, "message": err.message},
-                  clock=clock)
+    events.record(
+        mapping.queue.workspace,
+        "mapping.poll_failed",
+        queue=mapping.queue.name,
+        function=mapping.function.name,
+        data={"mapping": str(mapping.uuid), "code": err.code, "message": err.message},
+        clock=clock,
+    )
 
 
 # --- the end of an invocation -----------------------------------------------------------------
@@ -748,8 +766,7 @@ def claim_due_polls(workspace, *, clock, wall_now: float) -> list[int]:
     stale = wall_now - REQUEST_STALE_AFTER
     unclaimed = Q(poll_requested_at__isnull=True) | Q(poll_requested_at__lt=stale)
     visible = Exists(Message.objects.filter(queue=OuterRef("queue"), visible_at__lte=now))
-    readable_group = Exists(MessageGroup.objects.filter(queue=OuterRef("queue"),
-                                                        ready_at__lte=now))
+    readable_group = Exists(MessageGroup.objects.filter(queue=OuterRef("queue"), ready_at__lte=now))
     fifo = Q(queue__name__endswith=".fifo")
     candidates = list(
         EventSourceMapping.objects.filter(workspace=workspace, enabled=True)

@@ -138,8 +138,11 @@ class Message(models.Model):
             ),
             # A queue's hidden messages whose time has come but whose return the ticker
             # has not announced yet: the correction `sqs.counts` applies to the tally.
-            models.Index(fields=["queue", "visible_at"], name="message_queue_hidden",
-                         condition=Q(hidden=True)),
+            models.Index(
+                fields=["queue", "visible_at"],
+                name="message_queue_hidden",
+                condition=Q(hidden=True),
+            ),
             # A FIFO group's messages in order: its head and in-flight prefix.
             models.Index(fields=["queue", "group_id", "id"], name="message_group_order"),
             # Retention: the oldest messages of a queue first.
@@ -208,8 +211,9 @@ class Deduplication(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["queue", "scope", "deduplication_id"],
-                                    name="deduplication_unique"),
+            models.UniqueConstraint(
+                fields=["queue", "scope", "deduplication_id"], name="deduplication_unique"
+            ),
         ]
         indexes = [models.Index(fields=["expires_at"], name="deduplication_expiry")]
 
@@ -440,8 +444,7 @@ class CachedDataKey(models.Model):
         ENCRYPT = "encrypt"
         DECRYPT = "decrypt"
 
-    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True,
-                              related_name="data_keys")
+    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, related_name="data_keys")
     key = models.ForeignKey(KmsKey, on_delete=models.CASCADE, related_name="data_keys")
     principal = models.CharField(max_length=128)
     use = models.CharField(max_length=8, choices=Use.choices)
@@ -452,8 +455,11 @@ class CachedDataKey(models.Model):
     expires_at = models.FloatField()
 
     class Meta:
-        indexes = [models.Index(fields=["queue", "use", "principal", "expires_at"],
-                                name="cached_data_key_lookup")]
+        indexes = [
+            models.Index(
+                fields=["queue", "use", "principal", "expires_at"], name="cached_data_key_lookup"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.use} data key of {self.principal}"

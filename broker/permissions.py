@@ -33,33 +33,41 @@ def _policy(queue: Queue) -> dict:
 
 def _invalid_label(label: str, reason: str) -> errors.InvalidParameterValue:
     return errors.InvalidParameterValue(
-        f"Value {label} for parameter Label is invalid. Reason: {reason}", field="Label")
+        f"Value {label} for parameter Label is invalid. Reason: {reason}", field="Label"
+    )
 
 
 @transaction.atomic
-def add_permission(queue: Queue, label: str, account_ids: list[str], actions: list[str], *,
-                   clock) -> None:
+def add_permission(
+    queue: Queue, label: str, account_ids: list[str], actions: list[str], *, clock
+) -> None:
     """Allow `account_ids` the SQS `actions` on this queue, as statement `label`."""
     if not LABEL_RE.match(label or ""):
-        raise _invalid_label(label, "Can only include alphanumeric characters, hyphens, or "
-                                    "underscores. 1 to 80 in length.")
+        raise _invalid_label(
+            label,
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length.",
+        )
     if not account_ids:
         raise errors.MissingParameter("The request must contain the parameter AWSAccountIds.")
     if not actions:
         raise errors.MissingParameter("The request must contain the parameter Actions.")
     if len(actions) > MAX_ACTIONS:
-        raise errors.OverLimit(f"{len(actions)} Actions were found, maximum allowed is "
-                               f"{MAX_ACTIONS}.")
+        raise errors.OverLimit(
+            f"{len(actions)} Actions were found, maximum allowed is {MAX_ACTIONS}."
+        )
     document = _policy(queue)
     if any(s.get("Sid") == label for s in document["Statement"]):
         raise _invalid_label(label, "Already exists.")
     principals = [f"arn:aws:iam::{account}:root" for account in account_ids]
-    document["Statement"].append({
-        "Sid": label, "Effect": "Allow",
-        "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
-        "Action": [f"SQS:{a}" for a in actions] if len(actions) > 1 else f"SQS:{actions[0]}",
-        "Resource": queue.arn,
-    })
+    document["Statement"].append(
+        {
+            "Sid": label,
+            "Effect": "Allow",
+            "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
+            "Action": [f"SQS:{a}" for a in actions] if len(actions) > 1 else f"SQS:{actions[0]}",
+            "Resource": queue.arn,
+        }
+    )
     _save(queue, document, clock=clock, change={"permission_added": label})
 
 

@@ -37,8 +37,14 @@ def _queue_by_arn(workspace, arn: str) -> Queue:
 
 
 @transaction.atomic
-def start_move_task(workspace, source_arn: str, *, destination_arn: str | None = None,
-                    rate: int | None = None, clock) -> MoveTask:
+def start_move_task(
+    workspace,
+    source_arn: str,
+    *,
+    destination_arn: str | None = None,
+    rate: int | None = None,
+    clock,
+) -> MoveTask:
     """Start moving a dead-letter queue's messages (StartMessageMoveTask).
 
     Raises ResourceNotFoundException (unknown queue), InvalidParameterValue (the
@@ -48,67 +54,92 @@ def start_move_task(workspace, source_arn: str, *, destination_arn: str | None =
     source = _queue_by_arn(workspace, source_arn)
     if not Queue.objects.filter(workspace=workspace, dead_letter_target_arn=source.arn).exists():
         raise errors.InvalidParameterValue(
-            "Source queue must be configured as a Dead Letter Queue.", field="source")
+            "Source queue must be configured as a Dead Letter Queue.", field="source"
+        )
     destination = None
     if destination_arn:
         destination = _queue_by_arn(workspace, destination_arn)
         if destination.pk == source.pk:
             raise errors.InvalidParameterValue(
-                "Destination queue must be different from the source queue.",
-                field="destination")
+                "Destination queue must be different from the source queue.", field="destination"
+            )
         if destination.is_fifo != source.is_fifo:
             raise errors.InvalidParameterValue(
                 "Destination queue must be of the same type as the source queue.",
-                field="destination")
+                field="destination",
+            )
     if rate is not None and not 1 <= rate <= MAX_RATE:
         raise errors.InvalidParameterValue(
             f"Value {rate} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: "
-            f"Must be between 1 and {MAX_RATE}.", field="rate")
+            f"Must be between 1 and {MAX_RATE}.",
+            field="rate",
+        )
     if MoveTask.objects.filter(source=source, status=MoveTask.Status.RUNNING).exists():
         raise errors.InvalidParameterValue(
             "There is already a task running. Only one active task is allowed for a source "
-            "queue arn at a given time.", field="source")
+            "queue arn at a given time.",
+            field="source",
+        )
     now = clock.now()
     task = MoveTask.objects.create(
-        workspace=workspace, source=source, handle=str(uuid.uuid4()),
+        workspace=workspace,
+        source=source,
+        handle=str(uuid.uuid4()),
         destination_arn=destination.arn if destination else "",
-        rate=rate, to_move=sqs.counts(source, now=now).total, started_at=now,
+        rate=rate,
+        to_move=sqs.counts(source, now=now).total,
+        started_at=now,
     )
-    events.record(workspace, "move_task.started", queue=source.name, clock=clock,
-                  data=progress(task))
+    events.record(
+        workspace, "move_task.started", queue=source.name, clock=clock, data=progress(task)
+    )
     return task
 
 
 def progress(task: MoveTask) -> dict:
-    return {"task": task.handle, "status": task.status, "moved": task.moved,
-            "to_move": task.to_move, "destination": task.destination_arn,
-            "rate": task.rate, "failure": task.failure_reason}
+    return {
+        "task": task.handle,
+        "status": task.status,
+        "moved": task.moved,
+        "to_move": task.to_move,
+        "destination": task.destination_arn,
+        "rate": task.rate,
+        "failure": task.failure_reason,
+    }
 
 
-def list_move_tasks(workspace, source_arn: str, *, max_results: int | None = None
-                    ) -> list[MoveTask]:
+def list_move_tasks(
+    workspace, source_arn: str, *, max_results: int | None = None
+) -> list[MoveTask]:
     """The source's tasks, newest first (ListMessageMoveTasks: 1 to 10, default 1)."""
     if max_results is not None and not 1 <= max_results <= 10:
         raise errors.InvalidParameterValue(
             f"Value {max_results} for parameter MaxResults is invalid. Reason: Must be between "
-            "1 and 10, if provided.")
+            "1 and 10, if provided."
+        )
     source = _queue_by_arn(workspace, source_arn)
-    return list(MoveTask.objects.filter(source=source).order_by("-started_at", "-pk")
-                [: max_results or 1])
+    return list(
+        MoveTask.objects.filter(source=source).order_by("-started_at", "-pk")[: max_results or 1]
+    )
 
 
 @transaction.atomic
 def cancel_move_task(workspace, handle: str, *, clock) -> MoveTask:
     """Stop a running task; what it moved stays moved (CancelMessageMoveTask)."""
-    task = (MoveTask.objects.select_for_update(of=("self",)).select_related("source")
-            .filter(workspace=workspace, handle=handle, status=MoveTask.Status.RUNNING).first())
+    task = (
+        MoveTask.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .filter(workspace=workspace, handle=handle, status=MoveTask.Status.RUNNING)
+        .first()
+    )
     if task is None:
         raise errors.ResourceNotFoundException("Task does not exist.")
     task.status = MoveTask.Status.CANCELLED
     task.finished_at = clock.now()
     task.save(update_fields=["status", "finished_at"])
-    events.record(workspace, "move_task.cancelled", queue=task.source.name, clock=clock,
-                  data=progress(task))
+    events.record(
+        workspace, "move_task.cancelled", queue=task.source.name, clock=clock, data=progress(task)
+    )
     return task
 
 
@@ -117,15 +148,22 @@ def cancel_move_task(workspace, handle: str, *, clock) -> MoveTask:
 
 def advance_move_tasks(workspace, *, clock) -> int:
     """Move what each running task's rate allows by now; returns how many moved."""
-    pks = list(MoveTask.objects.filter(workspace=workspace, status=MoveTask.Status.RUNNING)
-               .values_list("pk", flat=True))
+    pks = list(
+        MoveTask.objects.filter(workspace=workspace, status=MoveTask.Status.RUNNING).values_list(
+            "pk", flat=True
+        )
+    )
     return sum(_advance(pk, clock=clock) for pk in pks)
 
 
 @transaction.atomic
 def _advance(pk: int, *, clock) -> int:
-    task = (MoveTask.objects.select_for_update(of=("self",)).select_related("source", "workspace")
-            .filter(pk=pk, status=MoveTask.Status.RUNNING).first())
+    task = (
+        MoveTask.objects.select_for_update(of=("self",))
+        .select_related("source", "workspace")
+        .filter(pk=pk, status=MoveTask.Status.RUNNING)
+        .first()
+    )
     if task is None:
         return 0
     now = clock.now()
@@ -165,8 +203,9 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
     by_arn: dict[str, Queue | None] = {}
 
     def destination_of(m: Message) -> Queue | None:
-        arn = task.destination_arn or (m.system_attributes.get("DeadLetterQueueSourceArn")
-                                       or {}).get("StringValue", "")
+        arn = task.destination_arn or (
+            m.system_attributes.get("DeadLetterQueueSourceArn") or {}
+        ).get("StringValue", "")
         if arn not in by_arn:
             by_arn[arn] = sqs.queue_by_arn(task.workspace, arn)
         return by_arn[arn]
@@ -178,8 +217,10 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
         if target is None or target.is_fifo != source.is_fifo:
             task.status = MoveTask.Status.FAILED
             task.failure_reason = (
-                "AWS.SimpleQueueService.NonExistentQueue" if target is None
-                else "The destination queue is of another type.")
+                "AWS.SimpleQueueService.NonExistentQueue"
+                if target is None
+                else "The destination queue is of another type."
+            )
             break
         placed.setdefault(target.pk, []).append(m)
         targets[target.pk] = target
@@ -194,13 +235,24 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
     for target_pk, ms in placed.items():
         target = targets[target_pk]
         fresh = [
-            Message(queue=target, message_id=m.message_id, body=m.body, attributes=m.attributes,
-                    sealed=m.sealed, sealed_key=m.sealed_key,
-                    system_attributes={k: v for k, v in m.system_attributes.items()
-                                       if k != "DeadLetterQueueSourceArn"},
-                    md5_of_body=m.md5_of_body, md5_of_attributes=m.md5_of_attributes,
-                    sender_id=m.sender_id, sent_at=m.sent_at, visible_at=now,
-                    group_id=m.group_id, deduplication_id=m.deduplication_id)
+            Message(
+                queue=target,
+                message_id=m.message_id,
+                body=m.body,
+                attributes=m.attributes,
+                sealed=m.sealed,
+                sealed_key=m.sealed_key,
+                system_attributes={
+                    k: v for k, v in m.system_attributes.items() if k != "DeadLetterQueueSourceArn"
+                },
+                md5_of_body=m.md5_of_body,
+                md5_of_attributes=m.md5_of_attributes,
+                sender_id=m.sender_id,
+                sent_at=m.sent_at,
+                visible_at=now,
+                group_id=m.group_id,
+                deduplication_id=m.deduplication_id,
+            )
             for m in ms
         ]
         encryption.reseal(target, fresh, opener=opener, clock=clock)
@@ -209,8 +261,14 @@ def _move(task: MoveTask, source: Queue, messages: list[Message], *, now: float,
         if target.is_fifo:
             fifo.enqueue(target, fresh)
         transaction.on_commit(lambda pk=target.pk: wakeup.notify(pk), robust=True)
-        recorded += [{"kind": "message.redriven", "queue": source.name,
-                      "message_id": m.message_id,
-                      "data": {"destination": target.name, "task": task.handle}} for m in ms]
+        recorded += [
+            {
+                "kind": "message.redriven",
+                "queue": source.name,
+                "message_id": m.message_id,
+                "data": {"destination": target.name, "task": task.handle},
+            }
+            for m in ms
+        ]
     events.record_many(task.workspace, recorded, clock=clock)
     return len(moving)

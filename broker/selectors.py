@@ -29,8 +29,14 @@ LOG_LIMIT = 200
 INVOCATION_LIMIT = 20
 
 MESSAGE_KINDS = (
-    "message.sent", "message.received", "message.visible", "message.visibility_changed",
-    "message.deleted", "message.moved_to_dlq", "message.deduplicated", "message.expired",
+    "message.sent",
+    "message.received",
+    "message.visible",
+    "message.visibility_changed",
+    "message.deleted",
+    "message.moved_to_dlq",
+    "message.deduplicated",
+    "message.expired",
     "message.redriven",
 )
 LANE_LIMIT = 12  # groups shown as lanes
@@ -99,7 +105,9 @@ def _queue_name_from_arn(arn: str) -> str:
     return arn.rsplit(":", 1)[-1] if arn else ""
 
 
-def queue_overview(queue: Queue, *, now: float, queues_by_name: dict | None = None) -> QueueOverview:
+def queue_overview(
+    queue: Queue, *, now: float, queues_by_name: dict | None = None
+) -> QueueOverview:
     """One queue with its live counts and where its redrive policy points."""
     c = sqs.counts(queue, now=now)
     if queues_by_name is None:
@@ -108,9 +116,15 @@ def queue_overview(queue: Queue, *, now: float, queues_by_name: dict | None = No
     arn = queue.arn
     is_dlq = any(q.dead_letter_target_arn == arn for q in queues_by_name.values())
     dlq_total = sqs.counts(dlq, now=now).total if dlq is not None else 0
-    return QueueOverview(queue=queue, visible=c.visible, in_flight=c.in_flight,
-                         delayed=c.delayed, is_dlq=is_dlq, dead_letter_queue=dlq,
-                         dlq_total=dlq_total)
+    return QueueOverview(
+        queue=queue,
+        visible=c.visible,
+        in_flight=c.in_flight,
+        delayed=c.delayed,
+        is_dlq=is_dlq,
+        dead_letter_queue=dlq,
+        dlq_total=dlq_total,
+    )
 
 
 def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
@@ -130,7 +144,8 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
     result.functions = list(Function.objects.filter(workspace=workspace))
     result.mappings = list(
         EventSourceMapping.objects.filter(workspace=workspace)
-        .select_related("queue", "function").order_by("queue__name", "function__name")
+        .select_related("queue", "function")
+        .order_by("queue__name", "function__name")
     )
     for m in result.mappings:
         result.edges.append(
@@ -153,7 +168,9 @@ def message_state(message: Message, *, now: float) -> str:
     return "in_flight" if message.receive_count else "delayed"
 
 
-def message_table(queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT) -> list[MessageRow]:
+def message_table(
+    queue: Queue, *, now: float, limit: int = MESSAGE_TABLE_LIMIT
+) -> list[MessageRow]:
     """The first `limit` messages of a queue in the order they become receivable."""
     rows = Message.objects.filter(queue=queue).order_by("visible_at", "pk")[:limit]
     opener = encryption.Opener(queue)
@@ -170,15 +187,26 @@ class Lane:
     blocked: bool  # a message of it is in flight: nothing more of it can be received
 
 
-def fifo_lanes(queue: Queue, *, now: float, limit: int = LANE_LIMIT,
-               depth: int = LANE_DEPTH) -> list[Lane]:
+def fifo_lanes(
+    queue: Queue, *, now: float, limit: int = LANE_LIMIT, depth: int = LANE_DEPTH
+) -> list[Lane]:
     """The queue's message groups (readable ones first), `depth` messages each."""
     lanes, opener = [], encryption.Opener(queue)
     for group in MessageGroup.objects.filter(queue=queue).order_by("ready_at", "group_id")[:limit]:
-        rows = [_row(m, now, opener) for m in
-                Message.objects.filter(queue=queue, group_id=group.group_id).order_by("pk")[:depth]]
-        lanes.append(Lane(group.group_id, rows, group.ready_at,
-                          blocked=any(r.state == "in_flight" for r in rows)))
+        rows = [
+            _row(m, now, opener)
+            for m in Message.objects.filter(queue=queue, group_id=group.group_id).order_by("pk")[
+                :depth
+            ]
+        ]
+        lanes.append(
+            Lane(
+                group.group_id,
+                rows,
+                group.ready_at,
+                blocked=any(r.state == "in_flight" for r in rows),
+            )
+        )
     return lanes
 
 
@@ -189,23 +217,26 @@ def group_count(queue: Queue) -> int:
 def find_message(workspace: Workspace, message_id: str) -> Message | None:
     return (
         Message.objects.filter(message_id=message_id, queue__workspace=workspace)
-        .select_related("queue").first()
+        .select_related("queue")
+        .first()
     )
 
 
 def message_timeline(workspace: Workspace, message_id: str, *, after: int = 0) -> list[Event]:
     """Everything that happened to one message, oldest first (kept after deletion)."""
     return list(
-        Event.objects.filter(workspace=workspace, message_id=message_id, id__gt=after)
-        .order_by("id")[:TIMELINE_LIMIT]
+        Event.objects.filter(workspace=workspace, message_id=message_id, id__gt=after).order_by(
+            "id"
+        )[:TIMELINE_LIMIT]
     )
 
 
 def api_feed(workspace: Workspace, *, after: int = 0, limit: int = API_FEED_LIMIT) -> list[Event]:
     """The newest `api.call` events, newest first."""
     return list(
-        Event.objects.filter(workspace=workspace, kind="api.call", id__gt=after)
-        .order_by("-id")[:limit]
+        Event.objects.filter(workspace=workspace, kind="api.call", id__gt=after).order_by("-id")[
+            :limit
+        ]
     )
 
 
@@ -215,18 +246,21 @@ KMS_REQUESTS_LIMIT = 5
 def kms_requests(workspace: Workspace, *, limit: int = KMS_REQUESTS_LIMIT) -> list[Event]:
     """The newest requests SQS made of KMS for a principal's data key, newest first."""
     return list(
-        Event.objects.filter(workspace=workspace,
-                             kind__in=("kms.data_key_generated", "kms.data_key_decrypted"))
-        .order_by("-id")[:limit]
+        Event.objects.filter(
+            workspace=workspace, kind__in=("kms.data_key_generated", "kms.data_key_decrypted")
+        ).order_by("-id")[:limit]
     )
 
 
 def function_log(function: Function, *, after: int = 0, limit: int = LOG_LIMIT) -> list[Event]:
     """The function's `lambda.log` lines, oldest first (the newest `limit` of them)."""
     lines = list(
-        Event.objects.filter(workspace_id=function.workspace_id, function=function.name,
-                             kind="lambda.log", id__gt=after)
-        .order_by("-id")[:limit]
+        Event.objects.filter(
+            workspace_id=function.workspace_id,
+            function=function.name,
+            kind="lambda.log",
+            id__gt=after,
+        ).order_by("-id")[:limit]
     )
     lines.reverse()
     return lines
@@ -238,22 +272,25 @@ def invocations(function: Function, *, limit: int = INVOCATION_LIMIT) -> list[In
 
 def function_triggers(function: Function) -> list[EventSourceMapping]:
     return list(
-        EventSourceMapping.objects.filter(function=function).select_related("queue")
+        EventSourceMapping.objects.filter(function=function)
+        .select_related("queue")
         .order_by("queue__name")
     )
 
 
 def queue_triggers(queue: Queue) -> list[EventSourceMapping]:
     return list(
-        EventSourceMapping.objects.filter(queue=queue).select_related("function")
+        EventSourceMapping.objects.filter(queue=queue)
+        .select_related("function")
         .order_by("function__name")
     )
 
 
 def dead_letter_sources(queue: Queue) -> list[Queue]:
     """The queues whose redrive policy points at this one."""
-    return list(Queue.objects.filter(workspace_id=queue.workspace_id,
-                                     dead_letter_target_arn=queue.arn))
+    return list(
+        Queue.objects.filter(workspace_id=queue.workspace_id, dead_letter_target_arn=queue.arn)
+    )
 
 
 def move_tasks(queue: Queue, *, limit: int = 5) -> list[MoveTask]:
@@ -263,8 +300,11 @@ def move_tasks(queue: Queue, *, limit: int = 5) -> list[MoveTask]:
 
 def redrive_destinations(queue: Queue) -> list[Queue]:
     """Queues a dead-letter queue's messages may be moved to (same type, not itself)."""
-    return [q for q in Queue.objects.filter(workspace_id=queue.workspace_id).exclude(pk=queue.pk)
-            if q.is_fifo == queue.is_fifo]
+    return [
+        q
+        for q in Queue.objects.filter(workspace_id=queue.workspace_id).exclude(pk=queue.pk)
+        if q.is_fifo == queue.is_fifo
+    ]
 
 
 def local_workspaces() -> list[Workspace]:

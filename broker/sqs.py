@@ -64,26 +64,43 @@ INT_ATTRIBUTES = {
 # Also an integer, but only shown while SSE-KMS is configured.
 KMS_REUSE = ("kms_data_key_reuse_period", 60, 86_400)
 TEXT_ATTRIBUTES = {"Policy", "RedrivePolicy", "RedriveAllowPolicy", "SqsManagedSseEnabled"}
-FIFO_ONLY_ATTRIBUTES = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
-                        "FifoThroughputLimit"}
+FIFO_ONLY_ATTRIBUTES = {
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+}
 # FIFO choice attributes: name -> (model field, allowed values).
 FIFO_CHOICES = {
     "DeduplicationScope": ("deduplication_scope", fifo.DEDUPLICATION_SCOPES),
     "FifoThroughputLimit": ("fifo_throughput_limit", fifo.THROUGHPUT_LIMITS),
 }
 READ_ONLY_ATTRIBUTES = {
-    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
     "QueueArn",
 }
 ALL_ATTRIBUTE_NAMES = (
-    set(INT_ATTRIBUTES) | TEXT_ATTRIBUTES | FIFO_ONLY_ATTRIBUTES | READ_ONLY_ATTRIBUTES
+    set(INT_ATTRIBUTES)
+    | TEXT_ATTRIBUTES
+    | FIFO_ONLY_ATTRIBUTES
+    | READ_ONLY_ATTRIBUTES
     | {"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"}
 )
 SYSTEM_ATTRIBUTE_NAMES = {
-    "All", "SenderId", "SentTimestamp", "ApproximateReceiveCount",
-    "ApproximateFirstReceiveTimestamp", "SequenceNumber", "MessageDeduplicationId",
-    "MessageGroupId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
+    "All",
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
 }
 
 
@@ -208,20 +225,22 @@ def _check_queue_name(name: str, attributes: dict[str, str]) -> None:
         raise errors.InvalidParameterValue(
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
             "underscores, must end with .fifo suffix and be 1 to 80 in length"
-            if fifo_attribute or fifo_name else
-            "Can only include alphanumeric characters, hyphens, or underscores. "
+            if fifo_attribute or fifo_name
+            else "Can only include alphanumeric characters, hyphens, or underscores. "
             "1 to 80 in length",
             field="name",
         )
     if fifo_name and not fifo_attribute:
         raise errors.InvalidParameterValue(
-            "The name of a queue ending in .fifo requires the FifoQueue attribute set to "
-            "true", field="name",
+            "The name of a queue ending in .fifo requires the FifoQueue attribute set to true",
+            field="name",
         )
 
 
 def _int_attribute(name: str, value: str) -> int:
-    _field, low, high = KMS_REUSE if name == "KmsDataKeyReusePeriodSeconds" else INT_ATTRIBUTES[name]
+    _field, low, high = (
+        KMS_REUSE if name == "KmsDataKeyReusePeriodSeconds" else INT_ATTRIBUTES[name]
+    )
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -240,8 +259,9 @@ def queue_by_arn(workspace, arn: str) -> Queue | None:
     parts = (arn or "").split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
         return None
-    return (Queue.objects.filter(workspace=workspace, name=parts[5])
-            .select_related("workspace").first())
+    return (
+        Queue.objects.filter(workspace=workspace, name=parts[5]).select_related("workspace").first()
+    )
 
 
 def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, int | None]:
@@ -281,13 +301,17 @@ def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, i
     if dlq.name == own_name:
         raise invalid("Dead letter target cannot be the queue itself.")
     if dlq.is_fifo != own_name.endswith(".fifo"):
-        raise invalid("Dead-letter target owner must be of the same queue type as the source "
-                      "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
-                      "queue's a standard queue.")
+        raise invalid(
+            "Dead-letter target owner must be of the same queue type as the source "
+            "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
+            "queue's a standard queue."
+        )
     own_arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{own_name}"
     if not redrive_allowed(dlq, own_arn):
-        raise invalid(f"Queue {arn} does not allow this queue as a dead-letter source: its "
-                      "RedriveAllowPolicy does not name it.")
+        raise invalid(
+            f"Queue {arn} does not allow this queue as a dead-letter source: its "
+            "RedriveAllowPolicy does not name it."
+        )
     return arn, count
 
 
@@ -316,10 +340,14 @@ def _parse_redrive_allow_policy(raw: str) -> dict:
     if policy["redrivePermission"] != "byQueue":
         if sources is not None:
             raise invalid("sourceQueueArns is allowed only when redrivePermission is byQueue.")
-    elif (not isinstance(sources, list) or not 1 <= len(sources) <= MAX_REDRIVE_SOURCES
-          or not all(isinstance(a, str) for a in sources)):
-        raise invalid(f"With byQueue, sourceQueueArns must list 1 to {MAX_REDRIVE_SOURCES} "
-                      "queue ARNs.")
+    elif (
+        not isinstance(sources, list)
+        or not 1 <= len(sources) <= MAX_REDRIVE_SOURCES
+        or not all(isinstance(a, str) for a in sources)
+    ):
+        raise invalid(
+            f"With byQueue, sourceQueueArns must list 1 to {MAX_REDRIVE_SOURCES} queue ARNs."
+        )
     return policy
 
 
@@ -349,7 +377,8 @@ def _fifo_attribute(name: str, raw, *, fifo_queue: bool, creating: bool) -> dict
         if not creating:
             raise errors.InvalidAttributeValue(
                 "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is "
-                "not supported.", field=name,
+                "not supported.",
+                field=name,
             )
         _boolean(name, raw)
         return {}
@@ -358,21 +387,26 @@ def _fifo_attribute(name: str, raw, *, fifo_queue: bool, creating: bool) -> dict
     field_name, allowed = FIFO_CHOICES[name]
     if str(raw) not in allowed:
         raise errors.InvalidAttributeValue(
-            f"Invalid value for the parameter {name}. Reason: must be one of "
-            f"{', '.join(allowed)}.", field=name,
+            f"Invalid value for the parameter {name}. Reason: must be one of {', '.join(allowed)}.",
+            field=name,
         )
     return {field_name: str(raw)}
 
 
 def _validated_attributes(
-    workspace, name: str, attributes: dict[str, str], *, creating: bool = False,
+    workspace,
+    name: str,
+    attributes: dict[str, str],
+    *,
+    creating: bool = False,
 ) -> dict:
     """Turn AWS attribute strings into model field values, or raise like AWS."""
     values: dict = {}
     for key, raw in attributes.items():
         if key in FIFO_ONLY_ATTRIBUTES:
-            values.update(_fifo_attribute(key, raw, fifo_queue=name.endswith(".fifo"),
-                                          creating=creating))
+            values.update(
+                _fifo_attribute(key, raw, fifo_queue=name.endswith(".fifo"), creating=creating)
+            )
             continue
         if key in INT_ATTRIBUTES:
             values[INT_ATTRIBUTES[key][0]] = _int_attribute(key, raw)
@@ -405,15 +439,21 @@ def _validated_attributes(
         if values.get("sqs_managed_sse"):
             raise errors.InvalidAttributeName(
                 "You can use one type of server-side encryption (SSE) at one time. You can "
-                "either enable KMS SSE or SQS SSE.", field="KmsMasterKeyId")
+                "either enable KMS SSE or SQS SSE.",
+                field="KmsMasterKeyId",
+            )
         values["sqs_managed_sse"] = False
     return values
 
 
 @transaction.atomic
 def create_queue(
-    workspace, name: str, *, attributes: dict[str, str] | None = None,
-    tags: dict[str, str] | None = None, clock,
+    workspace,
+    name: str,
+    *,
+    attributes: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    clock,
 ) -> Queue:
     """Create a queue, or return the existing one with identical attributes.
 
@@ -425,15 +465,16 @@ def create_queue(
     attributes = attributes or {}
     _check_queue_name(name, attributes)
     values = _validated_attributes(workspace, name, attributes, creating=True)
-    _check_throughput_pair(values.get("deduplication_scope", "queue"),
-                           values.get("fifo_throughput_limit", "perQueue"))
+    _check_throughput_pair(
+        values.get("deduplication_scope", "queue"), values.get("fifo_throughput_limit", "perQueue")
+    )
     existing = Queue.objects.filter(workspace=workspace, name=name).first()
     if existing is not None:
         for key, value in values.items():
             if getattr(existing, key) != value:
                 attribute = next(
-                    (a for a, spec in (INT_ATTRIBUTES | FIFO_CHOICES).items()
-                     if spec[0] == key), key
+                    (a for a, spec in (INT_ATTRIBUTES | FIFO_CHOICES).items() if spec[0] == key),
+                    key,
                 )
                 raise errors.QueueNameExists(
                     "A queue already exists with the same name and a different value "
@@ -443,15 +484,21 @@ def create_queue(
         return existing
     now = clock.now()
     # The queue's own log says when it went (few deletions per workspace: a short scan).
-    if Event.objects.filter(workspace=workspace, kind="queue.deleted", queue=name,
-                            at__gt=now - RECREATE_AFTER).exists():
+    if Event.objects.filter(
+        workspace=workspace, kind="queue.deleted", queue=name, at__gt=now - RECREATE_AFTER
+    ).exists():
         raise errors.QueueDeletedRecently(
             f"You must wait {RECREATE_AFTER} seconds after deleting a queue before you can "
-            "create another with the same name.", field="name",
+            "create another with the same name.",
+            field="name",
         )
     queue = Queue.objects.create(
-        workspace=workspace, name=name, tags=dict(tags or {}), created_at=now,
-        modified_at=now, **values,
+        workspace=workspace,
+        name=name,
+        tags=dict(tags or {}),
+        created_at=now,
+        modified_at=now,
+        **values,
     )
     events.record(workspace, "queue.created", queue=name, clock=clock)
     return queue
@@ -554,8 +601,10 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
         everything["Policy"] = queue.policy
     if queue.dead_letter_target_arn:
         everything["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": queue.dead_letter_target_arn,
-             "maxReceiveCount": queue.max_receive_count},
+            {
+                "deadLetterTargetArn": queue.dead_letter_target_arn,
+                "maxReceiveCount": queue.max_receive_count,
+            },
             separators=(",", ":"),
         )
     if queue.redrive_allow_policy:
@@ -563,7 +612,8 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
     if queue.is_fifo:
         everything["FifoQueue"] = "true"
         everything["ContentBasedDeduplication"] = (
-            "true" if queue.content_based_deduplication else "false")
+            "true" if queue.content_based_deduplication else "false"
+        )
         everything["DeduplicationScope"] = queue.deduplication_scope
         everything["FifoThroughputLimit"] = queue.fifo_throughput_limit
     if "All" in names or READ_ONLY_ATTRIBUTES.intersection(names):
@@ -580,13 +630,16 @@ def get_queue_attributes(queue: Queue, names: list[str] | None, *, clock) -> dic
 def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> Queue:
     """Change settable attributes; records `queue.updated` with what changed."""
     values = _validated_attributes(queue.workspace, queue.name, attributes)
-    _check_throughput_pair(values.get("deduplication_scope", queue.deduplication_scope),
-                           values.get("fifo_throughput_limit", queue.fifo_throughput_limit))
-    if values.get("sqs_managed_sse") and values.get("kms_master_key_id",
-                                                    queue.kms_master_key_id):
+    _check_throughput_pair(
+        values.get("deduplication_scope", queue.deduplication_scope),
+        values.get("fifo_throughput_limit", queue.fifo_throughput_limit),
+    )
+    if values.get("sqs_managed_sse") and values.get("kms_master_key_id", queue.kms_master_key_id):
         raise errors.InvalidAttributeName(
             "You can use one type of server-side encryption (SSE) at one time. You can either "
-            "enable KMS SSE or SQS SSE.", field="SqsManagedSseEnabled")
+            "enable KMS SSE or SQS SSE.",
+            field="SqsManagedSseEnabled",
+        )
     old_delay = queue.delay_seconds
     for key, value in values.items():
         setattr(queue, key, value)
@@ -596,8 +649,11 @@ def set_queue_attributes(queue: Queue, attributes: dict[str, str], *, clock) -> 
         # On FIFO the queue's delay is retroactive (sqs.md §2): waiting messages take it.
         fifo.redelay(queue, old_delay, now=queue.modified_at)
     events.record(
-        queue.workspace, "queue.updated", queue=queue.name,
-        data={"attributes": sorted(attributes)}, clock=clock,
+        queue.workspace,
+        "queue.updated",
+        queue=queue.name,
+        data={"attributes": sorted(attributes)},
+        clock=clock,
     )
     return queue
 
@@ -614,8 +670,10 @@ def attribute_errors(queue: Queue, attributes: dict[str, str]) -> dict[str, erro
     if not found:
         try:
             values = _validated_attributes(queue.workspace, queue.name, attributes)
-            _check_throughput_pair(values.get("deduplication_scope", queue.deduplication_scope),
-                                   values.get("fifo_throughput_limit", queue.fifo_throughput_limit))
+            _check_throughput_pair(
+                values.get("deduplication_scope", queue.deduplication_scope),
+                values.get("fifo_throughput_limit", queue.fifo_throughput_limit),
+            )
         except errors.AwsError as exc:
             found[exc.field or "FifoThroughputLimit"] = exc
     return found
@@ -627,7 +685,8 @@ def _check_throughput_pair(scope: str, limit: str) -> None:
         raise errors.InvalidAttributeValue(
             "Invalid value for the parameter FifoThroughputLimit. Reason: The "
             "perMessageGroupId value is allowed only when the value for DeduplicationScope "
-            "is messageGroup.", field="FifoThroughputLimit",
+            "is messageGroup.",
+            field="FifoThroughputLimit",
         )
 
 
@@ -635,16 +694,22 @@ def _check_throughput_pair(scope: str, limit: str) -> None:
 def tag_queue(queue: Queue, tags: dict[str, str], *, clock) -> None:
     queue.tags = {**queue.tags, **tags}
     queue.save(update_fields=["tags"])
-    events.record(queue.workspace, "queue.updated", queue=queue.name,
-                  data={"tags": sorted(tags)}, clock=clock)
+    events.record(
+        queue.workspace, "queue.updated", queue=queue.name, data={"tags": sorted(tags)}, clock=clock
+    )
 
 
 @transaction.atomic
 def untag_queue(queue: Queue, keys: list[str], *, clock) -> None:
     queue.tags = {k: v for k, v in queue.tags.items() if k not in set(keys)}
     queue.save(update_fields=["tags"])
-    events.record(queue.workspace, "queue.updated", queue=queue.name,
-                  data={"untagged": sorted(keys)}, clock=clock)
+    events.record(
+        queue.workspace,
+        "queue.updated",
+        queue=queue.name,
+        data={"untagged": sorted(keys)},
+        clock=clock,
+    )
 
 
 def list_dead_letter_source_queues(
@@ -676,7 +741,9 @@ def _check_message_attributes(attributes: dict) -> tuple[dict, int]:
         if (
             not ATTRIBUTE_NAME_RE.match(name)
             or lowered.startswith(("aws.", "amazon."))
-            or name.startswith(".") or name.endswith(".") or ".." in name
+            or name.startswith(".")
+            or name.endswith(".")
+            or ".." in name
         ):
             raise errors.InvalidParameterValue(
                 f"Message (user) attribute name '{name}' is invalid. The attribute name can "
@@ -696,8 +763,7 @@ def _check_message_attributes(attributes: dict) -> tuple[dict, int]:
                     f"Message (user) attribute '{name}' must contain a non-empty value of "
                     "type 'Binary'."
                 )
-            stored[name] = {"DataType": data_type,
-                            "BinaryValue": base64.b64encode(raw).decode()}
+            stored[name] = {"DataType": data_type, "BinaryValue": base64.b64encode(raw).decode()}
             size += len(name.encode()) + len(data_type.encode()) + len(raw)
             continue
         text = value.get("StringValue")
@@ -724,12 +790,23 @@ def _check_message_attributes(attributes: dict) -> tuple[dict, int]:
     return stored, size
 
 
-def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds, now,
-             group_id=None, deduplication_id=None, batch=False):
+def _prepare(
+    queue: Queue,
+    *,
+    body,
+    attributes,
+    system_attributes,
+    delay_seconds,
+    now,
+    group_id=None,
+    deduplication_id=None,
+    batch=False,
+):
     """Validate one message; return the unsaved Message and its Sent result."""
     if body is None or body == "":
-        raise errors.MissingParameter("The request must contain the parameter MessageBody.",
-                                      field="MessageBody")
+        raise errors.MissingParameter(
+            "The request must contain the parameter MessageBody.", field="MessageBody"
+        )
     if INVALID_BODY_CHARS.search(body):
         raise errors.InvalidMessageContents()
     stored, attr_size = _check_message_attributes(attributes or {})
@@ -740,7 +817,8 @@ def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds
             f"{queue.maximum_message_size} bytes."
         )
     group_id, deduplication_id = _check_ordering_ids(
-        queue, body, group_id, deduplication_id, delay_seconds, batch=batch)
+        queue, body, group_id, deduplication_id, delay_seconds, batch=batch
+    )
     if delay_seconds is None or (queue.is_fifo and delay_seconds == 0):
         delay = queue.delay_seconds
     else:
@@ -780,8 +858,9 @@ def _prepare(queue: Queue, *, body, attributes, system_attributes, delay_seconds
     return message, sent
 
 
-def _check_ordering_ids(queue: Queue, body, group_id, deduplication_id, delay_seconds, *,
-                        batch: bool) -> tuple[str, str]:
+def _check_ordering_ids(
+    queue: Queue, body, group_id, deduplication_id, delay_seconds, *, batch: bool
+) -> tuple[str, str]:
     """MessageGroupId / MessageDeduplicationId / DelaySeconds rules (sqs.md §4.2, §4.3)."""
     if group_id is not None:
         fifo.check_id("MessageGroupId", group_id)
@@ -795,18 +874,21 @@ def _check_ordering_ids(queue: Queue, body, group_id, deduplication_id, delay_se
         return group_id or "", ""
     if group_id is None:
         missing = errors.InvalidParameterValue if batch else errors.MissingParameter
-        raise missing("The request must contain the parameter MessageGroupId.",
-                      field="MessageGroupId")
+        raise missing(
+            "The request must contain the parameter MessageGroupId.", field="MessageGroupId"
+        )
     if delay_seconds:
         raise errors.InvalidParameterValue(
             f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: The request "
-            "include parameter that is not valid for this queue type.", field="DelaySeconds",
+            "include parameter that is not valid for this queue type.",
+            field="DelaySeconds",
         )
     return group_id, fifo.deduplication_id(queue, body, deduplication_id)
 
 
-def _sent_event(queue: Queue, message: Message, sender: str, attribute_names: list[str],
-                body: str) -> dict:
+def _sent_event(
+    queue: Queue, message: Message, sender: str, attribute_names: list[str], body: str
+) -> dict:
     data = {
         "sender": sender,
         "delay": round(message.visible_at - message.sent_at, 3),
@@ -816,19 +898,32 @@ def _sent_event(queue: Queue, message: Message, sender: str, attribute_names: li
         # An excerpt for the log, never of a message the queue keeps encrypted.
         data["body"] = body[:280]
     if queue.is_fifo:
-        data.update(group=message.group_id, deduplication_id=message.deduplication_id,
-                    sequence_number=fifo.sequence_number(message.pk))
+        data.update(
+            group=message.group_id,
+            deduplication_id=message.deduplication_id,
+            sequence_number=fifo.sequence_number(message.pk),
+        )
     elif message.group_id:
         data["group"] = message.group_id
-    return {"kind": "message.sent", "queue": queue.name, "message_id": message.message_id,
-            "data": data}
+    return {
+        "kind": "message.sent",
+        "queue": queue.name,
+        "message_id": message.message_id,
+        "data": data,
+    }
 
 
 def _duplicate_event(queue: Queue, original, message: Message, sender: str) -> dict:
-    return {"kind": "message.deduplicated", "queue": queue.name,
-            "message_id": original.message_id,
-            "data": {"sender": sender, "group": message.group_id,
-                     "deduplication_id": message.deduplication_id}}
+    return {
+        "kind": "message.deduplicated",
+        "queue": queue.name,
+        "message_id": original.message_id,
+        "data": {
+            "sender": sender,
+            "group": message.group_id,
+            "deduplication_id": message.deduplication_id,
+        },
+    }
 
 
 def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, clock) -> list[Sent]:
@@ -848,14 +943,16 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
     recorded = []
     if stored:
         plain = [(sorted(m.attributes), m.body) for m in stored]
-        encryption.seal(queue, stored, principal=data_keys.principal_of(sender),
-                        clock=clock)  # KmsDisabled: nothing is stored
+        encryption.seal(
+            queue, stored, principal=data_keys.principal_of(sender), clock=clock
+        )  # KmsDisabled: nothing is stored
         Message.objects.bulk_create(stored)
         tally.record(queue.pk, after=[tally.state(m) for m in stored])
         # Wake long polls first: on_commit hooks run in order, and the event push is slower.
         transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)
-        recorded = [_sent_event(queue, m, sender, *shown)
-                    for m, shown in zip(stored, plain, strict=True)]
+        recorded = [
+            _sent_event(queue, m, sender, *shown) for m, shown in zip(stored, plain, strict=True)
+        ]
     if queue.is_fifo:
         if stored:
             fifo.remember(queue, stored, now=clock.now())
@@ -869,8 +966,14 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
             if isinstance(original, Message):
                 original = fifo.Original(original.message_id, fifo.sequence_number(original.pk))
             recorded.append(_duplicate_event(queue, original, m, sender))
-            results.append(replace(sent, message_id=original.message_id,
-                                   sequence_number=original.sequence_number, duplicate=True))
+            results.append(
+                replace(
+                    sent,
+                    message_id=original.message_id,
+                    sequence_number=original.sequence_number,
+                    duplicate=True,
+                )
+            )
     else:
         results = [sent for _, sent in prepared]
     events.record_many(queue.workspace, recorded, clock=clock)
@@ -879,10 +982,16 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
 
 @transaction.atomic
 def send_message(
-    queue: Queue, *, body: str, attributes: dict | None = None,
-    system_attributes: dict | None = None, delay_seconds: int | None = None,
-    group_id: str | None = None, deduplication_id: str | None = None,
-    sender: str = "", clock,
+    queue: Queue,
+    *,
+    body: str,
+    attributes: dict | None = None,
+    system_attributes: dict | None = None,
+    delay_seconds: int | None = None,
+    group_id: str | None = None,
+    deduplication_id: str | None = None,
+    sender: str = "",
+    clock,
 ) -> Sent:
     """Enqueue one message (sqs.md §4). Records `message.sent`; wakes long polls.
 
@@ -890,9 +999,16 @@ def send_message(
     instead and returns the first message's id. Raises MissingParameter,
     InvalidMessageContents, InvalidParameterValue.
     """
-    prepared = _prepare(queue, body=body, attributes=attributes,
-                        system_attributes=system_attributes, delay_seconds=delay_seconds,
-                        group_id=group_id, deduplication_id=deduplication_id, now=clock.now())
+    prepared = _prepare(
+        queue,
+        body=body,
+        attributes=attributes,
+        system_attributes=system_attributes,
+        delay_seconds=delay_seconds,
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+        now=clock.now(),
+    )
     return _store(queue, [prepared], sender, clock)[0]
 
 
@@ -923,7 +1039,9 @@ def _entry_size(entry: dict) -> int:
 
 
 @transaction.atomic
-def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", clock) -> BatchResult:
+def send_message_batch(
+    queue: Queue, entries: list[dict], *, sender: str = "", clock
+) -> BatchResult:
     """Send up to 10 messages; bad entries fail alone, in `failed` (sqs.md §4.5).
 
     Each entry: {"Id", "MessageBody", "MessageAttributes"?, "MessageSystemAttributes"?,
@@ -942,12 +1060,19 @@ def send_message_batch(queue: Queue, entries: list[dict], *, sender: str = "", c
     prepared, ids = [], []
     for entry in entries:
         try:
-            prepared.append(_prepare(
-                queue, body=entry.get("MessageBody"), attributes=entry.get("MessageAttributes"),
-                system_attributes=entry.get("MessageSystemAttributes"),
-                delay_seconds=entry.get("DelaySeconds"), group_id=entry.get("MessageGroupId"),
-                deduplication_id=entry.get("MessageDeduplicationId"), now=now, batch=True,
-            ))
+            prepared.append(
+                _prepare(
+                    queue,
+                    body=entry.get("MessageBody"),
+                    attributes=entry.get("MessageAttributes"),
+                    system_attributes=entry.get("MessageSystemAttributes"),
+                    delay_seconds=entry.get("DelaySeconds"),
+                    group_id=entry.get("MessageGroupId"),
+                    deduplication_id=entry.get("MessageDeduplicationId"),
+                    now=now,
+                    batch=True,
+                )
+            )
         except errors.AwsError as exc:
             result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
             continue
@@ -1016,8 +1141,9 @@ def _lock_candidates(queue: Queue, now: float, limit: int, seen: list[int]) -> l
     return list(qs[:limit])
 
 
-def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float, *,
-                               opener: encryption.Opener, clock) -> dict:
+def _move_to_dead_letter_queue(
+    queue: Queue, dlq: Queue, m: Message, now: float, *, opener: encryption.Opener, clock
+) -> dict:
     # Sealed for the dead-letter queue's own key (or stored plain if it has none).
     encryption.reseal(dlq, [m], opener=opener, clock=clock)
     m.queue = dlq
@@ -1031,20 +1157,43 @@ def _move_to_dead_letter_queue(queue: Queue, dlq: Queue, m: Message, now: float,
         **m.system_attributes,
         "DeadLetterQueueSourceArn": {"DataType": "String", "StringValue": queue.arn},
     }
-    m.save(update_fields=["queue", "receive_count", "first_received_at", "received_at",
-                          "receipt_nonce", "hidden", "visible_at", "system_attributes",
-                          "body", "attributes", "sealed", "sealed_key"])
+    m.save(
+        update_fields=[
+            "queue",
+            "receive_count",
+            "first_received_at",
+            "received_at",
+            "receipt_nonce",
+            "hidden",
+            "visible_at",
+            "system_attributes",
+            "body",
+            "attributes",
+            "sealed",
+            "sealed_key",
+        ]
+    )
     if dlq.is_fifo:
         fifo.enqueue(dlq, [m])
     transaction.on_commit(partial(wakeup.notify, dlq.pk), robust=True)
-    return {"kind": "message.moved_to_dlq", "queue": queue.name, "message_id": m.message_id,
-            "data": {"dlq": dlq.name, "receive_count": queue.max_receive_count}}
+    return {
+        "kind": "message.moved_to_dlq",
+        "queue": queue.name,
+        "message_id": m.message_id,
+        "data": {"dlq": dlq.name, "receive_count": queue.max_receive_count},
+    }
 
 
 @transaction.atomic
 def receive_messages(
-    queue: Queue, *, max_number: int = 1, visibility: int | None = None,
-    receiver: str = "", attempt_id: str | None = None, long_poll: bool = False, clock,
+    queue: Queue,
+    *,
+    max_number: int = 1,
+    visibility: int | None = None,
+    receiver: str = "",
+    attempt_id: str | None = None,
+    long_poll: bool = False,
+    clock,
 ) -> list[Received]:
     """Hand out up to `max_number` visible messages, each with a new receipt handle.
 
@@ -1101,20 +1250,29 @@ def receive_messages(
                 continue  # past retention, not swept by the ticker yet: gone for receivers
             if m.hidden:
                 # Its return was not announced yet (the ticker had not run).
-                recorded.append({"kind": "message.visible", "queue": queue.name,
-                                 "message_id": m.message_id,
-                                 "data": {"reason": "visibility_expired"}})
+                recorded.append(
+                    {
+                        "kind": "message.visible",
+                        "queue": queue.name,
+                        "message_id": m.message_id,
+                        "data": {"reason": "visibility_expired"},
+                    }
+                )
             if dlq is not None and m.receive_count >= queue.max_receive_count:
                 left.append(tally.state(m))
-                recorded.append(_move_to_dead_letter_queue(queue, dlq, m, now, opener=opener,
-                                                           clock=clock))
+                recorded.append(
+                    _move_to_dead_letter_queue(queue, dlq, m, now, opener=opener, clock=clock)
+                )
                 continue
             picked.append(m)
 
     if queue.is_fifo:
         candidates, groups = fifo.candidates(
-            queue, now=now, limit=max_number,
-            leaving_at=queue.max_receive_count if dlq is not None else None)
+            queue,
+            now=now,
+            limit=max_number,
+            leaving_at=queue.max_receive_count if dlq is not None else None,
+        )
         take(candidates)
     else:
         # Over-received messages leave for the DLQ and free their slot: look again.
@@ -1135,7 +1293,9 @@ def receive_messages(
             first_received_at=Coalesce("first_received_at", Value(now, FloatField())),
             # Hidden (for the ticker to announce its return) only if it is hidden at all:
             # a 0 s receive leaves nothing to announce, and no row for the ticker to lock.
-            received_at=now, receipt_nonce=nonce, visible_at=now + visibility,
+            received_at=now,
+            receipt_nonce=nonce,
+            visible_at=now + visibility,
             hidden=visibility > 0,
         )
         for m in picked:
@@ -1154,11 +1314,19 @@ def receive_messages(
             fifo.remember_attempt(queue, attempt_id, picked, nonce=nonce, now=now)
     results = [_received(queue, m, opener) for m in picked]
     for m, r in zip(picked, results, strict=True):
-        recorded.append({
-            "kind": "message.received", "queue": queue.name, "message_id": m.message_id,
-            "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
-                     "receive_count": m.receive_count, "visible_at": m.visible_at},
-        })
+        recorded.append(
+            {
+                "kind": "message.received",
+                "queue": queue.name,
+                "message_id": m.message_id,
+                "data": {
+                    "receiver": receiver,
+                    "receipt_handle": r.receipt_handle,
+                    "receive_count": m.receive_count,
+                    "visible_at": m.visible_at,
+                },
+            }
+        )
     if recorded:
         # Stamp the timeline with the instant the visibility was computed from.
         events.record_many(queue.workspace, [{"at": now, **e} for e in recorded], clock=clock)
@@ -1180,17 +1348,21 @@ def _room_in_flight(queue: Queue, wanted: int, *, now: float, long_poll: bool) -
     if queue.is_fifo or long_poll:
         return 0
     # AWS's own words for this refusal.
-    raise errors.OverLimit("Too many messages have been received without being deleted. Please "
-                           "delete your received messages or let them timeout before receiving "
-                           "more.")
+    raise errors.OverLimit(
+        "Too many messages have been received without being deleted. Please "
+        "delete your received messages or let them timeout before receiving "
+        "more."
+    )
 
 
-def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receiver: str,
-                    now: float, clock) -> list[Received]:
+def _hand_out_again(
+    queue: Queue, batch: list[Message], visibility: int, receiver: str, now: float, clock
+) -> list[Received]:
     """A retried FIFO receive: the same messages and handles, visibility restarted."""
     before = [tally.state(m) for m in batch]  # locked by `fifo.retried_batch`
     Message.objects.filter(pk__in=[m.pk for m in batch]).update(
-        visible_at=now + visibility, hidden=visibility > 0)
+        visible_at=now + visibility, hidden=visibility > 0
+    )
     for m in batch:
         m.visible_at = now + visibility
         m.hidden = visibility > 0
@@ -1198,13 +1370,26 @@ def _hand_out_again(queue: Queue, batch: list[Message], visibility: int, receive
     fifo.settle(queue, {m.group_id for m in batch}, now=now)
     opener = encryption.Opener(queue, data_keys.principal_of(receiver), clock=clock)
     results = [_received(queue, m, opener) for m in batch]
-    events.record_many(queue.workspace, [
-        {"kind": "message.received", "queue": queue.name, "message_id": m.message_id, "at": now,
-         "data": {"receiver": receiver, "receipt_handle": r.receipt_handle,
-                  "receive_count": m.receive_count, "visible_at": m.visible_at,
-                  "retried_attempt": True}}
-        for m, r in zip(batch, results, strict=True)
-    ], clock=clock)
+    events.record_many(
+        queue.workspace,
+        [
+            {
+                "kind": "message.received",
+                "queue": queue.name,
+                "message_id": m.message_id,
+                "at": now,
+                "data": {
+                    "receiver": receiver,
+                    "receipt_handle": r.receipt_handle,
+                    "receive_count": m.receive_count,
+                    "visible_at": m.visible_at,
+                    "retried_attempt": True,
+                },
+            }
+            for m, r in zip(batch, results, strict=True)
+        ],
+        clock=clock,
+    )
     return results
 
 
@@ -1219,8 +1404,14 @@ class Peeked:
     delayed: bool
 
 
-def peek_messages(queue: Queue, *, now: float, show_invisible: bool = False,
-                  show_delayed: bool = False, limit: int = PEEK_LIMIT) -> list[Peeked]:
+def peek_messages(
+    queue: Queue,
+    *,
+    now: float,
+    show_invisible: bool = False,
+    show_delayed: bool = False,
+    limit: int = PEEK_LIMIT,
+) -> list[Peeked]:
     """The queue's messages in send order, changing nothing (no receive, no count).
 
     Receivable ones always; in-flight ones (and on FIFO the messages waiting behind
@@ -1230,19 +1421,34 @@ def peek_messages(queue: Queue, *, now: float, show_invisible: bool = False,
     qs = Message.objects.filter(queue=queue)
     in_flight = Q(visible_at__gt=now, receive_count__gt=0)
     delayed = Q(visible_at__gt=now, receive_count=0)
-    blocked_groups = (set(MessageGroup.objects.filter(queue=queue, ready_at__gt=now)
-                          .values_list("group_id", flat=True)) if queue.is_fifo else set())
+    blocked_groups = (
+        set(
+            MessageGroup.objects.filter(queue=queue, ready_at__gt=now).values_list(
+                "group_id", flat=True
+            )
+        )
+        if queue.is_fifo
+        else set()
+    )
     if not show_invisible:
-        qs = qs.exclude(in_flight).exclude(group_id__in=blocked_groups) if blocked_groups \
+        qs = (
+            qs.exclude(in_flight).exclude(group_id__in=blocked_groups)
+            if blocked_groups
             else qs.exclude(in_flight)
+        )
     if not show_delayed:
         qs = qs.exclude(delayed)
     peeked, opener = [], encryption.Opener(queue)
     for m in qs.order_by("pk")[:limit]:
         received = replace(_received(queue, m, opener), receipt_handle=PEEK_RECEIPT_HANDLE)
         is_delayed = m.visible_at > now and not m.receive_count
-        peeked.append(Peeked(received, visible=m.visible_at <= now
-                             and m.group_id not in blocked_groups, delayed=is_delayed))
+        peeked.append(
+            Peeked(
+                received,
+                visible=m.visible_at <= now and m.group_id not in blocked_groups,
+                delayed=is_delayed,
+            )
+        )
     return peeked
 
 
@@ -1250,8 +1456,9 @@ def next_visible_at(queue: Queue, *, now: float) -> float | None:
     """When a receive could next find something that is hidden now, if ever."""
     if queue.is_fifo:
         return fifo.next_ready_at(queue, now=now)
-    return Message.objects.filter(queue=queue, visible_at__gt=now).aggregate(
-        t=Min("visible_at"))["t"]
+    return Message.objects.filter(queue=queue, visible_at__gt=now).aggregate(t=Min("visible_at"))[
+        "t"
+    ]
 
 
 # --- deleting and visibility ----------------------------------------------------------
@@ -1272,7 +1479,9 @@ def delete_message(queue: Queue, receipt_handle: str, *, actor: str = "", clock)
         raise expired[0]
 
 
-def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", clock) -> BatchResult:
+def delete_message_batch(
+    queue: Queue, entries: list[dict], *, actor: str = "", clock
+) -> BatchResult:
     """Entries: {"Id", "ReceiptHandle"}. Bad handles fail alone (sqs.md §4.6).
 
     The valid handles are deleted with one SELECT, one DELETE and one event INSERT.
@@ -1303,13 +1512,16 @@ def delete_message_batch(queue: Queue, entries: list[dict], *, actor: str = "", 
 
 class ExpiredReceiptHandle(errors.InvalidParameterValue):
     def __init__(self, handle: str):
-        super().__init__(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The "
-                         "receipt handle has expired.")
+        super().__init__(
+            f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The "
+            "receipt handle has expired."
+        )
         self.handle = handle
 
 
-def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, clock
-            ) -> list[ExpiredReceiptHandle]:
+def _delete(
+    queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, clock
+) -> list[ExpiredReceiptHandle]:
     """Delete the messages of parsed handles (pk, nonce, handle); gone ones are no-ops.
 
     Returns the handles refused because they expired (FIFO only, sqs.md §5.3).
@@ -1317,11 +1529,11 @@ def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, cl
     # Locked: the states the tally subtracts must still be the rows' own.
     found = {
         pk: (message_id, current_nonce, visible_at, group_id, (hidden, receive_count > 0))
-        for pk, message_id, current_nonce, visible_at, group_id, hidden, receive_count
-        in Message.objects.select_for_update().filter(
-            queue=queue, pk__in={pk for pk, _, _ in handles}
-        ).values_list("pk", "message_id", "receipt_nonce", "visible_at", "group_id", "hidden",
-                      "receive_count")
+        for pk, message_id, current_nonce, visible_at, group_id, hidden, receive_count in Message.objects.select_for_update()
+        .filter(queue=queue, pk__in={pk for pk, _, _ in handles})
+        .values_list(
+            "pk", "message_id", "receipt_nonce", "visible_at", "group_id", "hidden", "receive_count"
+        )
     }
     expired: list[ExpiredReceiptHandle] = []
     if queue.is_fifo:
@@ -1344,10 +1556,18 @@ def _delete(queue: Queue, handles: list[tuple[int, str, str]], *, actor: str, cl
             continue
         seen.add(pk)
         message_id, current_nonce = found[pk][:2]
-        recorded.append({
-            "kind": "message.deleted", "queue": queue.name, "message_id": message_id,
-            "data": {"by": actor, "receipt_handle": handle, "stale_handle": nonce != current_nonce},
-        })
+        recorded.append(
+            {
+                "kind": "message.deleted",
+                "queue": queue.name,
+                "message_id": message_id,
+                "data": {
+                    "by": actor,
+                    "receipt_handle": handle,
+                    "stale_handle": nonce != current_nonce,
+                },
+            }
+        )
     events.record_many(queue.workspace, recorded, clock=clock)
     return expired
 
@@ -1394,7 +1614,9 @@ def change_message_visibility(
         # Extending one message extends its group's block; ending it may free the group.
         fifo.settle(queue, [message.group_id], now=now)
     events.record(
-        queue.workspace, "message.visibility_changed", queue=queue.name,
+        queue.workspace,
+        "message.visibility_changed",
+        queue=queue.name,
         message_id=message.message_id,
         data={"by": actor, "visibility": visibility, "visible_at": message.visible_at},
         clock=clock,
@@ -1414,8 +1636,11 @@ def change_message_visibility_batch(
             try:
                 with transaction.atomic():
                     change_message_visibility(
-                        queue, entry.get("ReceiptHandle") or "",
-                        int(entry.get("VisibilityTimeout") or 0), actor=actor, clock=clock,
+                        queue,
+                        entry.get("ReceiptHandle") or "",
+                        int(entry.get("VisibilityTimeout") or 0),
+                        actor=actor,
+                        clock=clock,
                     )
             except errors.AwsError as exc:
                 result.failed.append(BatchFailure(entry["Id"], exc.wire_query_code, exc.message))
@@ -1446,8 +1671,9 @@ def purge_queue(queue: Queue, *, clock) -> int:
     MessageGroup.objects.filter(queue=queue).delete()
     queue.last_purged_at = now
     queue.save(update_fields=["last_purged_at"])
-    events.record(queue.workspace, "queue.purged", queue=queue.name,
-                  data={"deleted": deleted}, clock=clock)
+    events.record(
+        queue.workspace, "queue.purged", queue=queue.name, data={"deleted": deleted}, clock=clock
+    )
     return deleted
 
 
@@ -1482,14 +1708,19 @@ def _announce(workspace, pending, *, clock, limit: int) -> int:
     Message.objects.filter(pk__in=[m.pk for m in due]).update(hidden=False)
     for queue_pk in {m.queue_id for m in due}:
         mine = [m for m in due if m.queue_id == queue_pk]
-        tally.record(queue_pk, before=[tally.state(m) for m in mine],
-                     after=tally.shown(len(mine)))
+        tally.record(queue_pk, before=[tally.state(m) for m in mine], after=tally.shown(len(mine)))
     events.record_many(
         workspace,
-        [{"kind": "message.visible", "queue": m.queue.name, "message_id": m.message_id,
-          "at": m.visible_at,
-          "data": {"reason": "visibility_expired" if m.receive_count else "delay_ended"}}
-         for m in due],
+        [
+            {
+                "kind": "message.visible",
+                "queue": m.queue.name,
+                "message_id": m.message_id,
+                "at": m.visible_at,
+                "data": {"reason": "visibility_expired" if m.receive_count else "delay_ended"},
+            }
+            for m in due
+        ],
         clock=clock,
     )
     for queue_pk in {m.queue_id for m in due}:

@@ -64,14 +64,16 @@ def record(queue_id: int, *, before: Iterable[State] = (), after: Iterable[State
     old, new = _sums(before), _sums(after)
     change = Totals(new.messages - old.messages, new.held - old.held, new.delayed - old.delayed)
     if change != Totals():
-        QueueTally.objects.create(queue_id=queue_id, messages=change.messages, held=change.held,
-                                  delayed=change.delayed)
+        QueueTally.objects.create(
+            queue_id=queue_id, messages=change.messages, held=change.held, delayed=change.delayed
+        )
 
 
 def totals(queue_id: int) -> Totals:
     """The queue's messages, held and delayed, as recorded (one statement: one snapshot)."""
     row = QueueTally.objects.filter(queue_id=queue_id).aggregate(
-        messages=Sum("messages"), held=Sum("held"), delayed=Sum("delayed"))
+        messages=Sum("messages"), held=Sum("held"), delayed=Sum("delayed")
+    )
     return Totals(row["messages"] or 0, row["held"] or 0, row["delayed"] or 0)
 
 
@@ -80,8 +82,12 @@ def fold() -> int:
 
     For every queue, paused clock or not: writes go on while a clock is paused.
     """
-    busy = (QueueTally.objects.values("queue_id").annotate(n=Count("pk")).filter(n__gt=1)
-            .values_list("queue_id", flat=True))
+    busy = (
+        QueueTally.objects.values("queue_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("queue_id", flat=True)
+    )
     removed = 0
     for queue_id in list(busy):
         removed += _fold(queue_id)
@@ -99,6 +105,10 @@ def _fold(queue_id: int) -> int:
     if len(rows) < 2:
         return 0
     QueueTally.objects.filter(pk__in=[r[0] for r in rows]).delete()
-    QueueTally.objects.create(queue_id=queue_id, messages=sum(r[1] for r in rows),
-                              held=sum(r[2] for r in rows), delayed=sum(r[3] for r in rows))
+    QueueTally.objects.create(
+        queue_id=queue_id,
+        messages=sum(r[1] for r in rows),
+        held=sum(r[2] for r in rows),
+        delayed=sum(r[3] for r in rows),
+    )
     return len(rows) - 1

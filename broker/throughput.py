@@ -26,18 +26,26 @@ from broker.models import Queue
 log = logging.getLogger(__name__)
 
 CALLS_PER_SECOND = 300
-ACTIONS = frozenset({
-    "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
-    "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
-})
+ACTIONS = frozenset(
+    {
+        "SendMessage",
+        "SendMessageBatch",
+        "ReceiveMessage",
+        "DeleteMessage",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibility",
+        "ChangeMessageVisibilityBatch",
+    }
+)
 
 
 def is_limited(queue: Queue, action: str) -> bool:
     return queue.is_fifo and queue.fifo_throughput_limit == "perQueue" and action in ACTIONS
 
 
-def count(name: str, *, calls: int = 1, now: float | None = None,
-          client: redis.Redis | None = None) -> int:
+def count(
+    name: str, *, calls: int = 1, now: float | None = None, client: redis.Redis | None = None
+) -> int:
     """Add `calls` to the counter `name` for the wall second of `now`; its total in that second.
 
     Shared by every server process through Redis; also KMS's request quota (`broker/kms.py`).
@@ -51,8 +59,14 @@ def count(name: str, *, calls: int = 1, now: float | None = None,
     return total
 
 
-def spend(queue_arn: str, action: str, *, calls: int = 1, now: float | None = None,
-          client: redis.Redis | None = None) -> int:
+def spend(
+    queue_arn: str,
+    action: str,
+    *,
+    calls: int = 1,
+    now: float | None = None,
+    client: redis.Redis | None = None,
+) -> int:
     """Count `calls` of `action` on the queue in the wall second of `now`; its total so far.
 
     Keyed by ARN rather than row id, so a test can spend a live server's quota.
@@ -73,4 +87,5 @@ def admit(queue: Queue, action: str, *, now: float | None = None) -> None:
         raise errors.RequestThrottled(
             f"Request is throttled: the FIFO queue {queue.name} takes {CALLS_PER_SECOND} "
             f"{action} calls per second. Batch up to 10 messages per call, or set "
-            "FifoThroughputLimit to perMessageGroupId (high throughput).")
+            "FifoThroughputLimit to perMessageGroupId (high throughput)."
+        )

@@ -45,8 +45,11 @@ def tick_once() -> int:
             "workspace_id", flat=True
         )
     )
-    moving = set(MoveTask.objects.filter(status=MoveTask.Status.RUNNING)
-                 .values_list("workspace_id", flat=True))
+    moving = set(
+        MoveTask.objects.filter(status=MoveTask.Status.RUNNING).values_list(
+            "workspace_id", flat=True
+        )
+    )
     # Tidying, not timing: receivers already skip what it removes.
     sweep = time.monotonic() - _last_sweep >= SWEEP_EVERY
     if sweep:

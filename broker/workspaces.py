@@ -31,9 +31,10 @@ def local_credentials_enabled() -> bool:
 def _new_account_id() -> str:
     while True:
         candidate = "".join(secrets.choice(string.digits) for _ in range(12))
-        if candidate != DEFAULT_ACCOUNT_ID and not Workspace.objects.filter(
-            account_id=candidate
-        ).exists():
+        if (
+            candidate != DEFAULT_ACCOUNT_ID
+            and not Workspace.objects.filter(account_id=candidate).exists()
+        ):
             return candidate
 
 

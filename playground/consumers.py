@@ -31,7 +31,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         workspace = await database_sync_to_async(watchable_workspace)(
-            self.scope.get("session"), slug)
+            self.scope.get("session"), slug
+        )
         if workspace is None:
             await self.close()
             return
@@ -44,7 +45,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         html, self.cursor = await database_sync_to_async(live.snapshot)(
-            self.workspace_id, self.page)
+            self.workspace_id, self.page
+        )
         await self.send(text_data=html)
 
     async def disconnect(self, code):
@@ -66,7 +68,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             self.dirty = False
             try:
                 update = await database_sync_to_async(live.changes)(
-                    self.workspace_id, self.page, self.cursor)
+                    self.workspace_id, self.page, self.cursor
+                )
             except Exception:
                 log.exception("rendering live fragments failed")
                 return

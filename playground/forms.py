@@ -46,22 +46,36 @@ def show_aws_error(form: forms.Form, err: errors.AwsError, field_map: dict | Non
 
 
 class CreateQueueForm(forms.Form):
-    name = forms.CharField(max_length=200, initial="MyTaskQueue",
-                           help_text="Letters, digits, hyphens and underscores; a FIFO "
-                                     "queue's name ends in .fifo.")
+    name = forms.CharField(
+        max_length=200,
+        initial="MyTaskQueue",
+        help_text="Letters, digits, hyphens and underscores; a FIFO queue's name ends in .fifo.",
+    )
     queue_type = forms.TypedChoiceField(
-        label="Type", initial="standard", widget=forms.RadioSelect, required=False,
+        label="Type",
+        initial="standard",
+        widget=forms.RadioSelect,
+        required=False,
         empty_value="standard",
-        choices=[("standard", "Standard: at-least-once, best-effort order"),
-                 ("fifo", "FIFO: exactly-once, in order per message group")])
+        choices=[
+            ("standard", "Standard: at-least-once, best-effort order"),
+            ("fifo", "FIFO: exactly-once, in order per message group"),
+        ],
+    )
     content_based_deduplication = forms.BooleanField(
-        label="Content-based deduplication", required=False,
-        help_text="FIFO: a body sent twice within 5 minutes is enqueued once.")
+        label="Content-based deduplication",
+        required=False,
+        help_text="FIFO: a body sent twice within 5 minutes is enqueued once.",
+    )
     visibility_timeout = forms.IntegerField(label="Visibility timeout (s)", initial=30)
     delay_seconds = forms.IntegerField(label="Delivery delay (s)", initial=0)
     dead_letter_queue = forms.ChoiceField(label="Dead-letter queue", required=False)
-    max_receive_count = forms.IntegerField(label="Maximum receives", initial=3, required=False,
-                                           help_text="Receives before a message moves to the DLQ.")
+    max_receive_count = forms.IntegerField(
+        label="Maximum receives",
+        initial=3,
+        required=False,
+        help_text="Receives before a message moves to the DLQ.",
+    )
 
     # AWS attribute name (AwsError.field) -> form field.
     FIELD_MAP = {
@@ -93,7 +107,9 @@ class CreateQueueForm(forms.Form):
             # Let AWS's own error say why, next to the field.
             attributes["ContentBasedDeduplication"] = "true"
         if data.get("dead_letter_queue"):
-            arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{data['dead_letter_queue']}"
+            arn = (
+                f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{data['dead_letter_queue']}"
+            )
             count = data.get("max_receive_count")
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": arn, "maxReceiveCount": count if count is not None else ""}
@@ -102,18 +118,25 @@ class CreateQueueForm(forms.Form):
 
 
 class FunctionConfigForm(forms.Form):
-    duration = forms.FloatField(label="Duration (s)", initial=1.0,
-                                help_text="Simulated seconds each invocation runs.")
+    duration = forms.FloatField(
+        label="Duration (s)", initial=1.0, help_text="Simulated seconds each invocation runs."
+    )
     timeout = forms.IntegerField(label="Timeout (s)", initial=3)
     fail_when_body_contains = forms.CharField(
-        label="Fail when body contains", required=False, max_length=256,
-        help_text="A batch with such a message fails (leave empty: never).")
-    log_template = forms.CharField(label="Log line", initial="Processing message: {body}",
-                                   max_length=512)
+        label="Fail when body contains",
+        required=False,
+        max_length=256,
+        help_text="A batch with such a message fails (leave empty: never).",
+    )
+    log_template = forms.CharField(
+        label="Log line", initial="Processing message: {body}", max_length=512
+    )
 
     def config(self) -> dict:
-        return {k: self.cleaned_data[k] for k in
-                ("duration", "timeout", "fail_when_body_contains", "log_template")}
+        return {
+            k: self.cleaned_data[k]
+            for k in ("duration", "timeout", "fail_when_body_contains", "log_template")
+        }
 
 
 class CreateFunctionForm(FunctionConfigForm):
@@ -121,8 +144,7 @@ class CreateFunctionForm(FunctionConfigForm):
 
     field_order = ["name", "duration", "timeout", "fail_when_body_contains", "log_template"]
 
-    def __init__(self, *args, function_names: list[str] = (), blank_name: bool = False,
-                 **kwargs):
+    def __init__(self, *args, function_names: list[str] = (), blank_name: bool = False, **kwargs):
         kwargs.setdefault("auto_id", "function_%s")
         super().__init__(*args, **kwargs)
         suggest_name(self, function_names, blank=blank_name)
@@ -134,8 +156,9 @@ class AddTriggerForm(forms.Form):
     batch_size = forms.IntegerField(label="Batch size", initial=10, help_text="1 to 10.")
     enabled = forms.BooleanField(label="Enabled", initial=True, required=False)
 
-    def __init__(self, *args, queue_names: list[str] = (), function_names: list[str] = (),
-                 **kwargs):
+    def __init__(
+        self, *args, queue_names: list[str] = (), function_names: list[str] = (), **kwargs
+    ):
         kwargs.setdefault("auto_id", "trigger_%s")
         super().__init__(*args, **kwargs)
         self.fields["queue"].choices = [(n, n) for n in queue_names]
@@ -145,19 +168,32 @@ class AddTriggerForm(forms.Form):
 class SendMessageForm(forms.Form):
     """Body plus rows of message attributes (`attr_name`, `attr_type`, `attr_value`)."""
 
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                           label="Message body")
-    delay_seconds = forms.IntegerField(label="Delivery delay (s)", required=False,
-                                       help_text="Empty: the queue's delay.")
-    group_id = forms.CharField(label="Message group ID", required=False, max_length=200,
-                               help_text="Messages of one group arrive in order.")
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Message body"
+    )
+    delay_seconds = forms.IntegerField(
+        label="Delivery delay (s)", required=False, help_text="Empty: the queue's delay."
+    )
+    group_id = forms.CharField(
+        label="Message group ID",
+        required=False,
+        max_length=200,
+        help_text="Messages of one group arrive in order.",
+    )
     deduplication_id = forms.CharField(
-        label="Deduplication ID", required=False, max_length=200,
+        label="Deduplication ID",
+        required=False,
+        max_length=200,
         help_text="The same ID within 5 minutes is enqueued once. Empty: a hash of the "
-                  "body, if the queue has content-based deduplication.")
+        "body, if the queue has content-based deduplication.",
+    )
 
-    FIELD_MAP = {"MessageBody": "body", "MessageGroupId": "group_id",
-                 "MessageDeduplicationId": "deduplication_id", "DelaySeconds": "delay_seconds"}
+    FIELD_MAP = {
+        "MessageBody": "body",
+        "MessageGroupId": "group_id",
+        "MessageDeduplicationId": "deduplication_id",
+        "DelaySeconds": "delay_seconds",
+    }
 
     def __init__(self, *args, fifo: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -183,8 +219,10 @@ class SendMessageForm(forms.Form):
         attributes = {}
         for row in self.attribute_rows:
             if row["type"] == "Binary":
-                attributes[row["name"]] = {"DataType": "Binary",
-                                           "BinaryValue": row["value"].encode()}
+                attributes[row["name"]] = {
+                    "DataType": "Binary",
+                    "BinaryValue": row["value"].encode(),
+                }
             else:
                 attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
         return attributes
@@ -207,16 +245,20 @@ class SendMessageForm(forms.Form):
 
 class PollForm(forms.Form):
     max_number = forms.IntegerField(label="Maximum messages", initial=10)
-    visibility = forms.IntegerField(label="Visibility timeout (s)", required=False,
-                                    help_text="Empty: the queue's timeout.")
+    visibility = forms.IntegerField(
+        label="Visibility timeout (s)", required=False, help_text="Empty: the queue's timeout."
+    )
 
 
 class RedriveForm(forms.Form):
     """Start a message move task out of a dead-letter queue (StartMessageMoveTask)."""
 
     destination = forms.ChoiceField(label="Move messages to", required=False)
-    rate = forms.IntegerField(label="Messages per second", required=False,
-                              help_text="1 to 500. Empty: as fast as SQS likes (100 here).")
+    rate = forms.IntegerField(
+        label="Messages per second",
+        required=False,
+        help_text="1 to 500. Empty: as fast as SQS likes (100 here).",
+    )
 
     FIELD_MAP = {"destination": "destination", "rate": "rate", "source": None}
 
@@ -224,14 +266,18 @@ class RedriveForm(forms.Form):
         kwargs.setdefault("auto_id", "redrive_%s")
         super().__init__(*args, **kwargs)
         self.fields["destination"].choices = [("", "their source queues")] + [
-            (n, n) for n in destinations]
+            (n, n) for n in destinations
+        ]
 
 
 class KmsQuotaForm(forms.Form):
     quota = forms.IntegerField(
-        label="Request quota (per second)", min_value=1, max_value=100_000,
+        label="Request quota (per second)",
+        min_value=1,
+        max_value=100_000,
         help_text="KMS's shared quota for Decrypt and GenerateDataKey. AWS's default is "
-                  "5,500; lower it to watch KmsThrottled.")
+        "5,500; lower it to watch KmsThrottled.",
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "kms_%s")
@@ -247,54 +293,77 @@ class QueueAttributesForm(forms.Form):
 
     VisibilityTimeout = forms.CharField(
         label="Visibility timeout (s)",
-        help_text="How long a received message stays hidden from other consumers. 0 to 43,200.")
+        help_text="How long a received message stays hidden from other consumers. 0 to 43,200.",
+    )
     DelaySeconds = forms.CharField(
         label="Delivery delay (s)",
         help_text="How long a new message waits before it can be received. 0 to 900. On a "
-                  "FIFO queue a change also applies to the messages already waiting.")
+        "FIFO queue a change also applies to the messages already waiting.",
+    )
     MessageRetentionPeriod = forms.CharField(
         label="Retention period (s)",
         help_text="How long a message is kept before it vanishes. 60 (1 minute) to 1,209,600 "
-                  "(14 days).")
+        "(14 days).",
+    )
     MaximumMessageSize = forms.CharField(
-        label="Maximum message size (bytes)",
-        help_text="Body plus attributes. 1,024 to 1,048,576.")
+        label="Maximum message size (bytes)", help_text="Body plus attributes. 1,024 to 1,048,576."
+    )
     ReceiveMessageWaitTimeSeconds = forms.CharField(
         label="Receive wait time (s)",
         help_text="Long polling: how long a receive waits for a message when the call names no "
-                  "wait. 0 to 20.")
+        "wait. 0 to 20.",
+    )
     RedrivePolicy = forms.CharField(
-        label="Redrive policy", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Redrive policy",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text='Where messages go after too many receives: {"deadLetterTargetArn": …, '
-                  '"maxReceiveCount": 1 to 1000}. Empty: none.')
+        '"maxReceiveCount": 1 to 1000}. Empty: none.',
+    )
     RedriveAllowPolicy = forms.CharField(
-        label="Redrive allow policy", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Redrive allow policy",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text='As a dead-letter queue, which queues may send here: {"redrivePermission": '
-                  '"allowAll" | "denyAll" | "byQueue", "sourceQueueArns": […]}.')
+        '"allowAll" | "denyAll" | "byQueue", "sourceQueueArns": […]}.',
+    )
     Policy = forms.CharField(
-        label="Access policy", required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="The queue's resource policy, a JSON document (stored as given).")
+        label="Access policy",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The queue's resource policy, a JSON document (stored as given).",
+    )
     SqsManagedSseEnabled = forms.ChoiceField(
-        label="SQS-managed encryption", choices=[("true", "on"), ("false", "off")],
-        help_text="Server-side encryption with keys SQS owns.")
+        label="SQS-managed encryption",
+        choices=[("true", "on"), ("false", "off")],
+        help_text="Server-side encryption with keys SQS owns.",
+    )
     KmsMasterKeyId = forms.CharField(
-        label="KMS key (SSE-KMS)", required=False,
+        label="KMS key (SSE-KMS)",
+        required=False,
         help_text="Key id, ARN or alias (alias/aws/sqs is AWS's own). Empty: no SSE-KMS. Naming a "
-                  "key turns SQS-managed encryption off.")
+        "key turns SQS-managed encryption off.",
+    )
     KmsDataKeyReusePeriodSeconds = forms.CharField(
-        label="Data key reuse (s)", required=False,
-        help_text="SSE-KMS: how long a data key is reused before SQS asks KMS again. 60 to "
-                  "86,400.")
+        label="Data key reuse (s)",
+        required=False,
+        help_text="SSE-KMS: how long a data key is reused before SQS asks KMS again. 60 to 86,400.",
+    )
     ContentBasedDeduplication = forms.ChoiceField(
-        label="Content-based deduplication", choices=[("false", "off"), ("true", "on")],
-        help_text="FIFO: with no deduplication ID, a SHA-256 of the body is used.")
+        label="Content-based deduplication",
+        choices=[("false", "off"), ("true", "on")],
+        help_text="FIFO: with no deduplication ID, a SHA-256 of the body is used.",
+    )
     DeduplicationScope = forms.ChoiceField(
-        label="Deduplication scope", choices=[("queue", "queue"), ("messageGroup", "messageGroup")],
-        help_text="FIFO: whether a deduplication ID is unique in the queue or in its group.")
+        label="Deduplication scope",
+        choices=[("queue", "queue"), ("messageGroup", "messageGroup")],
+        help_text="FIFO: whether a deduplication ID is unique in the queue or in its group.",
+    )
     FifoThroughputLimit = forms.ChoiceField(
-        label="Throughput limit", choices=[("perQueue", "perQueue"),
-                                           ("perMessageGroupId", "perMessageGroupId")],
-        help_text="FIFO: perMessageGroupId (high throughput) needs scope messageGroup.")
+        label="Throughput limit",
+        choices=[("perQueue", "perQueue"), ("perMessageGroupId", "perMessageGroupId")],
+        help_text="FIFO: perMessageGroupId (high throughput) needs scope messageGroup.",
+    )
 
     FIFO_ONLY = ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
 
@@ -307,9 +376,11 @@ class QueueAttributesForm(forms.Form):
 
     def changed(self, current: dict[str, str]) -> dict[str, str]:
         """The attributes whose value differs from the queue's."""
-        changed = {name: value.strip() if isinstance(value, str) else value
-                   for name, value in self.cleaned_data.items()
-                   if (value or "") != current.get(name, "")}
+        changed = {
+            name: value.strip() if isinstance(value, str) else value
+            for name, value in self.cleaned_data.items()
+            if (value or "") != current.get(name, "")
+        }
         # The reuse period exists only with a key: an empty one just means "no KMS".
         if changed.get("KmsDataKeyReusePeriodSeconds") == "":
             del changed["KmsDataKeyReusePeriodSeconds"]

@@ -31,9 +31,17 @@ EVENTS_PER_RENDER = 2000
 # Dots per edge and render: enough to show a flow, few enough for a projector.
 MAX_PULSES_PER_EDGE = 5
 
-STRUCTURE_PREFIXES = ("queue.created", "queue.deleted", "queue.updated", "function.",
-                      "mapping.", "lambda.function", "lambda.mapping",
-                      "lambda.event_source_mapping", "esm.")
+STRUCTURE_PREFIXES = (
+    "queue.created",
+    "queue.deleted",
+    "queue.updated",
+    "function.",
+    "mapping.",
+    "lambda.function",
+    "lambda.mapping",
+    "lambda.event_source_mapping",
+    "esm.",
+)
 
 
 @dataclass(frozen=True)
@@ -72,30 +80,41 @@ SPEEDS = [0.25, 1, 10, 100]
 
 
 def clock_context(workspace: Workspace) -> dict:
-    return {"workspace": workspace, "clock": clocks.describe(workspace),
-            "clock_now": clocks.for_workspace(workspace).now(), "speeds": SPEEDS}
+    return {
+        "workspace": workspace,
+        "clock": clocks.describe(workspace),
+        "clock_now": clocks.for_workspace(workspace).now(),
+        "speeds": SPEEDS,
+    }
 
 
 def function_overview(function: Function) -> dict:
     from broker.models import Invocation
 
     running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
-    last = Invocation.objects.filter(function=function).exclude(
-        status=Invocation.Status.RUNNING).first()
+    last = (
+        Invocation.objects.filter(function=function)
+        .exclude(status=Invocation.Status.RUNNING)
+        .first()
+    )
     failing = list(function.mappings.exclude(poll_error="").select_related("queue"))
-    return {"function": function, "running": running.count(), "last": last,
-            "failing_polls": failing}
+    return {
+        "function": function,
+        "running": running.count(),
+        "last": last,
+        "failing_polls": failing,
+    }
 
 
 def message_context(workspace: Workspace, message_id: str, *, now: float) -> dict:
     message = selectors.find_message(workspace, message_id)
     state = selectors.message_state(message, now=now) if message else "deleted"
-    context = {"workspace": workspace, "message": message, "message_id": message_id,
-               "state": state}
+    context = {"workspace": workspace, "message": message, "message_id": message_id, "state": state}
     if message is not None:
         body, attributes, locked = selectors.plaintext(message, encryption.Opener(message.queue))
-        context.update(body=body, attributes=attributes, locked=locked,
-                       at_rest=encryption.describe(message))
+        context.update(
+            body=body, attributes=attributes, locked=locked, at_rest=encryption.describe(message)
+        )
     return context
 
 
@@ -112,8 +131,9 @@ def render_queue_card(workspace: Workspace, overview) -> str:
 
 
 def render_function_node(workspace: Workspace, function: Function) -> str:
-    return _render("workspace.html#function-node",
-                   {"workspace": workspace, "f": function_overview(function)})
+    return _render(
+        "workspace.html#function-node", {"workspace": workspace, "f": function_overview(function)}
+    )
 
 
 def render_pipeline(workspace: Workspace, *, now: float) -> str:
@@ -122,8 +142,11 @@ def render_pipeline(workspace: Workspace, *, now: float) -> str:
 
 def pipeline_context(workspace: Workspace, *, now: float) -> dict:
     p = selectors.pipeline(workspace, now=now)
-    return {"workspace": workspace, "pipeline": p,
-            "function_nodes": [function_overview(f) for f in p.functions]}
+    return {
+        "workspace": workspace,
+        "pipeline": p,
+        "function_nodes": [function_overview(f) for f in p.functions],
+    }
 
 
 def render_triggers(workspace: Workspace) -> str:
@@ -134,8 +157,10 @@ def render_triggers(workspace: Workspace) -> str:
 def messages_context(queue: Queue, *, now: float) -> dict:
     """What the queue page's message panel shows: a table, or lanes for FIFO groups."""
     if queue.is_fifo:
-        return {"lanes": selectors.fifo_lanes(queue, now=now),
-                "group_count": selectors.group_count(queue)}
+        return {
+            "lanes": selectors.fifo_lanes(queue, now=now),
+            "group_count": selectors.group_count(queue),
+        }
     return {"rows": selectors.message_table(queue, now=now)}
 
 
@@ -148,20 +173,25 @@ def kms_context(workspace: Workspace, *, quota_form=None) -> dict:
     for alias in kms.list_aliases(workspace):
         aliases.setdefault(alias.key_id, []).append(alias.name)
     requests = data_keys.requests_by_key(workspace)
-    return {"kms_keys": [{"key": k, "aliases": aliases.get(k.pk, []),
-                          "requests": requests.get(k.pk, (0, 0))}
-                         for k in kms.list_keys(workspace)],
-            "kms_quota_form": quota_form or forms.KmsQuotaForm(
-                initial={"quota": workspace.kms_request_quota}),
-            "kms_requests": selectors.kms_requests(workspace)}
+    return {
+        "kms_keys": [
+            {"key": k, "aliases": aliases.get(k.pk, []), "requests": requests.get(k.pk, (0, 0))}
+            for k in kms.list_keys(workspace)
+        ],
+        "kms_quota_form": quota_form
+        or forms.KmsQuotaForm(initial={"quota": workspace.kms_request_quota}),
+        "kms_requests": selectors.kms_requests(workspace),
+    }
 
 
 def render_kms_changes(workspace: Workspace) -> list[str]:
     """What a KMS event changes on the card: its keys, requests and opt-in state, never its
     create and quota forms, so a push does not wipe what the learner is typing there."""
     context = {"workspace": workspace, **kms_context(workspace)}
-    return [_render(f"workspace.html#{name}", context)
-            for name in ("kms-key-table", "kms-requests", "kms-opt-in")]
+    return [
+        _render(f"workspace.html#{name}", context)
+        for name in ("kms-key-table", "kms-requests", "kms-opt-in")
+    ]
 
 
 def redrive_context(queue: Queue, form=None) -> dict:
@@ -169,28 +199,41 @@ def redrive_context(queue: Queue, form=None) -> dict:
     from playground import forms
 
     destinations = [q.name for q in selectors.redrive_destinations(queue)]
-    return {"redrive_form": form or forms.RedriveForm(destinations=destinations),
-            "move_tasks": selectors.move_tasks(queue)}
+    return {
+        "redrive_form": form or forms.RedriveForm(destinations=destinations),
+        "move_tasks": selectors.move_tasks(queue),
+    }
 
 
 def render_move_tasks(workspace: Workspace, queue: Queue) -> str:
     """The redrive card's tasks, without its form: a running task's progress must not wipe
     the destination or rate being typed."""
-    return _render("queue.html#move-tasks", {"workspace": workspace, "queue": queue,
-                                             "move_tasks": selectors.move_tasks(queue)})
+    return _render(
+        "queue.html#move-tasks",
+        {"workspace": workspace, "queue": queue, "move_tasks": selectors.move_tasks(queue)},
+    )
 
 
 def render_messages(workspace: Workspace, queue: Queue, *, now: float) -> str:
-    return _render("queue.html#messages", {
-        "workspace": workspace, "queue": queue, **messages_context(queue, now=now),
-    })
+    return _render(
+        "queue.html#messages",
+        {
+            "workspace": workspace,
+            "queue": queue,
+            **messages_context(queue, now=now),
+        },
+    )
 
 
 def render_invocations(workspace: Workspace, function: Function) -> str:
-    return _render("function.html#invocations", {
-        "workspace": workspace, "function": function,
-        "invocations": selectors.invocations(function),
-    })
+    return _render(
+        "function.html#invocations",
+        {
+            "workspace": workspace,
+            "function": function,
+            "invocations": selectors.invocations(function),
+        },
+    )
 
 
 # --- snapshot and changes -------------------------------------------------------------
@@ -205,26 +248,44 @@ def snapshot(workspace_id: int, page: Page) -> tuple[str, int]:
     if page.kind == "workspace":
         parts.append(render_pipeline(workspace, now=now))
         parts.append(render_triggers(workspace))
-        parts.append(_render("workspace.html#api-feed", {
-            "workspace": workspace, "api_calls": selectors.api_feed(workspace)}))
+        parts.append(
+            _render(
+                "workspace.html#api-feed",
+                {"workspace": workspace, "api_calls": selectors.api_feed(workspace)},
+            )
+        )
     elif page.kind == "queue":
         queue = Queue.objects.filter(workspace=workspace, name=page.key).first()
         if queue is not None:
             parts.append(render_queue_card(workspace, selectors.queue_overview(queue, now=now)))
             parts.append(render_messages(workspace, queue, now=now))
     elif page.kind == "message":
-        parts.append(_render("message.html#message-state",
-                             message_context(workspace, page.key, now=now)))
-        parts.append(_render("message.html#timeline", {
-            "workspace": workspace,
-            "timeline": selectors.message_timeline(workspace, page.key)}))
+        parts.append(
+            _render("message.html#message-state", message_context(workspace, page.key, now=now))
+        )
+        parts.append(
+            _render(
+                "message.html#timeline",
+                {
+                    "workspace": workspace,
+                    "timeline": selectors.message_timeline(workspace, page.key),
+                },
+            )
+        )
     elif page.kind == "function":
         function = Function.objects.filter(workspace=workspace, name=page.key).first()
         if function is not None:
             parts.append(render_invocations(workspace, function))
-            parts.append(_render("function.html#log", {
-                "workspace": workspace, "function": function,
-                "log_lines": selectors.function_log(function)}))
+            parts.append(
+                _render(
+                    "function.html#log",
+                    {
+                        "workspace": workspace,
+                        "function": function,
+                        "log_lines": selectors.function_log(function),
+                    },
+                )
+            )
     return "\n".join(parts), cursor
 
 
@@ -239,8 +300,12 @@ def changes(workspace_id: int, page: Page, cursor: int) -> Update:
     parts: list[str] = []
     if any(e.kind == "clock.changed" for e in new):
         parts.append(render_clock(workspace))
-    renderer = {"workspace": _workspace_changes, "queue": _queue_changes,
-                "message": _message_changes, "function": _function_changes}[page.kind]
+    renderer = {
+        "workspace": _workspace_changes,
+        "queue": _queue_changes,
+        "message": _message_changes,
+        "function": _function_changes,
+    }[page.kind]
     parts.extend(renderer(workspace, page, new, now, update))
     update.html = "\n".join(p for p in parts if p)
     return update
@@ -264,7 +329,9 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
         queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
         # A source queue's card shows its DLQ's count: redraw the sources too.
         for q in queues.values():
-            dlq_name = q.dead_letter_target_arn.rsplit(":", 1)[-1] if q.dead_letter_target_arn else ""
+            dlq_name = (
+                q.dead_letter_target_arn.rsplit(":", 1)[-1] if q.dead_letter_target_arn else ""
+            )
             if dlq_name in touched:
                 touched.add(q.name)
         for name in sorted(n for n in touched if n in queues):
@@ -275,18 +342,20 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
             parts.append(render_function_node(workspace, function))
     if any(e.kind.startswith("kms.") for e in new):
         parts.extend(render_kms_changes(workspace))
-    calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT:]
+    calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT :]
     if calls:
-        parts.append(_render("workspace.html#api-rows", {"workspace": workspace,
-                                                         "api_calls": calls}))
+        parts.append(
+            _render("workspace.html#api-rows", {"workspace": workspace, "api_calls": calls})
+        )
     update.pulses = _pulses(workspace, new)
     return parts
 
 
 def _pulses(workspace, new: list[Event]) -> list[dict]:
     """Dots to animate along the canvas edges, counted per edge."""
-    relevant = [e for e in new if e.kind in {"message.sent", "message.received",
-                                             "message.moved_to_dlq"}]
+    relevant = [
+        e for e in new if e.kind in {"message.sent", "message.received", "message.moved_to_dlq"}
+    ]
     if not relevant:
         return []
     queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
@@ -316,15 +385,19 @@ def _pulses(workspace, new: list[Event]) -> list[dict]:
 
 def _queue_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
     name = page.key
-    hit = any(e.queue == name or e.data.get("dlq") == name or e.data.get("destination") == name
-              for e in new)
+    hit = any(
+        e.queue == name or e.data.get("dlq") == name or e.data.get("destination") == name
+        for e in new
+    )
     if not hit:
         return []
     queue = Queue.objects.filter(workspace=workspace, name=name).first()
     if queue is None:
         return []
-    parts = [render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
-             render_messages(workspace, queue, now=now)]
+    parts = [
+        render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
+        render_messages(workspace, queue, now=now),
+    ]
     if any(e.kind.startswith("move_task.") and e.queue == name for e in new):
         parts.append(render_move_tasks(workspace, queue))
     return parts
@@ -349,15 +422,26 @@ def _function_changes(workspace, page, new: list[Event], now, update: Update) ->
         return []
     parts = []
     if any(e.kind.startswith("lambda.mapping") for e in mine):
-        parts.append(_render("function.html#function-triggers", {
-            "workspace": workspace, "function": function,
-            "mappings": selectors.function_triggers(function)}))
+        parts.append(
+            _render(
+                "function.html#function-triggers",
+                {
+                    "workspace": workspace,
+                    "function": function,
+                    "mappings": selectors.function_triggers(function),
+                },
+            )
+        )
     if any(e.kind.startswith("lambda.invocation") for e in mine):
         parts.append(render_invocations(workspace, function))
-    lines = [e for e in mine if e.kind == "lambda.log"][-selectors.LOG_LIMIT:]
+    lines = [e for e in mine if e.kind == "lambda.log"][-selectors.LOG_LIMIT :]
     if lines:
-        parts.append(_render("function.html#log-append", {
-            "workspace": workspace, "function": function, "log_lines": lines}))
+        parts.append(
+            _render(
+                "function.html#log-append",
+                {"workspace": workspace, "function": function, "log_lines": lines},
+            )
+        )
     return parts
 
 
@@ -373,10 +457,12 @@ def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
     return {
         "workspace": workspace,
         "queue_form": forms.CreateQueueForm(queue_names=queue_names, blank_name=created),
-        "function_form": forms.CreateFunctionForm(function_names=function_names,
-                                                  blank_name=created),
-        "trigger_form": forms.AddTriggerForm(queue_names=queue_names,
-                                             function_names=function_names),
+        "function_form": forms.CreateFunctionForm(
+            function_names=function_names, blank_name=created
+        ),
+        "trigger_form": forms.AddTriggerForm(
+            queue_names=queue_names, function_names=function_names
+        ),
     }
 
 

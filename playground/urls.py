@@ -37,9 +37,15 @@ urlpatterns = [
     path(FUNCTION + "config/", function.update, name="function-update"),
     # Peek at messages without receiving them, as other local emulators allow.
     path("_aws/sqs/messages", csrf_exempt(developer.messages), name="aws-sqs-messages"),
-    path("_aws/sqs/messages/<str:region>/<str:account_id>/<str:queue_name>",
-         csrf_exempt(developer.messages), name="aws-sqs-queue-messages"),
+    path(
+        "_aws/sqs/messages/<str:region>/<str:account_id>/<str:queue_name>",
+        csrf_exempt(developer.messages),
+        name="aws-sqs-queue-messages",
+    ),
     # Old SDKs POST query-protocol requests to the queue URL itself (protocols.md §1).
-    re_path(r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$",
-            csrf_exempt(aws.queue_url_endpoint), name="aws-queue-url"),
+    re_path(
+        r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$",
+        csrf_exempt(aws.queue_url_endpoint),
+        name="aws-queue-url",
+    ),
 ]

@@ -118,7 +118,9 @@ def start_postgres(*, max_connections: int = 200, durable: bool = False) -> tupl
         stdout=subprocess.DEVNULL,
     )
     # Durability is pointless for a test cluster: fsync off keeps it fast.
-    durability = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    durability = (
+        "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    )
     options = (
         f"-p {port} -k {sockets} -h 127.0.0.1 {durability}-c max_connections={max_connections}"
     )

@@ -47,8 +47,13 @@ def _queue(call: Call, params: dict):
 def create_queue(call: Call, params: dict) -> dict:
     name = p.string(params, "QueueName", needed=True)
     call.queue_name = name[:80]
-    queue = sqs.create_queue(call.workspace, name, attributes=p.string_map(params, "Attributes"),
-                             tags=p.string_map(params, "tags"), clock=call.clock)
+    queue = sqs.create_queue(
+        call.workspace,
+        name,
+        attributes=p.string_map(params, "Attributes"),
+        tags=p.string_map(params, "tags"),
+        clock=call.clock,
+    )
     return {"QueueUrl": call.queue_url(queue)}
 
 
@@ -63,8 +68,10 @@ def get_queue_url(call: Call, params: dict) -> dict:
 
 def list_queues(call: Call, params: dict) -> dict:
     queues, token = sqs.list_queues(
-        call.workspace, prefix=p.string(params, "QueueNamePrefix") or "",
-        max_results=p.integer(params, "MaxResults"), next_token=p.string(params, "NextToken"),
+        call.workspace,
+        prefix=p.string(params, "QueueNamePrefix") or "",
+        max_results=p.integer(params, "MaxResults"),
+        next_token=p.string(params, "NextToken"),
     )
     result: dict = {}
     if queues:
@@ -81,15 +88,17 @@ def delete_queue(call: Call, params: dict) -> dict:
 
 def get_queue_attributes(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
-    attributes = sqs.get_queue_attributes(queue, p.string_list(params, "AttributeNames"),
-                                          clock=call.clock)
+    attributes = sqs.get_queue_attributes(
+        queue, p.string_list(params, "AttributeNames"), clock=call.clock
+    )
     return {"Attributes": attributes} if attributes else {}
 
 
 def set_queue_attributes(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
-    sqs.set_queue_attributes(queue, p.string_map(params, "Attributes", needed=True),
-                             clock=call.clock)
+    sqs.set_queue_attributes(
+        queue, p.string_map(params, "Attributes", needed=True), clock=call.clock
+    )
     return {}
 
 
@@ -114,14 +123,17 @@ def _body(params: dict) -> str | None:
 def send_message(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     sent = sqs.send_message(
-        queue, body=_body(params),
+        queue,
+        body=_body(params),
         attributes=p.message_attributes(params.get("MessageAttributes")),
-        system_attributes=p.message_attributes(params.get("MessageSystemAttributes"),
-                                               "MessageSystemAttributes"),
+        system_attributes=p.message_attributes(
+            params.get("MessageSystemAttributes"), "MessageSystemAttributes"
+        ),
         delay_seconds=p.integer(params, "DelaySeconds"),
         group_id=p.string(params, "MessageGroupId"),
         deduplication_id=p.string(params, "MessageDeduplicationId"),
-        sender=call.actor, clock=call.clock,
+        sender=call.actor,
+        clock=call.clock,
     )
     return _sent(sent)
 
@@ -134,8 +146,10 @@ def _batch_ids(entries: list[dict]) -> None:
 
 
 def _failed(result: sqs.BatchResult) -> list[dict]:
-    return [{"Id": f.id, "SenderFault": f.sender_fault, "Code": f.code, "Message": f.message}
-            for f in result.failed]
+    return [
+        {"Id": f.id, "SenderFault": f.sender_fault, "Code": f.code, "Message": f.message}
+        for f in result.failed
+    ]
 
 
 def send_message_batch(call: Call, params: dict) -> dict:
@@ -143,19 +157,25 @@ def send_message_batch(call: Call, params: dict) -> dict:
     raw = p.entries(params)
     _batch_ids(raw)
     entries = [
-        {"Id": e["Id"], "MessageBody": _body(e),
-         "MessageAttributes": p.message_attributes(e.get("MessageAttributes")),
-         "MessageSystemAttributes": p.message_attributes(e.get("MessageSystemAttributes"),
-                                                         "MessageSystemAttributes"),
-         "DelaySeconds": p.integer(e, "DelaySeconds"),
-         "MessageGroupId": p.string(e, "MessageGroupId"),
-         "MessageDeduplicationId": p.string(e, "MessageDeduplicationId")}
+        {
+            "Id": e["Id"],
+            "MessageBody": _body(e),
+            "MessageAttributes": p.message_attributes(e.get("MessageAttributes")),
+            "MessageSystemAttributes": p.message_attributes(
+                e.get("MessageSystemAttributes"), "MessageSystemAttributes"
+            ),
+            "DelaySeconds": p.integer(e, "DelaySeconds"),
+            "MessageGroupId": p.string(e, "MessageGroupId"),
+            "MessageDeduplicationId": p.string(e, "MessageDeduplicationId"),
+        }
         for e in raw
     ]
     call.summary["entries"] = len(entries)
     result = sqs.send_message_batch(queue, entries, sender=call.actor, clock=call.clock)
-    return {"Successful": [{"Id": entry_id, **_sent(sent)} for entry_id, sent in result.successful],
-            "Failed": _failed(result)}
+    return {
+        "Successful": [{"Id": entry_id, **_sent(sent)} for entry_id, sent in result.successful],
+        "Failed": _failed(result),
+    }
 
 
 def _wanted_system(params: dict) -> set[str]:
@@ -174,7 +194,9 @@ def _pick_attributes(attributes: dict, wanted: list[str]) -> dict:
         return dict(attributes)
     prefixes = tuple(w[:-1] for w in wanted if w.endswith(".*"))
     exact = set(wanted)
-    return {k: v for k, v in attributes.items() if k in exact or (prefixes and k.startswith(prefixes))}
+    return {
+        k: v for k, v in attributes.items() if k in exact or (prefixes and k.startswith(prefixes))
+    }
 
 
 @dataclass(frozen=True)
@@ -208,8 +230,11 @@ def receive_request(call: Call, params: dict) -> ReceiveRequest:
         )
     call.summary.update(max=max_number, wait=wait)
     return ReceiveRequest(
-        queue=queue, max_number=max_number, visibility=p.integer(params, "VisibilityTimeout"),
-        wait=wait, system=_wanted_system(params),
+        queue=queue,
+        max_number=max_number,
+        visibility=p.integer(params, "VisibilityTimeout"),
+        wait=wait,
+        system=_wanted_system(params),
         message_attributes=p.string_list(params, "MessageAttributeNames"),
         attempt_id=p.string(params, "ReceiveRequestAttemptId"),
     )
@@ -218,20 +243,29 @@ def receive_request(call: Call, params: dict) -> ReceiveRequest:
 def receive_message(call: Call, request: ReceiveRequest) -> dict:
     """One try: whatever is visible now (possibly nothing)."""
     received = sqs.receive_messages(
-        request.queue, max_number=request.max_number, visibility=request.visibility,
-        receiver=call.actor, attempt_id=request.attempt_id, long_poll=request.wait > 0,
+        request.queue,
+        max_number=request.max_number,
+        visibility=request.visibility,
+        receiver=call.actor,
+        attempt_id=request.attempt_id,
+        long_poll=request.wait > 0,
         clock=call.clock,
     )
     if not received:
         return {}
     messages = []
     for r in received:
-        message = {"MessageId": r.message_id, "ReceiptHandle": r.receipt_handle,
-                   "MD5OfBody": r.md5_of_body, "Body": r.body}
+        message = {
+            "MessageId": r.message_id,
+            "ReceiptHandle": r.receipt_handle,
+            "MD5OfBody": r.md5_of_body,
+            "Body": r.body,
+        }
         if request.system:
             everything = "All" in request.system
-            attrs = {k: v for k, v in r.system_attributes.items()
-                     if everything or k in request.system}
+            attrs = {
+                k: v for k, v in r.system_attributes.items() if everything or k in request.system
+            }
             if attrs:
                 message["Attributes"] = attrs
         attributes = _pick_attributes(r.message_attributes, request.message_attributes)
@@ -249,8 +283,9 @@ def receive_message_now(call: Call, params: dict) -> dict:
 
 def delete_message(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
-    sqs.delete_message(queue, p.string(params, "ReceiptHandle", needed=True), actor=call.actor,
-                       clock=call.clock)
+    sqs.delete_message(
+        queue, p.string(params, "ReceiptHandle", needed=True), actor=call.actor, clock=call.clock
+    )
     return {}
 
 
@@ -266,8 +301,11 @@ def delete_message_batch(call: Call, params: dict) -> dict:
 def change_message_visibility(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     sqs.change_message_visibility(
-        queue, p.string(params, "ReceiptHandle", needed=True),
-        p.integer(params, "VisibilityTimeout", needed=True), actor=call.actor, clock=call.clock,
+        queue,
+        p.string(params, "ReceiptHandle", needed=True),
+        p.integer(params, "VisibilityTimeout", needed=True),
+        actor=call.actor,
+        clock=call.clock,
     )
     return {}
 
@@ -276,10 +314,15 @@ def change_message_visibility_batch(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     raw = p.entries(params)
     _batch_ids(raw)
-    entries = [{"Id": e["Id"], "ReceiptHandle": p.string(e, "ReceiptHandle") or "",
-                "VisibilityTimeout": p.integer(e, "VisibilityTimeout") or 0} for e in raw]
-    result = sqs.change_message_visibility_batch(queue, entries, actor=call.actor,
-                                                 clock=call.clock)
+    entries = [
+        {
+            "Id": e["Id"],
+            "ReceiptHandle": p.string(e, "ReceiptHandle") or "",
+            "VisibilityTimeout": p.integer(e, "VisibilityTimeout") or 0,
+        }
+        for e in raw
+    ]
+    result = sqs.change_message_visibility_batch(queue, entries, actor=call.actor, clock=call.clock)
     return {"Successful": [{"Id": i} for i in result.successful], "Failed": _failed(result)}
 
 
@@ -289,14 +332,14 @@ def purge_queue(call: Call, params: dict) -> dict:
 
 
 def tag_queue(call: Call, params: dict) -> dict:
-    sqs.tag_queue(_queue(call, params), p.string_map(params, "Tags", needed=True),
-                  clock=call.clock)
+    sqs.tag_queue(_queue(call, params), p.string_map(params, "Tags", needed=True), clock=call.clock)
     return {}
 
 
 def untag_queue(call: Call, params: dict) -> dict:
-    sqs.untag_queue(_queue(call, params), p.string_list(params, "TagKeys", needed=True),
-                    clock=call.clock)
+    sqs.untag_queue(
+        _queue(call, params), p.string_list(params, "TagKeys", needed=True), clock=call.clock
+    )
     return {}
 
 
@@ -308,7 +351,8 @@ def list_queue_tags(call: Call, params: dict) -> dict:
 def list_dead_letter_source_queues(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     sources, token = sqs.list_dead_letter_source_queues(
-        queue, max_results=p.integer(params, "MaxResults"),
+        queue,
+        max_results=p.integer(params, "MaxResults"),
         next_token=p.string(params, "NextToken"),
     )
     result: dict = {"queueUrls": [call.queue_url(q) for q in sources]}
@@ -319,37 +363,49 @@ def list_dead_letter_source_queues(call: Call, params: dict) -> dict:
 
 def add_permission(call: Call, params: dict) -> dict:
     permissions.add_permission(
-        _queue(call, params), p.string(params, "Label", needed=True),
-        p.string_list(params, "AWSAccountIds"), p.string_list(params, "Actions"),
-        clock=call.clock)
+        _queue(call, params),
+        p.string(params, "Label", needed=True),
+        p.string_list(params, "AWSAccountIds"),
+        p.string_list(params, "Actions"),
+        clock=call.clock,
+    )
     return {}
 
 
 def remove_permission(call: Call, params: dict) -> dict:
-    permissions.remove_permission(_queue(call, params), p.string(params, "Label", needed=True),
-                                  clock=call.clock)
+    permissions.remove_permission(
+        _queue(call, params), p.string(params, "Label", needed=True), clock=call.clock
+    )
     return {}
 
 
 def start_message_move_task(call: Call, params: dict) -> dict:
     task = redrive.start_move_task(
-        call.workspace, p.string(params, "SourceArn", needed=True),
+        call.workspace,
+        p.string(params, "SourceArn", needed=True),
         destination_arn=p.string(params, "DestinationArn"),
-        rate=p.integer(params, "MaxNumberOfMessagesPerSecond"), clock=call.clock,
+        rate=p.integer(params, "MaxNumberOfMessagesPerSecond"),
+        clock=call.clock,
     )
     call.queue_name = task.source.name
     return {"TaskHandle": task.handle}
 
 
 def list_message_move_tasks(call: Call, params: dict) -> dict:
-    tasks = redrive.list_move_tasks(call.workspace, p.string(params, "SourceArn", needed=True),
-                                    max_results=p.integer(params, "MaxResults"))
+    tasks = redrive.list_move_tasks(
+        call.workspace,
+        p.string(params, "SourceArn", needed=True),
+        max_results=p.integer(params, "MaxResults"),
+    )
     results = []
     for task in tasks:
-        entry = {"Status": task.status, "SourceArn": task.source.arn,
-                 "ApproximateNumberOfMessagesMoved": task.moved,
-                 "ApproximateNumberOfMessagesToMove": task.to_move,
-                 "StartedTimestamp": int(task.started_at * 1000)}
+        entry = {
+            "Status": task.status,
+            "SourceArn": task.source.arn,
+            "ApproximateNumberOfMessagesMoved": task.moved,
+            "ApproximateNumberOfMessagesToMove": task.to_move,
+            "StartedTimestamp": int(task.started_at * 1000),
+        }
         if task.status == task.Status.RUNNING:
             entry["TaskHandle"] = task.handle
         if task.destination_arn:
@@ -363,8 +419,9 @@ def list_message_move_tasks(call: Call, params: dict) -> dict:
 
 
 def cancel_message_move_task(call: Call, params: dict) -> dict:
-    task = redrive.cancel_move_task(call.workspace, p.string(params, "TaskHandle", needed=True),
-                                    clock=call.clock)
+    task = redrive.cancel_move_task(
+        call.workspace, p.string(params, "TaskHandle", needed=True), clock=call.clock
+    )
     return {"ApproximateNumberOfMessagesMoved": task.moved}
 
 

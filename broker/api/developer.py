@@ -39,8 +39,13 @@ def _message(p: sqs.Peeked, show_invisible: bool, show_delayed: bool) -> dict:
         attributes["IsVisible"] = "true" if p.visible else "false"
     if show_delayed:
         attributes["IsDelayed"] = "true" if p.delayed else "false"
-    message = {"MessageId": r.message_id, "ReceiptHandle": r.receipt_handle,
-               "MD5OfBody": r.md5_of_body, "Body": r.body, "Attributes": attributes}
+    message = {
+        "MessageId": r.message_id,
+        "ReceiptHandle": r.receipt_handle,
+        "MD5OfBody": r.md5_of_body,
+        "Body": r.body,
+        "Attributes": attributes,
+    }
     if r.message_attributes:
         message["MD5OfMessageAttributes"] = r.md5_of_attributes
         message["MessageAttributes"] = r.message_attributes
@@ -49,19 +54,24 @@ def _message(p: sqs.Peeked, show_invisible: bool, show_delayed: bool) -> dict:
 
 def _as_document(messages: list[dict], request_id: str) -> dict:
     """The XML answer as JSON, shaped as an XML-to-dict conversion shapes it."""
+
     def element(m: dict) -> dict:
         out = {k: v for k, v in m.items() if k not in {"Attributes", "MessageAttributes"}}
         out["Attribute"] = [{"Name": k, "Value": v} for k, v in m["Attributes"].items()]
         if "MessageAttributes" in m:
-            out["MessageAttribute"] = [{"Name": k, "Value": v}
-                                       for k, v in m["MessageAttributes"].items()]
+            out["MessageAttribute"] = [
+                {"Name": k, "Value": v} for k, v in m["MessageAttributes"].items()
+            ]
         return out
 
     elements = [element(m) for m in messages]
-    result = None if not elements else {"Message": elements[0] if len(elements) == 1
-                                        else elements}
-    return {"ReceiveMessageResponse": {"ReceiveMessageResult": result,
-                                       "ResponseMetadata": {"RequestId": request_id}}}
+    result = None if not elements else {"Message": elements[0] if len(elements) == 1 else elements}
+    return {
+        "ReceiveMessageResponse": {
+            "ReceiveMessageResult": result,
+            "ResponseMetadata": {"RequestId": request_id},
+        }
+    }
 
 
 def _unsigned_workspace(queue_url: str) -> Workspace:
@@ -98,28 +108,42 @@ def _answer(request, path_url: str | None) -> HttpResponse:
         if request.method == "POST" and not views.is_aws_request(request):
             show_invisible |= request.POST.get("ShowInvisible", "").lower() in TRUE
             show_delayed |= request.POST.get("ShowDelayed", "").lower() in TRUE
-        peeked = sqs.peek_messages(queue, now=clocks.for_workspace(workspace).now(),
-                                   show_invisible=show_invisible, show_delayed=show_delayed)
+        peeked = sqs.peek_messages(
+            queue,
+            now=clocks.for_workspace(workspace).now(),
+            show_invisible=show_invisible,
+            show_delayed=show_delayed,
+        )
         messages = [_message(p, show_invisible, show_delayed) for p in peeked]
     except errors.AwsError as exc:
         if protocol == "json":
             return json_error(exc, request_id)
         if protocol == "json-document":
-            body = {"ErrorResponse": {"Error": {"Type": "Sender", "Code": exc.wire_query_code,
-                                                "Message": exc.message},
-                                      "RequestId": request_id}}
-            return HttpResponse(json.dumps(body), status=exc.status,
-                                content_type="application/json")
+            body = {
+                "ErrorResponse": {
+                    "Error": {
+                        "Type": "Sender",
+                        "Code": exc.wire_query_code,
+                        "Message": exc.message,
+                    },
+                    "RequestId": request_id,
+                }
+            }
+            return HttpResponse(
+                json.dumps(body), status=exc.status, content_type="application/json"
+            )
         return query_error(exc, request_id)
     if protocol == "json":
         return sqs_json.render({"Messages": messages} if messages else {}, request_id)
     if protocol == "json-document":
-        return HttpResponse(json.dumps(_as_document(messages, request_id)),
-                            content_type="application/json")
+        return HttpResponse(
+            json.dumps(_as_document(messages, request_id)), content_type="application/json"
+        )
     return query.render("ReceiveMessage", {"Messages": messages} if messages else {}, request_id)
 
 
-async def messages(request, region: str | None = None, account_id: str | None = None,
-                   queue_name: str | None = None):
+async def messages(
+    request, region: str | None = None, account_id: str | None = None, queue_name: str | None = None
+):
     path_url = f"/{account_id}/{queue_name}" if queue_name else None
     return await sync_to_async(_answer, thread_sensitive=False)(request, path_url)

@@ -109,8 +109,9 @@ def message_attributes(value, name: str = "MessageAttributes") -> dict:
             try:
                 item["BinaryValue"] = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
-                raise _invalid(f"{name}.{attr}.BinaryValue", raw,
-                               "Must be base64-encoded binary data.") from None
+                raise _invalid(
+                    f"{name}.{attr}.BinaryValue", raw, "Must be base64-encoded binary data."
+                ) from None
         else:
             text = spec.get("StringValue")
             if text is not None and not isinstance(text, str):

@@ -34,14 +34,23 @@ MAPS = {
     "MessageSystemAttribute": ("MessageSystemAttributes", "Name", "Value"),
 }
 ENTRIES = {
-    "SendMessageBatchRequestEntry", "DeleteMessageBatchRequestEntry",
+    "SendMessageBatchRequestEntry",
+    "DeleteMessageBatchRequestEntry",
     "ChangeMessageVisibilityBatchRequestEntry",
 }
 # XML element names of list items in results (the model's locationName).
-LIST_ITEMS = {"QueueUrls": "QueueUrl", "queueUrls": "QueueUrl", "Messages": "Message",
-              "Failed": "BatchResultErrorEntry", "Results": "ListMessageMoveTasksResultEntry"}
-MAP_ITEMS = {"Attributes": ("Attribute", "Name", "Value"), "Tags": ("Tag", "Key", "Value"),
-             "MessageAttributes": ("MessageAttribute", "Name", "Value")}
+LIST_ITEMS = {
+    "QueueUrls": "QueueUrl",
+    "queueUrls": "QueueUrl",
+    "Messages": "Message",
+    "Failed": "BatchResultErrorEntry",
+    "Results": "ListMessageMoveTasksResultEntry",
+}
+MAP_ITEMS = {
+    "Attributes": ("Attribute", "Name", "Value"),
+    "Tags": ("Tag", "Key", "Value"),
+    "MessageAttributes": ("MessageAttribute", "Name", "Value"),
+}
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -50,8 +59,13 @@ def xml_text(value) -> str:
     text = str(value)
     if _INVALID_XML.search(text):
         text = _INVALID_XML.sub("\ufffd", text)
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\r", "&#xD;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\r", "&#xD;")
+    )
 
 
 # --- requests ------------------------------------------------------------------
@@ -65,8 +79,13 @@ def parse(body: bytes, query_string: str) -> dict[str, str]:
             continue
         try:
             text = source if isinstance(source, str) else source.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
-                              errors="strict", max_num_fields=2000)
+            pairs = parse_qsl(
+                text,
+                keep_blank_values=True,
+                strict_parsing=False,
+                errors="strict",
+                max_num_fields=2000,
+            )
         except (UnicodeDecodeError, ValueError) as exc:
             raise errors.MalformedRequest(f"The request could not be parsed: {exc}.") from None
         params.update(pairs)
@@ -113,12 +132,12 @@ def _shape(node: dict) -> dict:
                         f"The request must contain the parameter {key}.N.{key_name}."
                     )
                 item_value = item.get(value_name, "")
-                mapped[item[key_name]] = _shape(item_value) if isinstance(item_value, dict) \
-                    else item_value
+                mapped[item[key_name]] = (
+                    _shape(item_value) if isinstance(item_value, dict) else item_value
+                )
             out[member] = mapped
         elif key in ENTRIES:
-            out["Entries"] = [_shape(e) if isinstance(e, dict) else e
-                              for e in _indexed(key, value)]
+            out["Entries"] = [_shape(e) if isinstance(e, dict) else e for e in _indexed(key, value)]
         else:
             out[key] = _shape(value) if isinstance(value, dict) else value
     return out
@@ -166,10 +185,22 @@ def render(action: str, result: dict, request_id: str) -> HttpResponse:
     return response
 
 
-_WITH_RESULT = {"CreateQueue", "GetQueueUrl", "ListQueues", "GetQueueAttributes", "SendMessage",
-                "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch",
-                "ChangeMessageVisibilityBatch", "ListQueueTags", "ListDeadLetterSourceQueues",
-                "StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask"}
+_WITH_RESULT = {
+    "CreateQueue",
+    "GetQueueUrl",
+    "ListQueues",
+    "GetQueueAttributes",
+    "SendMessage",
+    "SendMessageBatch",
+    "ReceiveMessage",
+    "DeleteMessageBatch",
+    "ChangeMessageVisibilityBatch",
+    "ListQueueTags",
+    "ListDeadLetterSourceQueues",
+    "StartMessageMoveTask",
+    "ListMessageMoveTasks",
+    "CancelMessageMoveTask",
+}
 
 
 def _has_result(action: str) -> bool:

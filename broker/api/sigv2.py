@@ -44,18 +44,27 @@ def _epoch(value: str, name: str) -> float:
 
 
 def string_to_sign(params: dict[str, str], *, method: str, host: str, path: str) -> str:
-    pairs = [f"{quote(k, safe='')}={quote(v, safe='-_~')}"
-             for k, v in sorted(params.items()) if k != "Signature"]
+    pairs = [
+        f"{quote(k, safe='')}={quote(v, safe='-_~')}"
+        for k, v in sorted(params.items())
+        if k != "Signature"
+    ]
     return f"{method.upper()}\n{host}\n{path or '/'}\n" + "&".join(pairs)
 
 
-def verify(params: dict[str, str], secret: str, *, method: str, host: str, path: str,
-           now: float | None = None) -> None:
+def verify(
+    params: dict[str, str],
+    secret: str,
+    *,
+    method: str,
+    host: str,
+    path: str,
+    now: float | None = None,
+) -> None:
     """Raise SignatureDoesNotMatch / RequestExpired / IncompleteSignature, else return."""
     digest = DIGESTS.get(params.get("SignatureMethod", ""))
     if digest is None:
-        raise errors.IncompleteSignature(
-            f"SignatureMethod must be one of {', '.join(DIGESTS)}.")
+        raise errors.IncompleteSignature(f"SignatureMethod must be one of {', '.join(DIGESTS)}.")
     now = time.time() if now is None else now
     if "Expires" in params:
         if _epoch(params["Expires"], "Expires") < now:
@@ -64,7 +73,8 @@ def verify(params: dict[str, str], secret: str, *, method: str, host: str, path:
         if abs(now - _epoch(params["Timestamp"], "Timestamp")) > MAX_SKEW_SECONDS:
             raise errors.RequestExpired(
                 f"Request has expired. Timestamp {params['Timestamp']} is more than 15 "
-                "minutes from the server time.")
+                "minutes from the server time."
+            )
     else:
         raise errors.IncompleteSignature("A Signature Version 2 request needs a Timestamp.")
     # The specification signs the host in lower case; botocore signs it as written.

@@ -68,8 +68,12 @@ def parse_authorization(header: str | None) -> Authorization:
         )
     signed = tuple(h.strip().lower() for h in parts["SignedHeaders"].split(";") if h.strip())
     return Authorization(
-        access_key_id=credential[0], date=credential[1], region=credential[2],
-        service=credential[3], signed_headers=signed, signature=parts["Signature"].strip(),
+        access_key_id=credential[0],
+        date=credential[1],
+        region=credential[2],
+        service=credential[3],
+        signed_headers=signed,
+        signature=parts["Signature"].strip(),
     )
 
 
@@ -104,23 +108,32 @@ def canonical_query_string(query_string: str) -> str:
 
 
 def canonical_request(
-    *, method: str, raw_path: str, query_string: str, headers: dict[str, str],
-    signed_headers: tuple[str, ...], body: bytes,
+    *,
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: dict[str, str],
+    signed_headers: tuple[str, ...],
+    body: bytes,
 ) -> str:
     """`headers` maps lower-case names to values as received."""
-    lines = [
-        f"{name}:{' '.join(headers.get(name, '').split())}" for name in sorted(signed_headers)
-    ]
+    lines = [f"{name}:{' '.join(headers.get(name, '').split())}" for name in sorted(signed_headers)]
     payload = headers.get("x-amz-content-sha256") or (
         hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     )
     if payload != UNSIGNED_PAYLOAD and "x-amz-content-sha256" in headers:
         # The client's declared hash must be the body's, or the body was changed.
         payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-    return "\n".join([
-        method.upper(), canonical_uri(raw_path), canonical_query_string(query_string),
-        "\n".join(lines) + "\n", ";".join(sorted(signed_headers)), payload,
-    ])
+    return "\n".join(
+        [
+            method.upper(),
+            canonical_uri(raw_path),
+            canonical_query_string(query_string),
+            "\n".join(lines) + "\n",
+            ";".join(sorted(signed_headers)),
+            payload,
+        ]
+    )
 
 
 def signing_key(secret: str, auth: Authorization) -> bytes:
@@ -131,16 +144,29 @@ def signing_key(secret: str, auth: Authorization) -> bytes:
 
 
 def expected_signature(auth: Authorization, secret: str, amz_date: str, creq: str) -> str:
-    string_to_sign = "\n".join([
-        ALGORITHM, amz_date, auth.scope, hashlib.sha256(creq.encode("utf-8")).hexdigest(),
-    ])
-    return hmac.new(signing_key(secret, auth), string_to_sign.encode("utf-8"),
-                    hashlib.sha256).hexdigest()
+    string_to_sign = "\n".join(
+        [
+            ALGORITHM,
+            amz_date,
+            auth.scope,
+            hashlib.sha256(creq.encode("utf-8")).hexdigest(),
+        ]
+    )
+    return hmac.new(
+        signing_key(secret, auth), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
 
 
 def verify(
-    auth: Authorization, secret: str, *, method: str, raw_path: str, query_string: str,
-    headers: dict[str, str], body: bytes, now: float | None = None,
+    auth: Authorization,
+    secret: str,
+    *,
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: dict[str, str],
+    body: bytes,
+    now: float | None = None,
 ) -> None:
     """Raise SignatureDoesNotMatch / RequestExpired / IncompleteSignature, else return."""
     amz_date = headers.get("x-amz-date", "")
@@ -157,8 +183,13 @@ def verify(
         raise errors.SignatureDoesNotMatch(
             f"Credential should be scoped to a valid date: {auth.date} is not {amz_date[:8]}."
         )
-    creq = canonical_request(method=method, raw_path=raw_path, query_string=query_string,
-                             headers=headers, signed_headers=auth.signed_headers, body=body)
-    if not hmac.compare_digest(expected_signature(auth, secret, amz_date, creq),
-                               auth.signature):
+    creq = canonical_request(
+        method=method,
+        raw_path=raw_path,
+        query_string=query_string,
+        headers=headers,
+        signed_headers=auth.signed_headers,
+        body=body,
+    )
+    if not hmac.compare_digest(expected_signature(auth, secret, amz_date, creq), auth.signature):
         raise errors.SignatureDoesNotMatch()

@@ -38,7 +38,8 @@ def parse(body: bytes) -> dict:
 
 
 def render(result: dict, request_id: str) -> HttpResponse:
-    response = HttpResponse(json.dumps(result, separators=(",", ":")),
-                            content_type=JSON_CONTENT_TYPE)
+    response = HttpResponse(
+        json.dumps(result, separators=(",", ":")), content_type=JSON_CONTENT_TYPE
+    )
     response["x-amzn-RequestId"] = request_id
     return response

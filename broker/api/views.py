@@ -111,8 +111,10 @@ def is_aws_request(request) -> bool:
     if "HTTP_X_AMZ_TARGET" in meta or "HTTP_AUTHORIZATION" in meta:
         return True
     # An unsigned query call: answered MissingAuthenticationToken, not with the home page.
-    if meta.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") and \
-            int(meta.get("CONTENT_LENGTH") or 0) <= 1_000_000:
+    if (
+        meta.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        and int(meta.get("CONTENT_LENGTH") or 0) <= 1_000_000
+    ):
         body = request.body
         return body.startswith(b"Action=") or b"&Action=" in body
     return False
@@ -136,8 +138,11 @@ def _summary(params: dict) -> dict:
         if key in _SKIPPED_PARAMS or len(out) >= 8:
             continue
         if isinstance(value, list):
-            value = f"{len(value)} item(s)" if value and isinstance(value[0], dict) \
+            value = (
+                f"{len(value)} item(s)"
+                if value and isinstance(value[0], dict)
                 else ",".join(map(str, value))
+            )
         elif isinstance(value, dict):
             value = ",".join(sorted(map(str, value)))
         elif not isinstance(value, int | float | bool):
@@ -208,8 +213,13 @@ class _Request:
         header = self.request.META.get("HTTP_AUTHORIZATION")
         if not header and sigv2.is_signed(self.flat):
             access_key_id = sigv2.access_key_id(self.flat)
-            sigv2.verify(self.flat, self._resolve(access_key_id), method=self.request.method,
-                         host=self._header("host"), path=raw_path)
+            sigv2.verify(
+                self.flat,
+                self._resolve(access_key_id),
+                method=self.request.method,
+                host=self._header("host"),
+                path=raw_path,
+            )
             signature_version = 2
         else:
             auth = sigv4.parse_authorization(header)
@@ -219,14 +229,23 @@ class _Request:
             for name in ("x-amz-date", "x-amz-content-sha256"):
                 if name not in headers and self._header(name):
                     headers[name] = self._header(name)
-            sigv4.verify(auth, secret, method=self.request.method, raw_path=raw_path,
-                         query_string=self.request.META.get("QUERY_STRING", ""),
-                         headers=headers, body=body)
+            sigv4.verify(
+                auth,
+                secret,
+                method=self.request.method,
+                raw_path=raw_path,
+                query_string=self.request.META.get("QUERY_STRING", ""),
+                headers=headers,
+                body=body,
+            )
             signature_version = 4
         self.call = actions.Call(
-            workspace=self.workspace, clock=clocks.for_workspace(self.workspace),
-            base_url=self.base_url, actor=f"{self.client} · {access_key_id}"[:120],
-            path_queue_url=self.path_queue_url, action=self.action,
+            workspace=self.workspace,
+            clock=clocks.for_workspace(self.workspace),
+            base_url=self.base_url,
+            actor=f"{self.client} · {access_key_id}"[:120],
+            path_queue_url=self.path_queue_url,
+            action=self.action,
             signature_version=signature_version,
         )
 
@@ -245,8 +264,11 @@ class _Request:
             )
         self.parse(body)
         self.authenticate(body)
-        handler = (kms_actions.ACTIONS[self.action] if self.service == "kms"
-                   else actions.lookup(self.action))
+        handler = (
+            kms_actions.ACTIONS[self.action]
+            if self.service == "kms"
+            else actions.lookup(self.action)
+        )
         self.call.summary = _summary(self.params)
         if handler is actions.receive_message_now:
             receive = actions.receive_request(self.call, self.params)
@@ -281,16 +303,21 @@ class _Request:
         if self.workspace is None:
             return
         data = {
-            "action": self.action, "protocol": self.protocol,
+            "action": self.action,
+            "protocol": self.protocol,
             "params": self.call.summary if self.call else _summary(self.params),
             "status": error.status if error is not None else 200,
             "error": error.wire_query_code if error is not None else "",
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 2),
             "client": self.client,
         }
-        events.record(self.workspace, "api.call",
-                      queue=self.call.queue_name if self.call else "", data=data,
-                      clock=clocks.for_workspace(self.workspace))
+        events.record(
+            self.workspace,
+            "api.call",
+            queue=self.call.queue_name if self.call else "",
+            data=data,
+            clock=clocks.for_workspace(self.workspace),
+        )
 
     def finish(self, result: dict | None, error: errors.AwsError | None = None) -> dict | None:
         """Record the `api.call` event in its own small transaction (errors, empty polls)."""
@@ -330,8 +357,9 @@ async def _long_poll(state: _Request, receive: actions.ReceiveRequest) -> dict:
             result, next_due = await _in_thread(state.try_receive)(receive)
             if result:
                 return result
-            remaining = min(wall_deadline - time.monotonic(),
-                            state.call.clock.real_seconds_until(sim_deadline))
+            remaining = min(
+                wall_deadline - time.monotonic(), state.call.clock.real_seconds_until(sim_deadline)
+            )
             if remaining <= 0:
                 return await _in_thread(state.finish)({})
             await waiter.wait(min(remaining, next_due))

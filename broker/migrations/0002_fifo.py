@@ -5,111 +5,141 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0001_initial'),
+        ("broker", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Deduplication',
+            name="Deduplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(blank=True, max_length=128)),
-                ('deduplication_id', models.CharField(max_length=128)),
-                ('message_id', models.CharField(max_length=100)),
-                ('sequence_number', models.CharField(max_length=40)),
-                ('expires_at', models.FloatField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scope", models.CharField(blank=True, max_length=128)),
+                ("deduplication_id", models.CharField(max_length=128)),
+                ("message_id", models.CharField(max_length=100)),
+                ("sequence_number", models.CharField(max_length=40)),
+                ("expires_at", models.FloatField()),
             ],
         ),
         migrations.CreateModel(
-            name='MessageGroup',
+            name="MessageGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group_id', models.CharField(max_length=128)),
-                ('ready_at', models.FloatField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("group_id", models.CharField(max_length=128)),
+                ("ready_at", models.FloatField()),
             ],
         ),
         migrations.CreateModel(
-            name='ReceiveAttempt',
+            name="ReceiveAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt_id', models.CharField(max_length=128)),
-                ('nonce', models.CharField(max_length=32)),
-                ('message_pks', models.JSONField(default=list)),
-                ('expires_at', models.FloatField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("attempt_id", models.CharField(max_length=128)),
+                ("nonce", models.CharField(max_length=32)),
+                ("message_pks", models.JSONField(default=list)),
+                ("expires_at", models.FloatField()),
             ],
         ),
         migrations.AddField(
-            model_name='message',
-            name='deduplication_id',
+            model_name="message",
+            name="deduplication_id",
             field=models.CharField(blank=True, max_length=128),
         ),
         migrations.AddField(
-            model_name='message',
-            name='group_id',
+            model_name="message",
+            name="group_id",
             field=models.CharField(blank=True, max_length=128),
         ),
         migrations.AddField(
-            model_name='queue',
-            name='content_based_deduplication',
+            model_name="queue",
+            name="content_based_deduplication",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='queue',
-            name='deduplication_scope',
-            field=models.CharField(default='queue', max_length=16),
+            model_name="queue",
+            name="deduplication_scope",
+            field=models.CharField(default="queue", max_length=16),
         ),
         migrations.AddField(
-            model_name='queue',
-            name='fifo_throughput_limit',
-            field=models.CharField(default='perQueue', max_length=24),
+            model_name="queue",
+            name="fifo_throughput_limit",
+            field=models.CharField(default="perQueue", max_length=24),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['queue', 'group_id', 'id'], name='message_group_order'),
+            model_name="message",
+            index=models.Index(fields=["queue", "group_id", "id"], name="message_group_order"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['queue', 'sent_at'], name='message_queue_sent'),
+            model_name="message",
+            index=models.Index(fields=["queue", "sent_at"], name="message_queue_sent"),
         ),
         migrations.AddField(
-            model_name='deduplication',
-            name='queue',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deduplications', to='broker.queue'),
+            model_name="deduplication",
+            name="queue",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="deduplications",
+                to="broker.queue",
+            ),
         ),
         migrations.AddField(
-            model_name='messagegroup',
-            name='queue',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='groups', to='broker.queue'),
+            model_name="messagegroup",
+            name="queue",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="groups",
+                to="broker.queue",
+            ),
         ),
         migrations.AddField(
-            model_name='receiveattempt',
-            name='queue',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receive_attempts', to='broker.queue'),
+            model_name="receiveattempt",
+            name="queue",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="receive_attempts",
+                to="broker.queue",
+            ),
         ),
         migrations.AddIndex(
-            model_name='deduplication',
-            index=models.Index(fields=['expires_at'], name='deduplication_expiry'),
+            model_name="deduplication",
+            index=models.Index(fields=["expires_at"], name="deduplication_expiry"),
         ),
         migrations.AddConstraint(
-            model_name='deduplication',
-            constraint=models.UniqueConstraint(fields=('queue', 'scope', 'deduplication_id'), name='deduplication_unique'),
+            model_name="deduplication",
+            constraint=models.UniqueConstraint(
+                fields=("queue", "scope", "deduplication_id"), name="deduplication_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='messagegroup',
-            index=models.Index(fields=['queue', 'ready_at'], name='group_queue_ready'),
+            model_name="messagegroup",
+            index=models.Index(fields=["queue", "ready_at"], name="group_queue_ready"),
         ),
         migrations.AddConstraint(
-            model_name='messagegroup',
-            constraint=models.UniqueConstraint(fields=('queue', 'group_id'), name='group_unique'),
+            model_name="messagegroup",
+            constraint=models.UniqueConstraint(fields=("queue", "group_id"), name="group_unique"),
         ),
         migrations.AddIndex(
-            model_name='receiveattempt',
-            index=models.Index(fields=['expires_at'], name='receive_attempt_expiry'),
+            model_name="receiveattempt",
+            index=models.Index(fields=["expires_at"], name="receive_attempt_expiry"),
         ),
         migrations.AddConstraint(
-            model_name='receiveattempt',
-            constraint=models.UniqueConstraint(fields=('queue', 'attempt_id'), name='receive_attempt_unique'),
+            model_name="receiveattempt",
+            constraint=models.UniqueConstraint(
+                fields=("queue", "attempt_id"), name="receive_attempt_unique"
+            ),
         ),
     ]

@@ -5,30 +5,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0002_fifo'),
+        ("broker", "0002_fifo"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MoveTask',
+            name="MoveTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('handle', models.CharField(max_length=64, unique=True)),
-                ('destination_arn', models.CharField(blank=True, max_length=256)),
-                ('rate', models.PositiveIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('RUNNING', 'Running'), ('COMPLETED', 'Completed'), ('CANCELLED', 'Cancelled'), ('FAILED', 'Failed')], default='RUNNING', max_length=16)),
-                ('to_move', models.PositiveIntegerField(default=0)),
-                ('moved', models.PositiveIntegerField(default=0)),
-                ('failure_reason', models.CharField(blank=True, max_length=256)),
-                ('started_at', models.FloatField()),
-                ('finished_at', models.FloatField(blank=True, null=True)),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='move_tasks', to='broker.queue')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='move_tasks', to='broker.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("handle", models.CharField(max_length=64, unique=True)),
+                ("destination_arn", models.CharField(blank=True, max_length=256)),
+                ("rate", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("RUNNING", "Running"),
+                            ("COMPLETED", "Completed"),
+                            ("CANCELLED", "Cancelled"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="RUNNING",
+                        max_length=16,
+                    ),
+                ),
+                ("to_move", models.PositiveIntegerField(default=0)),
+                ("moved", models.PositiveIntegerField(default=0)),
+                ("failure_reason", models.CharField(blank=True, max_length=256)),
+                ("started_at", models.FloatField()),
+                ("finished_at", models.FloatField(blank=True, null=True)),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="move_tasks",
+                        to="broker.queue",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="move_tasks",
+                        to="broker.workspace",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['workspace', 'status'], name='move_task_status')],
+                "indexes": [models.Index(fields=["workspace", "status"], name="move_task_status")],
             },
         ),
     ]

@@ -5,55 +5,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0003_move_tasks'),
+        ("broker", "0003_move_tasks"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='sealed',
+            model_name="message",
+            name="sealed",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='message',
-            name='sealed_key',
+            model_name="message",
+            name="sealed_key",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='queue',
-            name='kms_data_key_reuse_period',
+            model_name="queue",
+            name="kms_data_key_reuse_period",
             field=models.PositiveIntegerField(default=300),
         ),
         migrations.AddField(
-            model_name='queue',
-            name='kms_master_key_id',
+            model_name="queue",
+            name="kms_master_key_id",
             field=models.CharField(blank=True, max_length=256),
         ),
         migrations.CreateModel(
-            name='KmsKey',
+            name="KmsKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_id', models.CharField(max_length=36, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('manager', models.CharField(default='CUSTOMER', max_length=16)),
-                ('enabled', models.BooleanField(default=True)),
-                ('material', models.TextField()),
-                ('created_at', models.FloatField()),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='kms_keys', to='broker.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key_id", models.CharField(max_length=36, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("manager", models.CharField(default="CUSTOMER", max_length=16)),
+                ("enabled", models.BooleanField(default=True)),
+                ("material", models.TextField()),
+                ("created_at", models.FloatField()),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="kms_keys",
+                        to="broker.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='KmsAlias',
+            name="KmsAlias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=256)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='kms_aliases', to='broker.workspace')),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='broker.kmskey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=256)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="kms_aliases",
+                        to="broker.workspace",
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="aliases",
+                        to="broker.kmskey",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'name'), name='kms_alias_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("workspace", "name"), name="kms_alias_unique")
+                ],
             },
         ),
     ]

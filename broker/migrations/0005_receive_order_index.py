@@ -4,18 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0004_encryption'),
+        ("broker", "0004_encryption"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='message',
-            name='message_queue_visible',
+            model_name="message",
+            name="message_queue_visible",
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['queue', 'visible_at', 'id'], name='message_queue_visible_id'),
+            model_name="message",
+            index=models.Index(
+                fields=["queue", "visible_at", "id"], name="message_queue_visible_id"
+            ),
         ),
     ]

@@ -9,37 +9,50 @@ def tally_existing_messages(apps, schema_editor):
     """One tally row per queue for the messages stored before tallies existed."""
     Message = apps.get_model("broker", "Message")
     QueueTally = apps.get_model("broker", "QueueTally")
-    rows = (Message.objects.values("queue_id").annotate(
+    rows = Message.objects.values("queue_id").annotate(
         messages=Count("pk"),
         held=Count("pk", filter=Q(hidden=True, receive_count__gt=0)),
-        delayed=Count("pk", filter=Q(hidden=True, receive_count=0))))
+        delayed=Count("pk", filter=Q(hidden=True, receive_count=0)),
+    )
     QueueTally.objects.bulk_create([QueueTally(**row) for row in rows])
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0005_receive_order_index'),
+        ("broker", "0005_receive_order_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QueueTally',
+            name="QueueTally",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('messages', models.IntegerField(default=0)),
-                ('held', models.IntegerField(default=0)),
-                ('delayed', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("messages", models.IntegerField(default=0)),
+                ("held", models.IntegerField(default=0)),
+                ("delayed", models.IntegerField(default=0)),
             ],
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('hidden', True)), fields=['queue', 'visible_at'], name='message_queue_hidden'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("hidden", True)),
+                fields=["queue", "visible_at"],
+                name="message_queue_hidden",
+            ),
         ),
         migrations.AddField(
-            model_name='queuetally',
-            name='queue',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tallies', to='broker.queue'),
+            model_name="queuetally",
+            name="queue",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="tallies",
+                to="broker.queue",
+            ),
         ),
         migrations.RunPython(tally_existing_messages, migrations.RunPython.noop),
     ]

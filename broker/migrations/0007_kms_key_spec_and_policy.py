@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0006_queue_tally'),
+        ("broker", "0006_queue_tally"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='kmskey',
-            name='key_spec',
-            field=models.CharField(default='SYMMETRIC_DEFAULT', max_length=24),
+            model_name="kmskey",
+            name="key_spec",
+            field=models.CharField(default="SYMMETRIC_DEFAULT", max_length=24),
         ),
         migrations.AddField(
-            model_name='kmskey',
-            name='key_usage',
-            field=models.CharField(default='ENCRYPT_DECRYPT', max_length=24),
+            model_name="kmskey",
+            name="key_usage",
+            field=models.CharField(default="ENCRYPT_DECRYPT", max_length=24),
         ),
         migrations.AddField(
-            model_name='kmskey',
-            name='policy',
+            model_name="kmskey",
+            name="policy",
             field=models.TextField(blank=True),
         ),
         migrations.AlterField(
-            model_name='kmskey',
-            name='material',
+            model_name="kmskey",
+            name="material",
             field=models.TextField(blank=True),
         ),
     ]

@@ -5,31 +5,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0007_kms_key_spec_and_policy'),
+        ("broker", "0007_kms_key_spec_and_policy"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workspace',
-            name='kms_request_quota',
+            model_name="workspace",
+            name="kms_request_quota",
             field=models.PositiveIntegerField(default=5500),
         ),
         migrations.CreateModel(
-            name='CachedDataKey',
+            name="CachedDataKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('principal', models.CharField(max_length=128)),
-                ('use', models.CharField(choices=[('encrypt', 'Encrypt'), ('decrypt', 'Decrypt')], max_length=8)),
-                ('wrapped', models.TextField()),
-                ('digest', models.CharField(db_index=True, max_length=64)),
-                ('expires_at', models.FloatField()),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='data_keys', to='broker.kmskey')),
-                ('queue', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='data_keys', to='broker.queue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("principal", models.CharField(max_length=128)),
+                (
+                    "use",
+                    models.CharField(
+                        choices=[("encrypt", "Encrypt"), ("decrypt", "Decrypt")], max_length=8
+                    ),
+                ),
+                ("wrapped", models.TextField()),
+                ("digest", models.CharField(db_index=True, max_length=64)),
+                ("expires_at", models.FloatField()),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="data_keys",
+                        to="broker.kmskey",
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="data_keys",
+                        to="broker.queue",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['queue', 'use', 'principal', 'expires_at'], name='cached_data_key_lookup')],
+                "indexes": [
+                    models.Index(
+                        fields=["queue", "use", "principal", "expires_at"],
+                        name="cached_data_key_lookup",
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0008_data_key_reuse'),
+        ("broker", "0008_data_key_reuse"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workspace',
-            name='kms_opted_in',
+            model_name="workspace",
+            name="kms_opted_in",
             field=models.BooleanField(default=True),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0009_kms_opt_in'),
+        ("broker", "0009_kms_opt_in"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='eventsourcemapping',
-            name='poll_error',
+            model_name="eventsourcemapping",
+            name="poll_error",
             field=models.CharField(blank=True, max_length=512),
         ),
     ]

@@ -22,8 +22,11 @@ LEGACY_DEVELOPMENT_SECRET = "dev-only-insecure-secret-key-change-me"
 
 
 def root(secret: str) -> AESGCM:
-    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=b"sqs-sns-playground kms root").derive(secret.encode()))
+    return AESGCM(
+        HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"sqs-sns-playground kms root"
+        ).derive(secret.encode())
+    )
 
 
 def reseal(material: str, key_id: str, old: AESGCM, new: AESGCM) -> str | None:
@@ -54,7 +57,6 @@ def reseal_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("broker", "0010_mapping_poll_error"),
     ]

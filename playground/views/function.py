@@ -15,24 +15,30 @@ PAGE = "playground/function.html"
 
 
 def _config_form(function, data=None):
-    initial = {k: getattr(function, k) for k in
-               ("duration", "timeout", "fail_when_body_contains", "log_template")}
+    initial = {
+        k: getattr(function, k)
+        for k in ("duration", "timeout", "fail_when_body_contains", "log_template")
+    }
     return forms.FunctionConfigForm(data, initial=initial, auto_id="config_%s")
 
 
 def function(request, slug, name):
     ws = workspace_or_404(request, slug)
     fn = get_object_or_404(ws.functions, name=name)
-    return render(request, PAGE, {
-        **connection_context(request, ws),
-        **live.clock_context(ws),
-        "function": fn,
-        "config_form": _config_form(fn),
-        "mappings": selectors.function_triggers(fn),
-        "invocations": selectors.invocations(fn),
-        "log_lines": selectors.function_log(fn),
-        "page": live.page_param("function", fn.name),
-    })
+    return render(
+        request,
+        PAGE,
+        {
+            **connection_context(request, ws),
+            **live.clock_context(ws),
+            "function": fn,
+            "config_form": _config_form(fn),
+            "mappings": selectors.function_triggers(fn),
+            "invocations": selectors.invocations(fn),
+            "log_lines": selectors.function_log(fn),
+            "page": live.page_param("function", fn.name),
+        },
+    )
 
 
 @require_POST
@@ -47,8 +53,19 @@ def update(request, slug, name):
         except errors.AwsError as err:
             forms.show_aws_error(form, err)
         else:
-            return render(request, f"{PAGE}#config", {
-                "workspace": ws, "function": fn, "config_form": _config_form(fn),
-                "note": "Saved."})
-    return render(request, f"{PAGE}#config",
-                  {"workspace": ws, "function": fn, "config_form": form}, status=422)
+            return render(
+                request,
+                f"{PAGE}#config",
+                {
+                    "workspace": ws,
+                    "function": fn,
+                    "config_form": _config_form(fn),
+                    "note": "Saved.",
+                },
+            )
+    return render(
+        request,
+        f"{PAGE}#config",
+        {"workspace": ws, "function": fn, "config_form": form},
+        status=422,
+    )

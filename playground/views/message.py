@@ -19,11 +19,17 @@ def message(request, slug, message_id):
     context = live.message_context(ws, message_id, now=now)
     if context["message"] is None and not timeline:
         raise Http404("No such message.")
-    return render(request, "playground/message.html", {
-        **connection_context(request, ws),
-        **live.clock_context(ws),
-        **context,
-        "queue_name": context["message"].queue.name if context["message"] else timeline[0].queue,
-        "timeline": timeline,
-        "page": live.page_param("message", message_id),
-    })
+    return render(
+        request,
+        "playground/message.html",
+        {
+            **connection_context(request, ws),
+            **live.clock_context(ws),
+            **context,
+            "queue_name": context["message"].queue.name
+            if context["message"]
+            else timeline[0].queue,
+            "timeline": timeline,
+            "page": live.page_param("message", message_id),
+        },
+    )

@@ -27,7 +27,8 @@ def _queue(request, slug, name):
 def _details_context(request, ws, q, *, now: float) -> dict:
     """What the queue's card and its details list show (the page, and after an edit)."""
     return {
-        "workspace": ws, "queue": q,
+        "workspace": ws,
+        "queue": q,
         "o": selectors.queue_overview(q, now=now),
         "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}",
         "triggers": selectors.queue_triggers(q),
@@ -38,19 +39,24 @@ def _details_context(request, ws, q, *, now: float) -> dict:
 def queue(request, slug, name):
     ws, q = _queue(request, slug, name)
     now = clocks.for_workspace(ws).now()
-    return render(request, PAGE, {
-        **connection_context(request, ws),
-        **live.clock_context(ws),
-        **_details_context(request, ws, q, now=now),
-        **live.messages_context(q, now=now),
-        **live.redrive_context(q),
-        "send_form": forms.SendMessageForm(fifo=q.is_fifo),
-        "attributes_form": forms.QueueAttributesForm(
-            fifo=q.is_fifo, initial=_settable_attributes(q, ws)),
-        "poll_form": forms.PollForm(),
-        "received": [],
-        "page": live.page_param("queue", q.name),
-    })
+    return render(
+        request,
+        PAGE,
+        {
+            **connection_context(request, ws),
+            **live.clock_context(ws),
+            **_details_context(request, ws, q, now=now),
+            **live.messages_context(q, now=now),
+            **live.redrive_context(q),
+            "send_form": forms.SendMessageForm(fifo=q.is_fifo),
+            "attributes_form": forms.QueueAttributesForm(
+                fifo=q.is_fifo, initial=_settable_attributes(q, ws)
+            ),
+            "poll_form": forms.PollForm(),
+            "received": [],
+            "page": live.page_param("queue", q.name),
+        },
+    )
 
 
 def _settable_attributes(q, ws) -> dict[str, str]:
@@ -74,15 +80,29 @@ def attributes(request, slug, name):
                 sqs.set_queue_attributes(q, changed, clock=clocks.for_workspace(ws))
             now = clocks.for_workspace(ws).now()
             fresh = forms.QueueAttributesForm(fifo=q.is_fifo, initial=_settable_attributes(q, ws))
-            details = render(request, f"{PAGE}#details",
-                             {**_details_context(request, ws, q, now=now), "oob": True})
-            response = render(request, f"{PAGE}#attributes-form", {
-                "workspace": ws, "queue": q, "attributes_form": fresh,
-                "attributes_saved": ", ".join(sorted(changed)) or "none"})
+            details = render(
+                request,
+                f"{PAGE}#details",
+                {**_details_context(request, ws, q, now=now), "oob": True},
+            )
+            response = render(
+                request,
+                f"{PAGE}#attributes-form",
+                {
+                    "workspace": ws,
+                    "queue": q,
+                    "attributes_form": fresh,
+                    "attributes_saved": ", ".join(sorted(changed)) or "none",
+                },
+            )
             response.content += details.content
             return response
-    return render(request, f"{PAGE}#attributes-form",
-                  {"workspace": ws, "queue": q, "attributes_form": form}, status=422)
+    return render(
+        request,
+        f"{PAGE}#attributes-form",
+        {"workspace": ws, "queue": q, "attributes_form": form},
+        status=422,
+    )
 
 
 @require_POST
@@ -91,18 +111,24 @@ def send(request, slug, name):
     form = forms.SendMessageForm(request.POST, fifo=q.is_fifo)
     if form.is_valid():
         try:
-            sent = sqs.send_message(q, **form.send_arguments(), sender=CONSOLE,
-                                    clock=clocks.for_workspace(ws))
+            sent = sqs.send_message(
+                q, **form.send_arguments(), sender=CONSOLE, clock=clocks.for_workspace(ws)
+            )
         except errors.AwsError as err:
             forms.show_aws_error(form, err, forms.SendMessageForm.FIELD_MAP)
         else:
             # A FIFO group usually goes on: keep it, start a fresh message.
-            fresh = forms.SendMessageForm(fifo=q.is_fifo,
-                                          initial={"group_id": form.cleaned_data.get("group_id")})
-            return render(request, f"{PAGE}#send-form", {
-                "workspace": ws, "queue": q, "send_form": fresh, "sent": sent})
-    return render(request, f"{PAGE}#send-form",
-                  {"workspace": ws, "queue": q, "send_form": form}, status=422)
+            fresh = forms.SendMessageForm(
+                fifo=q.is_fifo, initial={"group_id": form.cleaned_data.get("group_id")}
+            )
+            return render(
+                request,
+                f"{PAGE}#send-form",
+                {"workspace": ws, "queue": q, "send_form": fresh, "sent": sent},
+            )
+    return render(
+        request, f"{PAGE}#send-form", {"workspace": ws, "queue": q, "send_form": form}, status=422
+    )
 
 
 @require_POST
@@ -115,20 +141,32 @@ def poll(request, slug, name):
     if form.is_valid():
         try:
             received = sqs.receive_messages(
-                q, max_number=form.cleaned_data["max_number"],
-                visibility=form.cleaned_data["visibility"], receiver=CONSOLE,
-                clock=clocks.for_workspace(ws))
+                q,
+                max_number=form.cleaned_data["max_number"],
+                visibility=form.cleaned_data["visibility"],
+                receiver=CONSOLE,
+                clock=clocks.for_workspace(ws),
+            )
         except errors.AwsError as err:
-            forms.show_aws_error(form, err, {"MaxNumberOfMessages": "max_number",
-                                             "VisibilityTimeout": "visibility"})
+            forms.show_aws_error(
+                form, err, {"MaxNumberOfMessages": "max_number", "VisibilityTimeout": "visibility"}
+            )
             status = 422
     else:
         status = 422
     visible_at = _visible_at(q, received)
-    return render(request, f"{PAGE}#receive", {
-        "workspace": ws, "queue": q, "poll_form": form, "polled": True,
-        "received": [(r, visible_at.get(r.message_id)) for r in received],
-    }, status=status)
+    return render(
+        request,
+        f"{PAGE}#receive",
+        {
+            "workspace": ws,
+            "queue": q,
+            "poll_form": form,
+            "polled": True,
+            "received": [(r, visible_at.get(r.message_id)) for r in received],
+        },
+        status=status,
+    )
 
 
 def _visible_at(q, received) -> dict:
@@ -147,9 +185,17 @@ def delete_message(request, slug, name):
         error = err.message
     else:
         error = ""
-    return render(request, f"{PAGE}#deleted-row", {
-        "workspace": ws, "queue": q, "message_id": message_id, "error": error,
-    }, status=422 if error else 200)
+    return render(
+        request,
+        f"{PAGE}#deleted-row",
+        {
+            "workspace": ws,
+            "queue": q,
+            "message_id": message_id,
+            "error": error,
+        },
+        status=422 if error else 200,
+    )
 
 
 @require_POST
@@ -158,10 +204,13 @@ def purge(request, slug, name):
     try:
         deleted = sqs.purge_queue(q, clock=clocks.for_workspace(ws))
     except errors.AwsError as err:
-        return render(request, f"{PAGE}#purge", {"workspace": ws, "queue": q,
-                                                 "purge_error": err.message}, status=422)
-    return render(request, f"{PAGE}#purge", {"workspace": ws, "queue": q,
-                                             "purged": deleted})
+        return render(
+            request,
+            f"{PAGE}#purge",
+            {"workspace": ws, "queue": q, "purge_error": err.message},
+            status=422,
+        )
+    return render(request, f"{PAGE}#purge", {"workspace": ws, "queue": q, "purged": deleted})
 
 
 @require_POST
@@ -175,15 +224,22 @@ def start_redrive(request, slug, name):
         destination = form.cleaned_data["destination"]
         try:
             redrive.start_move_task(
-                ws, q.arn, rate=form.cleaned_data["rate"],
+                ws,
+                q.arn,
+                rate=form.cleaned_data["rate"],
                 destination_arn=sqs.get_queue(ws, destination).arn if destination else None,
-                clock=clocks.for_workspace(ws))
+                clock=clocks.for_workspace(ws),
+            )
         except errors.AwsError as err:
             forms.show_aws_error(form, err, forms.RedriveForm.FIELD_MAP)
         else:
             form, status = None, 200
-    return render(request, f"{PAGE}#redrive", {
-        "workspace": ws, "queue": q, **live.redrive_context(q, form)}, status=status)
+    return render(
+        request,
+        f"{PAGE}#redrive",
+        {"workspace": ws, "queue": q, **live.redrive_context(q, form)},
+        status=status,
+    )
 
 
 @require_POST
@@ -191,10 +247,12 @@ def cancel_redrive(request, slug, name):
     ws, q = _queue(request, slug, name)
     error = ""
     try:
-        redrive.cancel_move_task(ws, request.POST.get("handle", ""),
-                                 clock=clocks.for_workspace(ws))
+        redrive.cancel_move_task(ws, request.POST.get("handle", ""), clock=clocks.for_workspace(ws))
     except errors.AwsError as err:
         error = err.message
-    return render(request, f"{PAGE}#redrive", {
-        "workspace": ws, "queue": q, "redrive_error": error, **live.redrive_context(q)},
-        status=422 if error else 200)
+    return render(
+        request,
+        f"{PAGE}#redrive",
+        {"workspace": ws, "queue": q, "redrive_error": error, **live.redrive_context(q)},
+        status=422 if error else 200,
+    )

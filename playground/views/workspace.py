@@ -53,15 +53,28 @@ def create_kms_key(request, slug):
     try:
         kms.require_opt_in(ws)
         with transaction.atomic():
-            key = kms.create_key(ws, description="made in the playground", spec=spec or None,
-                                 usage=usage or None, clock=clock)
+            key = kms.create_key(
+                ws,
+                description="made in the playground",
+                spec=spec or None,
+                usage=usage or None,
+                clock=clock,
+            )
             if alias:
                 kms.create_alias(ws, alias, key.key_id, clock=clock)
     except errors.AwsError as err:
         error = err.message
-    return render(request, f"{PAGE}#kms-keys", {
-        "workspace": ws, "kms_error": error, "kms_alias": alias if error else "",
-        **live.kms_context(ws)}, status=422 if error else 200)
+    return render(
+        request,
+        f"{PAGE}#kms-keys",
+        {
+            "workspace": ws,
+            "kms_error": error,
+            "kms_alias": alias if error else "",
+            **live.kms_context(ws),
+        },
+        status=422 if error else 200,
+    )
 
 
 @require_POST
@@ -71,13 +84,17 @@ def toggle_kms_key(request, slug, key_id):
     error = ""
     try:
         kms.require_opt_in(ws)
-        kms.set_enabled(ws, key_id, request.POST.get("enabled") == "true",
-                        clock=clocks.for_workspace(ws))
+        kms.set_enabled(
+            ws, key_id, request.POST.get("enabled") == "true", clock=clocks.for_workspace(ws)
+        )
     except errors.AwsError as err:
         error = err.message
-    return render(request, f"{PAGE}#kms-keys", {
-        "workspace": ws, "kms_error": error, **live.kms_context(ws)},
-        status=422 if error else 200)
+    return render(
+        request,
+        f"{PAGE}#kms-keys",
+        {"workspace": ws, "kms_error": error, **live.kms_context(ws)},
+        status=422 if error else 200,
+    )
 
 
 @require_POST
@@ -87,9 +104,12 @@ def kms_quota(request, slug):
     form = forms.KmsQuotaForm(request.POST)
     if form.is_valid():
         kms.set_request_quota(ws, form.cleaned_data["quota"], clock=clocks.for_workspace(ws))
-    return render(request, f"{PAGE}#kms-keys", {
-        "workspace": ws, **live.kms_context(ws, quota_form=form if form.errors else None)},
-        status=422 if form.errors else 200)
+    return render(
+        request,
+        f"{PAGE}#kms-keys",
+        {"workspace": ws, **live.kms_context(ws, quota_form=form if form.errors else None)},
+        status=422 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -128,16 +148,26 @@ def create_queue(request, slug):
     form = forms.CreateQueueForm(request.POST, queue_names=names)
     if form.is_valid():
         try:
-            queue = sqs.create_queue(ws, form.cleaned_data["name"],
-                                     attributes=form.attributes(ws), clock=clocks.for_workspace(ws))
+            queue = sqs.create_queue(
+                ws,
+                form.cleaned_data["name"],
+                attributes=form.attributes(ws),
+                clock=clocks.for_workspace(ws),
+            )
         except errors.AwsError as err:
             forms.show_aws_error(form, err, forms.CreateQueueForm.FIELD_MAP)
         else:
-            return render(request, f"{PAGE}#create-queue-form", {
-                **live.forms_context(ws, created=True),
-                "note": f"Queue {queue.name} is ready."})
-    return render(request, f"{PAGE}#create-queue-form",
-                  {**live.forms_context(ws), "queue_form": form}, status=422)
+            return render(
+                request,
+                f"{PAGE}#create-queue-form",
+                {**live.forms_context(ws, created=True), "note": f"Queue {queue.name} is ready."},
+            )
+    return render(
+        request,
+        f"{PAGE}#create-queue-form",
+        {**live.forms_context(ws), "queue_form": form},
+        status=422,
+    )
 
 
 @require_POST
@@ -147,16 +177,26 @@ def create_function(request, slug):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            function = lambdas.create_function(ws, data["name"], **form.config(),
-                                               clock=clocks.for_workspace(ws))
+            function = lambdas.create_function(
+                ws, data["name"], **form.config(), clock=clocks.for_workspace(ws)
+            )
         except errors.AwsError as err:
             forms.show_aws_error(form, err)
         else:
-            return render(request, f"{PAGE}#create-function-form", {
-                **live.forms_context(ws, created=True),
-                "note": f"Function {function.name} is ready."})
-    return render(request, f"{PAGE}#create-function-form",
-                  {**live.forms_context(ws), "function_form": form}, status=422)
+            return render(
+                request,
+                f"{PAGE}#create-function-form",
+                {
+                    **live.forms_context(ws, created=True),
+                    "note": f"Function {function.name} is ready.",
+                },
+            )
+    return render(
+        request,
+        f"{PAGE}#create-function-form",
+        {**live.forms_context(ws), "function_form": form},
+        status=422,
+    )
 
 
 @require_POST
@@ -174,23 +214,32 @@ def add_trigger(request, slug):
         function = get_object_or_404(ws.functions, name=data["function"])
         try:
             lambdas.create_event_source_mapping(
-                queue, function, batch_size=data["batch_size"], enabled=data["enabled"],
-                clock=clocks.for_workspace(ws))
+                queue,
+                function,
+                batch_size=data["batch_size"],
+                enabled=data["enabled"],
+                clock=clocks.for_workspace(ws),
+            )
         except errors.AwsError as err:
             forms.show_aws_error(form, err)
         else:
-            return render(request, f"{PAGE}#add-trigger-form", {
-                **context, "note": f"{queue.name} now triggers {function.name}."})
-    return render(request, f"{PAGE}#add-trigger-form", {**context, "trigger_form": form},
-                  status=422)
+            return render(
+                request,
+                f"{PAGE}#add-trigger-form",
+                {**context, "note": f"{queue.name} now triggers {function.name}."},
+            )
+    return render(
+        request, f"{PAGE}#add-trigger-form", {**context, "trigger_form": form}, status=422
+    )
 
 
 @require_POST
 def trigger(request, slug, uuid):
     """Enable, disable or delete one SQS trigger; answers with its row (or nothing)."""
     ws = workspace_or_404(request, slug)
-    mapping = get_object_or_404(EventSourceMapping.objects.select_related("queue", "function"),
-                                workspace=ws, uuid=uuid)
+    mapping = get_object_or_404(
+        EventSourceMapping.objects.select_related("queue", "function"), workspace=ws, uuid=uuid
+    )
     action = request.POST.get("action")
     clock = clocks.for_workspace(ws)
     if action == "delete":

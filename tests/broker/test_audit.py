@@ -48,9 +48,14 @@ def test_receive_inside_the_previous_window_is_an_overlap(workspace, clock):
     [received] = sqs.receive_messages(queue, clock=clock)
     clock.advance(10)
     # What a broken receiver would leave behind: a second hand-out 10 s into the window.
-    events.record(workspace, "message.received", queue=queue.name,
-                  message_id=received.message_id,
-                  data={"receiver": "rogue", "visible_at": clock.now() + 30}, clock=clock)
+    events.record(
+        workspace,
+        "message.received",
+        queue=queue.name,
+        message_id=received.message_id,
+        data={"receiver": "rogue", "visible_at": clock.now() + 30},
+        clock=clock,
+    )
 
     report = audit.delivery_report(queue)
 

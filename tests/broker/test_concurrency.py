@@ -190,9 +190,19 @@ def _check_fifo_order_and_group_blocking(workspace):
     for i in range(PER_GROUP):
         for first in range(0, GROUPS, 10):
             groups = [f"g{g}" for g in range(first, first + 10)]
-            result = sqs.send_message_batch(queue, [
-                {"Id": g, "MessageBody": f"{g}-{i}", "MessageGroupId": g,
-                 "MessageDeduplicationId": f"{g}-{i}"} for g in groups], clock=clock)
+            result = sqs.send_message_batch(
+                queue,
+                [
+                    {
+                        "Id": g,
+                        "MessageBody": f"{g}-{i}",
+                        "MessageGroupId": g,
+                        "MessageDeduplicationId": f"{g}-{i}",
+                    }
+                    for g in groups
+                ],
+                clock=clock,
+            )
             for group, sent in result.successful:
                 order.setdefault(group, []).append(sent.message_id)
     assert sum(len(v) for v in order.values()) == GROUPS * PER_GROUP
@@ -281,11 +291,18 @@ print("[]", flush=True)
 def _check_the_tally_survives_every_operation_at_once(workspace):
     clock = ManualClock(current=NOW)
     dlq = make_queue(workspace, "Churn-dlq", clock=clock)
-    queue = make_queue(workspace, "Churn", clock=clock, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":3}}'))
+    queue = make_queue(
+        workspace,
+        "Churn",
+        clock=clock,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":3}}'),
+    )
     for start in range(0, 300, 10):
-        sqs.send_message_batch(queue, [{"Id": str(i), "MessageBody": f"job {i}"}
-                                       for i in range(start, start + 10)], clock=clock)
+        sqs.send_message_batch(
+            queue,
+            [{"Id": str(i), "MessageBody": f"job {i}"} for i in range(start, start + 10)],
+            clock=clock,
+        )
 
     _receive_concurrently(queue, RECEIVERS, CHURN_CHILD)
 

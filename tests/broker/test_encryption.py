@@ -13,7 +13,11 @@ from broker.models import Event, KmsKey, Message
 from tests.factories import make_queue
 
 # Principals, as the API names them: data keys are per access key.
-PRODUCER, OTHER_PRODUCER, CONSUMER = "boto3 · AKIAPRODUCER", "boto3 · AKIAOTHER", "boto3 · AKIACONSUMER"
+PRODUCER, OTHER_PRODUCER, CONSUMER = (
+    "boto3 · AKIAPRODUCER",
+    "boto3 · AKIAOTHER",
+    "boto3 · AKIACONSUMER",
+)
 
 
 def requests(key) -> tuple[int, int]:
@@ -27,8 +31,12 @@ def stored(queue) -> Message:
 
 def test_sqs_managed_encryption_keeps_no_plaintext_in_the_database(workspace, clock):
     queue = make_queue(workspace, clock=clock)  # SqsManagedSseEnabled is on by default
-    sqs.send_message(queue, body="card 4111-1111", clock=clock,
-                     attributes={"pin": {"DataType": "String", "StringValue": "1234"}})
+    sqs.send_message(
+        queue,
+        body="card 4111-1111",
+        clock=clock,
+        attributes={"pin": {"DataType": "String", "StringValue": "1234"}},
+    )
     row = stored(queue)
     assert (row.body, row.attributes) == ("", {})
     assert "4111" not in row.sealed and row.sealed_key
@@ -45,10 +53,12 @@ def test_a_queue_without_encryption_stores_plaintext(workspace, clock):
 
 
 def test_a_disabled_key_fails_sends_and_receives_once_the_cached_data_keys_run_out(
-        workspace, clock):
+    workspace, clock
+):
     key = kms.create_key(workspace, description="orders", clock=clock)
-    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id,
-                       KmsDataKeyReusePeriodSeconds="60")
+    queue = make_queue(
+        workspace, clock=clock, KmsMasterKeyId=key.key_id, KmsDataKeyReusePeriodSeconds="60"
+    )
     assert not queue.sqs_managed_sse
     sqs.send_message(queue, body="secret", sender=PRODUCER, clock=clock)
     assert stored(queue).sealed_key.startswith(f"{key.pk}:")
@@ -73,8 +83,9 @@ def test_a_disabled_key_fails_sends_and_receives_once_the_cached_data_keys_run_o
 
 def test_a_sender_reuses_its_data_key_until_the_reuse_period_ends(workspace, clock):
     key = kms.create_key(workspace, clock=clock)
-    queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id,
-                       KmsDataKeyReusePeriodSeconds="60")
+    queue = make_queue(
+        workspace, clock=clock, KmsMasterKeyId=key.key_id, KmsDataKeyReusePeriodSeconds="60"
+    )
     for body in ("a", "b", "c"):
         sqs.send_message(queue, body=body, sender=PRODUCER, clock=clock)
         clock.advance(20)
@@ -96,8 +107,9 @@ def test_principals_do_not_share_data_keys_and_a_receiver_decrypts_each_once(wor
         sqs.send_message(queue, body=sender, sender=sender, clock=clock)
     assert Message.objects.filter(queue=queue).values("sealed_key").distinct().count() == 2
     for _ in range(2):
-        received = sqs.receive_messages(queue, max_number=10, visibility=0, receiver=CONSUMER,
-                                        clock=clock)
+        received = sqs.receive_messages(
+            queue, max_number=10, visibility=0, receiver=CONSUMER, clock=clock
+        )
         assert len(received) == 4
     # AWS's formula: 2 requests per producing principal, 1 per data key a consumer opens.
     assert requests(key) == (2, 2 + 2)
@@ -128,7 +140,8 @@ def test_kms_requests_past_the_account_quota_are_kms_throttled(workspace, clock)
 
 
 def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required_where_sqs_must_ask_kms(
-        workspace, clock):
+    workspace, clock
+):
     key = kms.create_key(workspace, clock=clock)
     queue = make_queue(workspace, clock=clock, KmsMasterKeyId=key.key_id)
     sse_sqs = make_queue(workspace, "sse-sqs", clock=clock)
@@ -183,23 +196,28 @@ def test_an_unknown_kms_key_fails_the_send_with_kms_not_found(workspace, clock):
 
 def test_both_kinds_of_encryption_at_once_are_refused(workspace, clock):
     with pytest.raises(errors.InvalidAttributeName, match="one type of server-side encryption"):
-        make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs",
-                   SqsManagedSseEnabled="true")
+        make_queue(
+            workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs", SqsManagedSseEnabled="true"
+        )
     queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs")
     with pytest.raises(errors.InvalidAttributeName):
         sqs.set_queue_attributes(queue, {"SqsManagedSseEnabled": "true"}, clock=clock)
-    sqs.set_queue_attributes(queue, {"KmsMasterKeyId": "", "SqsManagedSseEnabled": "true"},
-                             clock=clock)
+    sqs.set_queue_attributes(
+        queue, {"KmsMasterKeyId": "", "SqsManagedSseEnabled": "true"}, clock=clock
+    )
     attributes = sqs.get_queue_attributes(queue, ["All"], clock=clock)
     assert "KmsMasterKeyId" not in attributes and attributes["SqsManagedSseEnabled"] == "true"
 
 
 def test_kms_attributes_are_shown_only_while_kms_is_on(workspace, clock):
-    queue = make_queue(workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs",
-                       KmsDataKeyReusePeriodSeconds="600")
+    queue = make_queue(
+        workspace, clock=clock, KmsMasterKeyId="alias/aws/sqs", KmsDataKeyReusePeriodSeconds="600"
+    )
     attributes = sqs.get_queue_attributes(queue, ["All"], clock=clock)
     assert (attributes["KmsMasterKeyId"], attributes["KmsDataKeyReusePeriodSeconds"]) == (
-        "alias/aws/sqs", "600")
+        "alias/aws/sqs",
+        "600",
+    )
     with pytest.raises(errors.InvalidAttributeValue, match="KmsDataKeyReusePeriodSeconds"):
         sqs.set_queue_attributes(queue, {"KmsDataKeyReusePeriodSeconds": "59"}, clock=clock)
 
@@ -207,8 +225,12 @@ def test_kms_attributes_are_shown_only_while_kms_is_on(workspace, clock):
 def test_a_message_moved_to_a_dead_letter_queue_is_sealed_for_that_queue(workspace, clock):
     key = kms.create_key(workspace, clock=clock)
     dlq = make_queue(workspace, "dlq", clock=clock, KmsMasterKeyId=key.key_id)
-    queue = make_queue(workspace, clock=clock, VisibilityTimeout=1, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    queue = make_queue(
+        workspace,
+        clock=clock,
+        VisibilityTimeout=1,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
     sqs.send_message(queue, body="poison", clock=clock)
     sqs.receive_messages(queue, clock=clock)
     clock.advance(1)
@@ -241,9 +263,11 @@ def test_a_changed_secret_key_is_a_clear_kms_error_not_a_crash(workspace, clock,
 
 
 def test_messages_sealed_under_the_old_development_key_stay_readable_after_migrating(
-        workspace, clock, settings):
+    workspace, clock, settings
+):
     reseal = importlib.import_module(
-        "broker.migrations.0011_reseal_kms_keys_under_the_generated_secret")
+        "broker.migrations.0011_reseal_kms_keys_under_the_generated_secret"
+    )
     generated = settings.SECRET_KEY
     kms._root.cache_clear()
     settings.SECRET_KEY = reseal.LEGACY_DEVELOPMENT_SECRET
@@ -267,12 +291,16 @@ def test_messages_sealed_under_the_old_development_key_stay_readable_after_migra
 
 
 def test_a_signing_or_mac_key_fails_the_send_with_kms_invalid_key_usage(workspace, clock):
-    for spec, usage in (("RSA_2048", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC"),
-                        ("RSA_2048", "ENCRYPT_DECRYPT")):
+    for spec, usage in (
+        ("RSA_2048", "SIGN_VERIFY"),
+        ("HMAC_256", "GENERATE_VERIFY_MAC"),
+        ("RSA_2048", "ENCRYPT_DECRYPT"),
+    ):
         key = kms.create_key(workspace, spec=spec, usage=usage, clock=clock)
         assert (key.key_spec, key.key_usage, key.material) == (spec, usage, "")
-        queue = make_queue(workspace, f"{spec}-{usage}".lower(), clock=clock,
-                           KmsMasterKeyId=key.key_id)
+        queue = make_queue(
+            workspace, f"{spec}-{usage}".lower(), clock=clock, KmsMasterKeyId=key.key_id
+        )
         with pytest.raises(errors.KmsInvalidKeyUsage, match=f"{spec} key for {usage}"):
             sqs.send_message(queue, body="x", clock=clock)
         assert sqs.counts(queue, now=clock.now()).visible == 0
@@ -288,8 +316,9 @@ def test_a_key_spec_takes_only_the_usages_kms_allows(workspace, clock):
 def denying(account: str, *actions: str) -> str:
     """The default key policy plus a Deny of `actions` to everyone."""
     document = key_policy.default(account)
-    document["Statement"].append({"Effect": "Deny", "Principal": "*", "Action": list(actions),
-                                  "Resource": "*"})
+    document["Statement"].append(
+        {"Effect": "Deny", "Principal": "*", "Action": list(actions), "Resource": "*"}
+    )
     return json.dumps(document)
 
 
@@ -317,8 +346,9 @@ def test_a_key_policy_that_denies_data_keys_fails_sends_and_then_receives(worksp
 
 def test_a_key_policy_that_would_lock_the_account_out_is_refused(workspace, clock):
     key = kms.create_key(workspace, clock=clock)
-    only_decrypt = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*",
-                                              "Action": "kms:Decrypt"}]})
+    only_decrypt = json.dumps(
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]}
+    )
     with pytest.raises(errors.KmsMalformedPolicyDocument, match="update the key policy"):
         kms.put_policy(workspace, key.key_id, only_decrypt, clock=clock)
     with pytest.raises(errors.KmsMalformedPolicyDocument, match="not valid JSON"):
@@ -333,13 +363,26 @@ def test_a_key_policy_that_would_lock_the_account_out_is_refused(workspace, cloc
 
 def test_key_policy_statements_read_like_kms_reads_them(workspace):
     account = workspace.account_id
-    document = key_policy.parse(json.dumps({"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": [account]}, "Action": "kms:Gen*"},
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
-         "Action": "kms:*"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:role/app"},
-         "Action": "kms:Decrypt"},
-        {"Effect": "Deny", "Principal": "*", "NotAction": ["kms:Gen*", "kms:Decrypt"]}]}))
+    document = key_policy.parse(
+        json.dumps(
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": [account]}, "Action": "kms:Gen*"},
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                        "Action": "kms:*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:role/app"},
+                        "Action": "kms:Decrypt",
+                    },
+                    {"Effect": "Deny", "Principal": "*", "NotAction": ["kms:Gen*", "kms:Decrypt"]},
+                ]
+            }
+        )
+    )
     assert key_policy.allows(document, "kms:GenerateDataKey", account)
     assert not key_policy.allows(document, "kms:Decrypt", account)  # that role is not the caller
     assert not key_policy.allows(document, "kms:DescribeKey", account)  # denied by NotAction

@@ -14,9 +14,14 @@ def fifo_queue(workspace, clock, name="orders.fifo", **attributes):
 
 
 def send(queue, clock, body, group="g1", dedup=None, **kwargs):
-    return sqs.send_message(queue, body=body, group_id=group,
-                            deduplication_id=dedup if dedup is not None else body,
-                            clock=clock, **kwargs)
+    return sqs.send_message(
+        queue,
+        body=body,
+        group_id=group,
+        deduplication_id=dedup if dedup is not None else body,
+        clock=clock,
+        **kwargs,
+    )
 
 
 def bodies(received):
@@ -41,8 +46,9 @@ def test_fifo_attributes_are_refused_on_a_standard_queue(workspace, clock):
         make_queue(workspace, "plain", clock=clock, FifoQueue="false")
     with pytest.raises(errors.InvalidAttributeName, match="ContentBasedDeduplication"):
         make_queue(workspace, "plain", clock=clock, ContentBasedDeduplication="true")
-    with pytest.raises(errors.InvalidAttributeName,
-                       match="DeduplicationScope only when FifoQueue is set to true"):
+    with pytest.raises(
+        errors.InvalidAttributeName, match="DeduplicationScope only when FifoQueue is set to true"
+    ):
         make_queue(workspace, "plain", clock=clock, DeduplicationScope="queue")
 
 
@@ -55,25 +61,44 @@ def test_fifo_queue_type_cannot_be_changed(workspace, clock):
 def test_fifo_attributes_have_defaults_and_high_throughput_needs_both(workspace, clock):
     queue = fifo_queue(workspace, clock)
     attrs = sqs.get_queue_attributes(queue, ["All"], clock=clock)
-    assert {k: attrs[k] for k in ("FifoQueue", "ContentBasedDeduplication",
-                                  "DeduplicationScope", "FifoThroughputLimit")} == {
-        "FifoQueue": "true", "ContentBasedDeduplication": "false",
-        "DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"}
+    assert {
+        k: attrs[k]
+        for k in (
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+        )
+    } == {
+        "FifoQueue": "true",
+        "ContentBasedDeduplication": "false",
+        "DeduplicationScope": "queue",
+        "FifoThroughputLimit": "perQueue",
+    }
     with pytest.raises(errors.InvalidAttributeValue, match="perMessageGroupId"):
         sqs.set_queue_attributes(queue, {"FifoThroughputLimit": "perMessageGroupId"}, clock=clock)
-    sqs.set_queue_attributes(queue, {"DeduplicationScope": "messageGroup",
-                                     "FifoThroughputLimit": "perMessageGroupId"}, clock=clock)
-    attrs = sqs.get_queue_attributes(queue, ["DeduplicationScope", "FifoThroughputLimit"],
-                                     clock=clock)
-    assert attrs == {"DeduplicationScope": "messageGroup",
-                     "FifoThroughputLimit": "perMessageGroupId"}
+    sqs.set_queue_attributes(
+        queue,
+        {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"},
+        clock=clock,
+    )
+    attrs = sqs.get_queue_attributes(
+        queue, ["DeduplicationScope", "FifoThroughputLimit"], clock=clock
+    )
+    assert attrs == {
+        "DeduplicationScope": "messageGroup",
+        "FifoThroughputLimit": "perMessageGroupId",
+    }
 
 
 def test_dead_letter_queue_must_be_of_the_same_type(workspace, clock):
     standard_dlq = make_queue(workspace, "dlq", clock=clock)
     with pytest.raises(errors.InvalidParameterValue, match="same queue type"):
-        fifo_queue(workspace, clock, RedrivePolicy=(
-            f'{{"deadLetterTargetArn":"{standard_dlq.arn}","maxReceiveCount":1}}'))
+        fifo_queue(
+            workspace,
+            clock,
+            RedrivePolicy=(f'{{"deadLetterTargetArn":"{standard_dlq.arn}","maxReceiveCount":1}}'),
+        )
 
 
 # --- sending ----------------------------------------------------------------------------
@@ -86,8 +111,7 @@ def test_fifo_send_needs_a_group_and_a_deduplication_id(workspace, clock):
     with pytest.raises(errors.InvalidParameterValue, match="ContentBasedDeduplication"):
         sqs.send_message(queue, body="x", group_id="g", clock=clock)
     with pytest.raises(errors.InvalidParameterValue, match="MessageGroupId can only include"):
-        sqs.send_message(queue, body="x", group_id="has space", deduplication_id="d",
-                         clock=clock)
+        sqs.send_message(queue, body="x", group_id="has space", deduplication_id="d", clock=clock)
     with pytest.raises(errors.InvalidParameterValue, match="not valid for this queue type"):
         send(queue, clock, "x", delay_seconds=5)
 
@@ -100,8 +124,9 @@ def test_deduplication_id_is_refused_on_a_standard_queue(workspace, clock):
 
 def test_sequence_numbers_increase_in_send_order(workspace, clock):
     queue = fifo_queue(workspace, clock)
-    numbers = [int(send(queue, clock, f"m{i}", group=f"g{i % 2}").sequence_number)
-               for i in range(4)]
+    numbers = [
+        int(send(queue, clock, f"m{i}", group=f"g{i % 2}").sequence_number) for i in range(4)
+    ]
     assert numbers == sorted(numbers)
     assert all(len(str(n)) == 20 for n in numbers)
 
@@ -142,8 +167,7 @@ def test_content_based_deduplication_hashes_the_body(workspace, clock):
     first = sqs.send_message(queue, body="same", group_id="g", clock=clock)
     second = sqs.send_message(queue, body="same", group_id="g", clock=clock)
     other = sqs.send_message(queue, body="different", group_id="g", clock=clock)
-    explicit = sqs.send_message(queue, body="same", group_id="g", deduplication_id="x",
-                                clock=clock)
+    explicit = sqs.send_message(queue, body="same", group_id="g", deduplication_id="x", clock=clock)
     assert second.duplicate and second.message_id == first.message_id
     assert not other.duplicate and not explicit.duplicate
 
@@ -157,11 +181,15 @@ def test_deduplication_scope_message_group_keeps_groups_apart(workspace, clock):
 
 def test_batch_duplicates_inside_one_call_are_absorbed_in_order(workspace, clock):
     queue = fifo_queue(workspace, clock)
-    result = sqs.send_message_batch(queue, [
-        {"Id": "a", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
-        {"Id": "b", "MessageBody": "two", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
-        {"Id": "c", "MessageBody": "three", "MessageGroupId": "g"},
-    ], clock=clock)
+    result = sqs.send_message_batch(
+        queue,
+        [
+            {"Id": "a", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
+            {"Id": "b", "MessageBody": "two", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
+            {"Id": "c", "MessageBody": "three", "MessageGroupId": "g"},
+        ],
+        clock=clock,
+    )
     (a, sent_a), (b, sent_b) = result.successful
     assert (a, b) == ("a", "b")
     assert sent_b.duplicate and sent_b.message_id == sent_a.message_id
@@ -173,7 +201,8 @@ def test_batch_duplicates_inside_one_call_are_absorbed_in_order(workspace, clock
 def test_batch_entry_without_a_group_fails_with_invalid_parameter_value(workspace, clock):
     queue = fifo_queue(workspace, clock)
     result = sqs.send_message_batch(
-        queue, [{"Id": "a", "MessageBody": "x", "MessageDeduplicationId": "d"}], clock=clock)
+        queue, [{"Id": "a", "MessageBody": "x", "MessageDeduplicationId": "d"}], clock=clock
+    )
     [failure] = result.failed
     assert failure.code == "InvalidParameterValue"
     assert "MessageGroupId" in failure.message
@@ -195,7 +224,12 @@ def test_messages_of_a_group_arrive_in_send_order(workspace, clock):
     for i in range(5):
         send(queue, clock, f"m{i}")
     assert bodies(sqs.receive_messages(queue, max_number=10, clock=clock)) == [
-        "m0", "m1", "m2", "m3", "m4"]
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+    ]
 
 
 def test_group_with_a_message_in_flight_gives_nothing_more(workspace, clock):
@@ -260,8 +294,9 @@ def test_expired_receipt_handle_cannot_delete_from_a_fifo_queue(workspace, clock
     clock.advance(5)
     with pytest.raises(errors.InvalidParameterValue, match="The receipt handle has expired"):
         sqs.delete_message(queue, r.receipt_handle, clock=clock)
-    result = sqs.delete_message_batch(queue, [{"Id": "x", "ReceiptHandle": r.receipt_handle}],
-                                      clock=clock)
+    result = sqs.delete_message_batch(
+        queue, [{"Id": "x", "ReceiptHandle": r.receipt_handle}], clock=clock
+    )
     assert [f.code for f in result.failed] == ["InvalidParameterValue"]
     assert sqs.counts(queue, now=clock.now()).total == 1
 
@@ -290,20 +325,36 @@ def test_receive_attempt_is_new_once_a_message_of_it_is_deleted(workspace, clock
 
 def test_group_row_says_when_the_group_can_next_be_read(workspace, clock):
     queue = fifo_queue(workspace, clock)
-    sqs.send_message_batch(queue, [
-        {"Id": f"e{i}", "MessageBody": f"a{i}", "MessageGroupId": "A",
-         "MessageDeduplicationId": f"a{i}"} for i in range(10)], clock=clock)
+    sqs.send_message_batch(
+        queue,
+        [
+            {
+                "Id": f"e{i}",
+                "MessageBody": f"a{i}",
+                "MessageGroupId": "A",
+                "MessageDeduplicationId": f"a{i}",
+            }
+            for i in range(10)
+        ],
+        clock=clock,
+    )
     send(queue, clock, "b0", group="B")
     sqs.receive_messages(queue, max_number=10, clock=clock)  # A: 10 in flight
     rows = MessageGroup.objects.filter(queue=queue).order_by("group_id")
     assert list(rows.values_list("group_id", "ready_at")) == [
-        ("A", clock.now() + 30), ("B", clock.now())]
+        ("A", clock.now() + 30),
+        ("B", clock.now()),
+    ]
 
 
 def test_fifo_message_moves_to_a_fifo_dead_letter_queue_and_keeps_its_group(workspace, clock):
     dlq = fifo_queue(workspace, clock, "orders-dlq.fifo")
-    queue = fifo_queue(workspace, clock, VisibilityTimeout=5, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    queue = fifo_queue(
+        workspace,
+        clock,
+        VisibilityTimeout=5,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
     send(queue, clock, "poison")
     send(queue, clock, "next")
     assert bodies(sqs.receive_messages(queue, clock=clock)) == ["poison"]

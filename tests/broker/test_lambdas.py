@@ -514,8 +514,9 @@ def test_a_poller_that_cannot_decrypt_backs_off_and_says_why_until_the_key_is_en
     # The poller waits before it tries again: the next ticks queue no poll.
     assert mapping.poll_requested_at is not None
     assert lambdas.claim_due_polls(workspace, clock=clock, wall_now=time.time()) == []
-    assert lambdas.claim_due_polls(workspace, clock=clock,
-                                   wall_now=time.time() + lambdas.POLL_RETRY_AFTER + 1)
+    assert lambdas.claim_due_polls(
+        workspace, clock=clock, wall_now=time.time() + lambdas.POLL_RETRY_AFTER + 1
+    )
     lambdas.poll(mapping, clock=clock)  # fails the same way: recorded once
     assert Event.objects.filter(kind="mapping.poll_failed").count() == 1
 
@@ -546,8 +547,9 @@ def test_disabling_a_trigger_clears_the_reason_its_polls_failed(workspace, clock
 
 
 def test_fifo_group_is_processed_in_order_one_batch_at_a_time(workspace, clock):
-    queue = make_queue(workspace, "orders.fifo", clock=clock, FifoQueue="true",
-                       ContentBasedDeduplication="true")
+    queue = make_queue(
+        workspace, "orders.fifo", clock=clock, FifoQueue="true", ContentBasedDeduplication="true"
+    )
     function = make_function(workspace, clock=clock, duration=2)
     make_mapping(queue, function, clock=clock, batch_size=2, maximum_concurrency=5)
     for n in range(4):

@@ -12,11 +12,21 @@ from tests.factories import make_queue
 def poisoned(workspace, clock, n=3, *, source="orders", dlq="orders-dlq", **attributes):
     """A source queue whose `n` messages all failed once into its dead-letter queue."""
     dead = make_queue(workspace, dlq, clock=clock, **attributes)
-    queue = make_queue(workspace, source, clock=clock, VisibilityTimeout=5, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dead.arn}","maxReceiveCount":1}}'), **attributes)
+    queue = make_queue(
+        workspace,
+        source,
+        clock=clock,
+        VisibilityTimeout=5,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dead.arn}","maxReceiveCount":1}}'),
+        **attributes,
+    )
     for i in range(n):
-        sqs.send_message(queue, body=f"order {i}", clock=clock, **(
-            {"group_id": "g", "deduplication_id": f"d{i}"} if queue.is_fifo else {}))
+        sqs.send_message(
+            queue,
+            body=f"order {i}",
+            clock=clock,
+            **({"group_id": "g", "deduplication_id": f"d{i}"} if queue.is_fifo else {}),
+        )
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == n
     clock.advance(5)
     assert sqs.receive_messages(queue, max_number=10, clock=clock) == []
@@ -94,13 +104,16 @@ def test_list_shows_the_newest_tasks_first(workspace, clock):
     # The queue has nothing left: the second task completes at its first step.
     second = redrive.start_move_task(workspace, dlq.arn, clock=clock)
     assert [t.handle for t in redrive.list_move_tasks(workspace, dlq.arn, max_results=10)] == [
-        second.handle, first.handle]
+        second.handle,
+        first.handle,
+    ]
     assert len(redrive.list_move_tasks(workspace, dlq.arn)) == 1
 
 
 def test_a_redriven_fifo_message_joins_the_tail_of_its_group(workspace, clock):
-    queue, dlq = poisoned(workspace, clock, n=1, source="orders.fifo", dlq="dlq.fifo",
-                          FifoQueue="true")
+    queue, dlq = poisoned(
+        workspace, clock, n=1, source="orders.fifo", dlq="dlq.fifo", FifoQueue="true"
+    )
     sqs.send_message(queue, body="newer", group_id="g", deduplication_id="n", clock=clock)
     redrive.start_move_task(workspace, dlq.arn, clock=clock)
     redrive.advance_move_tasks(workspace, clock=clock)

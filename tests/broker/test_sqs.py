@@ -32,8 +32,11 @@ def test_deleted_message_is_not_received_again(workspace, clock):
     [received] = sqs.receive_messages(queue, visibility=0, clock=clock)
     sqs.delete_message(queue, received.receipt_handle, clock=clock)
     assert sqs.receive_messages(queue, clock=clock) == []
-    kinds = list(Event.objects.filter(message_id=received.message_id).order_by("id")
-                 .values_list("kind", flat=True))
+    kinds = list(
+        Event.objects.filter(message_id=received.message_id)
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
     assert kinds == ["message.sent", "message.received", "message.deleted"]
 
 
@@ -48,7 +51,9 @@ def test_delayed_message_is_invisible_until_its_delay_ends(workspace, clock):
 def test_message_moves_to_dead_letter_queue_after_max_receive_count(workspace, clock):
     dlq = make_queue(workspace, "MyTaskQueue-dlq", clock=clock)
     queue = make_queue(
-        workspace, clock=clock, VisibilityTimeout=5,
+        workspace,
+        clock=clock,
+        VisibilityTimeout=5,
         RedrivePolicy=f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":2}}',
     )
     sqs.send_message(queue, body="poison", clock=clock)
@@ -94,8 +99,12 @@ def test_retention_counts_from_the_first_send_after_a_move_to_the_dead_letter_qu
     workspace, clock
 ):
     dlq = make_queue(workspace, "dlq", clock=clock, MessageRetentionPeriod=120)
-    queue = make_queue(workspace, clock=clock, VisibilityTimeout=50, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    queue = make_queue(
+        workspace,
+        clock=clock,
+        VisibilityTimeout=50,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
     sqs.send_message(queue, body="poison", clock=clock)
     sqs.receive_messages(queue, clock=clock)
     clock.advance(100)
@@ -128,29 +137,41 @@ def _redrive_to(dlq, count=3) -> str:
 
 
 def test_redrive_allow_policy_deny_all_refuses_every_source(workspace, clock):
-    dlq = make_queue(workspace, "dlq", clock=clock,
-                     RedriveAllowPolicy='{"redrivePermission":"denyAll"}')
+    dlq = make_queue(
+        workspace, "dlq", clock=clock, RedriveAllowPolicy='{"redrivePermission":"denyAll"}'
+    )
     with pytest.raises(errors.InvalidParameterValue, match="does not allow this queue"):
         make_queue(workspace, "source", clock=clock, RedrivePolicy=_redrive_to(dlq))
 
 
 def test_redrive_allow_policy_by_queue_admits_only_the_named_sources(workspace, clock):
     arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}"
-    dlq = make_queue(workspace, "dlq", clock=clock, RedriveAllowPolicy=(
-        f'{{"redrivePermission":"byQueue","sourceQueueArns":["{arn}:allowed"]}}'))
+    dlq = make_queue(
+        workspace,
+        "dlq",
+        clock=clock,
+        RedriveAllowPolicy=(
+            f'{{"redrivePermission":"byQueue","sourceQueueArns":["{arn}:allowed"]}}'
+        ),
+    )
     assert make_queue(workspace, "allowed", clock=clock, RedrivePolicy=_redrive_to(dlq))
     with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
         make_queue(workspace, "other", clock=clock, RedrivePolicy=_redrive_to(dlq))
 
 
-@pytest.mark.parametrize("policy", [
-    "not json",
-    '{"redrivePermission":"sometimes"}',
-    '{"redrivePermission":"byQueue"}',
-    '{"redrivePermission":"byQueue","sourceQueueArns":[]}',
-    json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [f"a{i}" for i in range(11)]}),
-    '{"redrivePermission":"allowAll","sourceQueueArns":["x"]}',
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "not json",
+        '{"redrivePermission":"sometimes"}',
+        '{"redrivePermission":"byQueue"}',
+        '{"redrivePermission":"byQueue","sourceQueueArns":[]}',
+        json.dumps(
+            {"redrivePermission": "byQueue", "sourceQueueArns": [f"a{i}" for i in range(11)]}
+        ),
+        '{"redrivePermission":"allowAll","sourceQueueArns":["x"]}',
+    ],
+)
 def test_a_malformed_redrive_allow_policy_is_refused(workspace, clock, policy):
     with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
         make_queue(workspace, "dlq", clock=clock, RedriveAllowPolicy=policy)
@@ -161,9 +182,19 @@ def test_a_receive_reads_its_queue_through_the_receive_order_index(workspace, cl
     # sort (bench/sqs_fifo.py measured 918 ms on PostgreSQL before this index).
     queue = make_queue(workspace, clock=clock)
     now = clock.now()
-    Message.objects.bulk_create([
-        Message(queue=queue, message_id=str(i), body="x", md5_of_body="x", sent_at=now,
-                visible_at=now) for i in range(5000)])
+    Message.objects.bulk_create(
+        [
+            Message(
+                queue=queue,
+                message_id=str(i),
+                body="x",
+                md5_of_body="x",
+                sent_at=now,
+                visible_at=now,
+            )
+            for i in range(5000)
+        ]
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     plan = sqs.receivable(queue, now=now)[:10].explain()
@@ -173,8 +204,12 @@ def test_a_receive_reads_its_queue_through_the_receive_order_index(workspace, cl
 
 def test_a_receive_that_moves_messages_to_the_dlq_hands_out_the_others_once(workspace, clock):
     dlq = make_queue(workspace, "dlq", clock=clock)
-    queue = make_queue(workspace, clock=clock, VisibilityTimeout=5, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    queue = make_queue(
+        workspace,
+        clock=clock,
+        VisibilityTimeout=5,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
     for i in range(3):
         sqs.send_message(queue, body=f"poison {i}", clock=clock)
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 3
@@ -200,7 +235,8 @@ def test_a_short_poll_past_the_in_flight_limit_is_refused_with_overlimit(workspa
     assert refused.value.status == 403
     assert sqs.receive_messages(queue, long_poll=True, clock=clock) == []
     assert sqs.counts(queue, now=clock.now()) == sqs.Counts(
-        visible=2, in_flight=sqs.IN_FLIGHT_LIMIT, delayed=0)
+        visible=2, in_flight=sqs.IN_FLIGHT_LIMIT, delayed=0
+    )
 
     clock.advance(600)  # the bulk's visibility timeouts end: room again
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10
@@ -217,12 +253,14 @@ def test_a_fifo_queue_at_its_in_flight_limit_answers_empty_receives(workspace, c
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10
 
 
-def test_a_queue_url_resolves_by_its_last_two_segments_and_needs_an_account_id(workspace,
-                                                                               clock):
+def test_a_queue_url_resolves_by_its_last_two_segments_and_needs_an_account_id(workspace, clock):
     queue = make_queue(workspace, "orders", clock=clock)
     account = workspace.account_id
-    for url in (f"http://localhost:8000/{account}/orders", f"/{account}/orders",
-                f"https://sqs.us-east-1.amazonaws.com/{account}/orders?x=1"):
+    for url in (
+        f"http://localhost:8000/{account}/orders",
+        f"/{account}/orders",
+        f"https://sqs.us-east-1.amazonaws.com/{account}/orders?x=1",
+    ):
         assert sqs.get_queue_by_url(workspace, url) == queue
     with pytest.raises(errors.InvalidAddress, match="queue/orders is not valid"):
         sqs.get_queue_by_url(workspace, "http://localhost:9324/queue/orders")

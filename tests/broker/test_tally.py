@@ -74,8 +74,13 @@ def test_a_receive_of_an_unannounced_return_moves_it_once(workspace, clock):
 
 def test_dead_letter_moves_purges_and_expiry_keep_both_queues_counted(workspace, clock):
     dlq = make_queue(workspace, "dlq", clock=clock)
-    queue = make_queue(workspace, clock=clock, VisibilityTimeout=5, MessageRetentionPeriod=60,
-                       RedrivePolicy=f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}')
+    queue = make_queue(
+        workspace,
+        clock=clock,
+        VisibilityTimeout=5,
+        MessageRetentionPeriod=60,
+        RedrivePolicy=f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}',
+    )
     send(queue, 4, clock=clock)
     sqs.receive_messages(queue, max_number=10, clock=clock)
     clock.advance(5)
@@ -99,8 +104,9 @@ def test_dead_letter_moves_purges_and_expiry_keep_both_queues_counted(workspace,
 
 
 def test_fifo_receives_and_retried_attempts_are_counted_once(workspace, clock):
-    queue = make_queue(workspace, "jobs.fifo", clock=clock, FifoQueue="true",
-                       ContentBasedDeduplication="true")
+    queue = make_queue(
+        workspace, "jobs.fifo", clock=clock, FifoQueue="true", ContentBasedDeduplication="true"
+    )
     for i in range(4):
         sqs.send_message(queue, body=f"job {i}", group_id=f"g{i % 2}", clock=clock)
     sqs.send_message(queue, body="job 0", group_id="g0", clock=clock)  # absorbed duplicate
@@ -110,8 +116,11 @@ def test_fifo_receives_and_retried_attempts_are_counted_once(workspace, clock):
     assert [r.message_id for r in again] == [r.message_id for r in batch]
     agree(queue, clock=clock)
     assert sqs.counts(queue, now=clock.now()) == sqs.Counts(visible=0, in_flight=4, delayed=0)
-    sqs.delete_message_batch(queue, [{"Id": str(i), "ReceiptHandle": r.receipt_handle}
-                                     for i, r in enumerate(batch)], clock=clock)
+    sqs.delete_message_batch(
+        queue,
+        [{"Id": str(i), "ReceiptHandle": r.receipt_handle} for i, r in enumerate(batch)],
+        clock=clock,
+    )
     agree(queue, clock=clock)
     assert tally.totals(queue.pk) == tally.Totals()
 
@@ -133,9 +142,19 @@ def test_folding_keeps_the_sums_and_leaves_one_row(workspace, clock):
 def test_counting_a_queue_reads_its_tally_not_its_messages(workspace, clock):
     queue = make_queue(workspace, clock=clock)
     now = clock.now()
-    Message.objects.bulk_create([
-        Message(queue=queue, message_id=str(i), body="x", md5_of_body="x", sent_at=now,
-                visible_at=now) for i in range(5000)])
+    Message.objects.bulk_create(
+        [
+            Message(
+                queue=queue,
+                message_id=str(i),
+                body="x",
+                md5_of_body="x",
+                sent_at=now,
+                visible_at=now,
+            )
+            for i in range(5000)
+        ]
+    )
     tally.record(queue.pk, after=tally.shown(5000))
     with CaptureQueriesContext(connection) as queries:
         assert sqs.counts(queue, now=now).visible == 5000

@@ -17,7 +17,8 @@ def second() -> float:
 
 
 def test_the_301st_call_of_a_second_is_throttled_and_the_next_second_is_free(
-        workspace, clock, second):
+    workspace, clock, second
+):
     queue = make_queue(workspace, "orders.fifo", clock=clock, FifoQueue="true")
     for _ in range(throughput.CALLS_PER_SECOND):
         throughput.admit(queue, "SendMessage", now=second)
@@ -30,8 +31,14 @@ def test_the_301st_call_of_a_second_is_throttled_and_the_next_second_is_free(
 
 def test_standard_and_high_throughput_queues_are_not_counted(workspace, clock, second):
     standard = make_queue(workspace, "standard", clock=clock)
-    high = make_queue(workspace, "high.fifo", clock=clock, FifoQueue="true", DeduplicationScope="messageGroup",
-                      FifoThroughputLimit="perMessageGroupId")
+    high = make_queue(
+        workspace,
+        "high.fifo",
+        clock=clock,
+        FifoQueue="true",
+        DeduplicationScope="messageGroup",
+        FifoThroughputLimit="perMessageGroupId",
+    )
     for queue in (standard, high):
         throughput.spend(queue.arn, "SendMessage", calls=10_000, now=second)
         throughput.admit(queue, "SendMessage", now=second)

@@ -95,8 +95,14 @@ class Workspace:
 
     # --- the workspace page's forms ------------------------------------------
 
-    def create_queue(self, name: str, *, visibility_timeout: int | None = None,
-                     fifo: bool = False, content_based_deduplication: bool = False) -> None:
+    def create_queue(
+        self,
+        name: str,
+        *,
+        visibility_timeout: int | None = None,
+        fifo: bool = False,
+        content_based_deduplication: bool = False,
+    ) -> None:
         page = self.page
         page.fill("#queue_name", name)
         if visibility_timeout is not None:

@@ -17,10 +17,15 @@ def test_redrive_moves_dead_letters_back_with_live_progress(workspace_page, scre
     ws = workspace_page
     sqs = ws.sqs()
     dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    source = sqs.create_queue(QueueName="orders", Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    source = sqs.create_queue(
+        QueueName="orders",
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+        },
+    )["QueueUrl"]
     for i in range(4):
         sqs.send_message(QueueUrl=source, MessageBody=f"order {i}")
     # Each message fails once (visible again at once), then is over its count.

@@ -15,14 +15,17 @@ def test_fifo_groups_show_as_lanes_and_an_in_flight_head_blocks_its_lane(
     workspace_page, screenshot
 ):
     ws = workspace_page
-    ws.create_queue("orders.fifo", fifo=True, content_based_deduplication=True,
-                    visibility_timeout=600)
+    ws.create_queue(
+        "orders.fifo", fifo=True, content_based_deduplication=True, visibility_timeout=600
+    )
     page = ws.open("queues/orders.fifo/")
 
     sqs = ws.sqs()
     url = sqs.get_queue_url(QueueName="orders.fifo")["QueueUrl"]
-    for group, bodies in (("customer-A", ["A: order 1", "A: order 2", "A: order 3"]),
-                          ("customer-B", ["B: order 1", "B: order 2"])):
+    for group, bodies in (
+        ("customer-A", ["A: order 1", "A: order 2", "A: order 3"]),
+        ("customer-B", ["B: order 1", "B: order 2"]),
+    ):
         for body in bodies:
             sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
 
@@ -31,7 +34,8 @@ def test_fifo_groups_show_as_lanes_and_an_in_flight_head_blocks_its_lane(
     expect(lane_a.locator("li.lane-message")).to_have_count(3, timeout=LIVE)
     expect(lane_b.locator("li.lane-message")).to_have_count(2, timeout=LIVE)
     expect(lane_a.locator("li.lane-message a")).to_have_text(
-        ["A: order 1", "A: order 2", "A: order 3"])
+        ["A: order 1", "A: order 2", "A: order 3"]
+    )
 
     # The console receives one message: the head of the first group.
     page.fill("#id_max_number", "1")
@@ -63,9 +67,7 @@ def test_fifo_groups_show_as_lanes_and_an_in_flight_head_blocks_its_lane(
     expect(page.locator("#received pre.body")).to_have_text(["B: order 2"])
 
 
-def test_fifo_queue_name_without_the_suffix_is_refused_next_to_the_name(
-    workspace_page, screenshot
-):
+def test_fifo_queue_name_without_the_suffix_is_refused_next_to_the_name(workspace_page, screenshot):
     page = workspace_page.page
     page.fill("#queue_name", "orders")
     page.check("#create-queue-form input[name=queue_type][value=fifo]")

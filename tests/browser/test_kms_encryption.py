@@ -51,7 +51,8 @@ def test_a_disabled_kms_key_stops_sends_after_the_reuse_period_and_the_database_
     expect(queue.locator("#sent-note")).to_be_visible()
     # SQS asked KMS for the console's data key, and the workspace page shows it live.
     expect(page.locator("#kms-requests li").first).to_contain_text(
-        "GenerateDataKey + Decrypt for console on payments")
+        "GenerateDataKey + Decrypt for console on payments"
+    )
     expect(page.locator('tr.kms-key [data-requests="generate"]')).to_have_text("1")
     screenshot(page, "kms-requests")
     queue.locator("#sent-note a").click()
@@ -100,8 +101,13 @@ def test_a_live_push_to_the_kms_card_keeps_what_the_learner_is_typing(workspace_
     page = ws.page
     page.fill("#kms_alias", "alias/half-typed")
     page.fill("#kms_quota", "7")
-    kms = boto3.client("kms", endpoint_url=ws.endpoint, region_name=ws.region,
-                       aws_access_key_id=ws.access_key, aws_secret_access_key=ws.secret)
+    kms = boto3.client(
+        "kms",
+        endpoint_url=ws.endpoint,
+        region_name=ws.region,
+        aws_access_key_id=ws.access_key,
+        aws_secret_access_key=ws.secret,
+    )
     kms.create_key(Description="made by boto3 while the learner types")
     # The key arrives over the live socket; the forms beside it are left alone.
     expect(page.locator("tr.kms-key")).to_have_count(1, timeout=LIVE)
@@ -112,9 +118,7 @@ def test_a_live_push_to_the_kms_card_keeps_what_the_learner_is_typing(workspace_
     expect(page.locator("#kms_quota")).to_have_value("7")
 
 
-def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
-    workspace_page, screenshot
-):
+def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(workspace_page, screenshot):
     ws = workspace_page
     page = ws.page
     ws.create_queue("signed")
@@ -127,7 +131,8 @@ def test_a_signing_key_is_listed_with_its_type_and_refused_for_a_queue(
     queue.fill("#id_body", "hello")
     queue.click("#send-button")
     expect(queue.locator("#send-form")).to_contain_text(
-        "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only")
+        "SQS encrypts with symmetric ENCRYPT_DECRYPT keys only"
+    )
     screenshot(queue, "invalid-key-usage")
 
 
@@ -182,4 +187,5 @@ def test_a_lambda_trigger_on_a_queue_whose_key_is_disabled_shows_why_it_cannot_p
     page.locator("tr.kms-key button").click()  # enable: the next poll receives the payslip
     expect(problem).to_have_count(0, timeout=LIVE)
     expect(page.locator('article.function [data-count="last"]')).to_have_text(
-        "Succeeded", timeout=LIVE)
+        "Succeeded", timeout=LIVE
+    )

@@ -30,7 +30,8 @@ def _visitor() -> tuple[Client, Workspace]:
 def _communicator(client: Client, workspace: Workspace, page: str) -> WebsocketCommunicator:
     cookie = client.cookies["sessionid"].value if "sessionid" in client.cookies else ""
     return WebsocketCommunicator(
-        application, f"/ws/w/{workspace.slug}/?page={page}",
+        application,
+        f"/ws/w/{workspace.slug}/?page={page}",
         headers=[(b"host", b"testserver"), (b"cookie", f"sessionid={cookie}".encode())],
     )
 
@@ -87,7 +88,8 @@ def test_pushed_fragments_match_fresh_page():
         card_frame = await _receive_until(canvas, f'id="queue-{queue.pk}"')
         fresh_canvas = (await database_sync_to_async(client.get)(f"/w/{workspace.slug}/")).content
         received = await database_sync_to_async(sqs.receive_messages)(
-            queue, receiver="console", clock=clock)
+            queue, receiver="console", clock=clock
+        )
         row_frame = await _receive_until(timeline, "beforeend:#timeline")
         await canvas.disconnect()
         await timeline.disconnect()
@@ -156,9 +158,13 @@ def test_function_log_lines_are_appended_live():
 
     def log_line():
         with transaction.atomic():
-            events.record(workspace, "lambda.log", function=function.name,
-                          data={"request_id": "r-1", "line": "Processing message: <hi>"},
-                          clock=clock)
+            events.record(
+                workspace,
+                "lambda.log",
+                function=function.name,
+                data={"request_id": "r-1", "line": "Processing message: <hi>"},
+                clock=clock,
+            )
 
     async def scenario():
         communicator = _communicator(client, workspace, f"function:{function.name}")

@@ -22,9 +22,12 @@ def forged_session_cookie(workspace: Workspace) -> str:
     """What Django's signed-cookie sessions would accept for `workspace`, signed with the
     server's own key: the cookie an attacker makes who knows it (as the development key
     once was, in the source)."""
-    return signing.dumps({"workspace_id": workspace.pk}, compress=True,
-                         salt="django.contrib.sessions.backends.signed_cookies",
-                         serializer=signing.JSONSerializer)
+    return signing.dumps(
+        {"workspace_id": workspace.pk},
+        compress=True,
+        salt="django.contrib.sessions.backends.signed_cookies",
+        serializer=signing.JSONSerializer,
+    )
 
 
 def owned_workspace() -> Workspace:
@@ -49,8 +52,10 @@ def test_a_forged_session_cookie_opens_no_workspace_websocket():
 
     async def scenario():
         communicator = WebsocketCommunicator(
-            application, f"/ws/w/{workspace.slug}/?page=workspace",
-            headers=[(b"host", b"testserver"), (b"cookie", cookie.encode())])
+            application,
+            f"/ws/w/{workspace.slug}/?page=workspace",
+            headers=[(b"host", b"testserver"), (b"cookie", cookie.encode())],
+        )
         connected, _ = await communicator.connect(timeout=5)
         assert connected is False
 

@@ -50,9 +50,11 @@ def test_local_convention_workspaces_are_private_when_the_convention_is_off():
 
 
 def test_create_queue_error_is_shown_next_to_its_field_with_422(visitor, own_workspace):
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
-        "name": "MyTaskQueue", "visibility_timeout": "99999", "delay_seconds": "0"},
-        HTTP_HX_REQUEST="true")
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/",
+        {"name": "MyTaskQueue", "visibility_timeout": "99999", "delay_seconds": "0"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 422
     html = response.content.decode()
     assert 'id="queue_visibility_timeout_error"' in html
@@ -63,9 +65,16 @@ def test_create_queue_error_is_shown_next_to_its_field_with_422(visitor, own_wor
 
 def test_create_queue_with_dead_letter_queue(visitor, own_workspace, ws_clock):
     dlq = make_queue(own_workspace, "MyDLQ", clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
-        "name": "MyTaskQueue", "visibility_timeout": "30", "delay_seconds": "0",
-        "dead_letter_queue": "MyDLQ", "max_receive_count": "3"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/",
+        {
+            "name": "MyTaskQueue",
+            "visibility_timeout": "30",
+            "delay_seconds": "0",
+            "dead_letter_queue": "MyDLQ",
+            "max_receive_count": "3",
+        },
+    )
     assert response.status_code == 200
     queue = sqs.get_queue(own_workspace, "MyTaskQueue")
     assert queue.dead_letter_target_arn == dlq.arn
@@ -82,14 +91,21 @@ def test_html_in_a_message_body_is_shown_as_text(visitor, own_workspace, ws_cloc
 
 def test_send_via_form_enqueues_the_message_with_attributes(visitor, own_workspace, ws_clock):
     make_queue(own_workspace, clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/send/", {
-        "body": "order #1", "attr_name": ["customer", ""], "attr_type": ["String", "String"],
-        "attr_value": ["ada", ""]})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/send/",
+        {
+            "body": "order #1",
+            "attr_name": ["customer", ""],
+            "attr_type": ["String", "String"],
+            "attr_value": ["ada", ""],
+        },
+    )
     assert response.status_code == 200
     [peeked] = sqs.peek_messages(sqs.get_queue(own_workspace, "MyTaskQueue"), now=ws_clock.now())
     assert peeked.received.body == "order #1"
     assert peeked.received.message_attributes == {
-        "customer": {"DataType": "String", "StringValue": "ada"}}
+        "customer": {"DataType": "String", "StringValue": "ada"}
+    }
     assert f"/messages/{peeked.received.message_id}/" in response.content.decode()
 
 
@@ -104,15 +120,18 @@ def test_send_without_body_shows_the_aws_error_with_422(visitor, own_workspace, 
 def test_poll_receives_as_console_and_delete_removes(visitor, own_workspace, ws_clock):
     queue = make_queue(own_workspace, clock=ws_clock)
     sqs.send_message(queue, body="hello", clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/",
-                            {"max_number": "10"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/", {"max_number": "10"}
+    )
     html = response.content.decode()
     message = Message.objects.get()
     assert message.receive_count == 1
     assert f'id="received-{message.message_id}"' in html
     handle = html.split('name="receipt_handle" value="')[1].split('"')[0]
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/delete/",
-                            {"receipt_handle": handle, "message_id": message.message_id})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/delete/",
+        {"receipt_handle": handle, "message_id": message.message_id},
+    )
     assert response.status_code == 200
     assert not Message.objects.exists()
 
@@ -121,11 +140,13 @@ def test_console_poll_at_the_in_flight_limit_shows_overlimit(visitor, own_worksp
     queue = make_queue(own_workspace, clock=ws_clock)
     bulk.fill(queue, sqs.IN_FLIGHT_LIMIT, now=ws_clock.now(), in_flight_for=600)
     sqs.send_message(queue, body="waiting", clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/",
-                            {"max_number": "1"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/poll/", {"max_number": "1"}
+    )
     assert response.status_code == 422
     assert "Too many messages have been received without being deleted" in (
-        response.content.decode())
+        response.content.decode()
+    )
 
 
 def test_message_timeline_shows_its_events_after_deletion(visitor, own_workspace, ws_clock):
@@ -142,8 +163,9 @@ def test_function_page_and_trigger_toggle(visitor, own_workspace, ws_clock):
     function = make_function(own_workspace, clock=ws_clock)
     mapping = make_mapping(queue, function, clock=ws_clock)
     assert visitor.get(f"/w/{own_workspace.slug}/functions/{function.name}/").status_code == 200
-    response = visitor.post(f"/w/{own_workspace.slug}/triggers/{mapping.uuid}/",
-                            {"action": "disable"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/triggers/{mapping.uuid}/", {"action": "disable"}
+    )
     assert response.status_code == 200
     mapping.refresh_from_db()
     assert mapping.enabled is False
@@ -152,9 +174,15 @@ def test_function_page_and_trigger_toggle(visitor, own_workspace, ws_clock):
 def test_add_trigger_rejects_a_batch_size_over_ten(visitor, own_workspace, ws_clock):
     make_queue(own_workspace, clock=ws_clock)
     make_function(own_workspace, clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/triggers/", {
-        "queue": "MyTaskQueue", "function": "ConsumerFunction", "batch_size": "11",
-        "enabled": "on"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/triggers/",
+        {
+            "queue": "MyTaskQueue",
+            "function": "ConsumerFunction",
+            "batch_size": "11",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 422
     assert 'id="trigger_batch_size_error"' in response.content.decode()
 
@@ -169,18 +197,26 @@ def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
 
 
 def test_create_a_fifo_queue_with_the_form(visitor, own_workspace):
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
-        "name": "orders.fifo", "queue_type": "fifo", "content_based_deduplication": "on",
-        "visibility_timeout": "30", "delay_seconds": "0"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/",
+        {
+            "name": "orders.fifo",
+            "queue_type": "fifo",
+            "content_based_deduplication": "on",
+            "visibility_timeout": "30",
+            "delay_seconds": "0",
+        },
+    )
     assert response.status_code == 200
     queue = sqs.get_queue(own_workspace, "orders.fifo")
     assert queue.is_fifo and queue.content_based_deduplication
 
 
 def test_fifo_form_without_the_suffix_says_so_next_to_the_name(visitor, own_workspace):
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/", {
-        "name": "orders", "queue_type": "fifo", "visibility_timeout": "30",
-        "delay_seconds": "0"})
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/",
+        {"name": "orders", "queue_type": "fifo", "visibility_timeout": "30", "delay_seconds": "0"},
+    )
     assert response.status_code == 422
     assert "must end with .fifo suffix" in response.content.decode()
     assert not own_workspace.queues.filter(name="orders").exists()
@@ -200,10 +236,16 @@ def test_sending_a_duplicate_to_a_fifo_queue_shows_it_absorbed(visitor, own_work
 def test_fifo_send_without_a_group_shows_the_error_next_to_the_group_field(
     visitor, own_workspace, ws_clock
 ):
-    make_queue(own_workspace, "orders.fifo", clock=ws_clock, FifoQueue="true",
-               ContentBasedDeduplication="true")
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/orders.fifo/send/",
-                            {"body": "x", "group_id": ""})
+    make_queue(
+        own_workspace,
+        "orders.fifo",
+        clock=ws_clock,
+        FifoQueue="true",
+        ContentBasedDeduplication="true",
+    )
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/orders.fifo/send/", {"body": "x", "group_id": ""}
+    )
     assert response.status_code == 422
     html = response.content.decode()
     # Django's field group: label, help text, errors, input.
@@ -213,8 +255,12 @@ def test_fifo_send_without_a_group_shows_the_error_next_to_the_group_field(
 
 def test_dead_letter_queue_page_starts_and_cancels_a_redrive(visitor, own_workspace, ws_clock):
     dlq = make_queue(own_workspace, "orders-dlq", clock=ws_clock)
-    make_queue(own_workspace, "orders", clock=ws_clock, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
+    make_queue(
+        own_workspace,
+        "orders",
+        clock=ws_clock,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
     sqs.send_message(dlq, body="stuck", clock=ws_clock)
     base = f"/w/{own_workspace.slug}/queues/orders-dlq/"
     page = visitor.get(base).content.decode()
@@ -237,28 +283,46 @@ def test_dead_letter_queue_page_starts_and_cancels_a_redrive(visitor, own_worksp
 
 def test_redrive_rate_out_of_range_is_shown_next_to_the_field(visitor, own_workspace, ws_clock):
     dlq = make_queue(own_workspace, "orders-dlq", clock=ws_clock)
-    make_queue(own_workspace, "orders", clock=ws_clock, RedrivePolicy=(
-        f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'))
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/orders-dlq/redrive/",
-                            {"destination": "", "rate": "900"})
+    make_queue(
+        own_workspace,
+        "orders",
+        clock=ws_clock,
+        RedrivePolicy=(f'{{"deadLetterTargetArn":"{dlq.arn}","maxReceiveCount":1}}'),
+    )
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/orders-dlq/redrive/", {"destination": "", "rate": "900"}
+    )
     assert response.status_code == 422
     html = response.content.decode()
-    assert html.index("Messages per second") < html.index("Must be between 1 and 500") \
+    assert (
+        html.index("Messages per second")
+        < html.index("Must be between 1 and 500")
         < html.index('name="rate"')
+    )
 
 
 def _attributes_form(queue, clock, **changes) -> dict:
     current = sqs.get_queue_attributes(queue, ["All"], clock=clock)
-    fields = ("VisibilityTimeout", "DelaySeconds", "MessageRetentionPeriod", "MaximumMessageSize",
-              "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "RedriveAllowPolicy", "Policy",
-              "SqsManagedSseEnabled")
+    fields = (
+        "VisibilityTimeout",
+        "DelaySeconds",
+        "MessageRetentionPeriod",
+        "MaximumMessageSize",
+        "ReceiveMessageWaitTimeSeconds",
+        "RedrivePolicy",
+        "RedriveAllowPolicy",
+        "Policy",
+        "SqsManagedSseEnabled",
+    )
     return {**{f: current.get(f, "") for f in fields}, **changes}
 
 
 def test_attribute_form_saves_what_changed(visitor, own_workspace, ws_clock):
     queue = make_queue(own_workspace, clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
-                            _attributes_form(queue, ws_clock, VisibilityTimeout="45", DelaySeconds="5"))
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
+        _attributes_form(queue, ws_clock, VisibilityTimeout="45", DelaySeconds="5"),
+    )
     assert response.status_code == 200
     assert "Saved: DelaySeconds, VisibilityTimeout." in response.content.decode()
     queue.refresh_from_db()
@@ -269,15 +333,24 @@ def test_attribute_form_shows_every_refusal_next_to_its_field_and_saves_nothing(
     visitor, own_workspace, ws_clock
 ):
     queue = make_queue(own_workspace, clock=ws_clock)
-    response = visitor.post(f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
-                            _attributes_form(queue, ws_clock, VisibilityTimeout="43201",
-                                             MessageRetentionPeriod="59", DelaySeconds="5",
-                                             Policy="{not json"))
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/queues/MyTaskQueue/attributes/",
+        _attributes_form(
+            queue,
+            ws_clock,
+            VisibilityTimeout="43201",
+            MessageRetentionPeriod="59",
+            DelaySeconds="5",
+            Policy="{not json",
+        ),
+    )
     assert response.status_code == 422
     html = response.content.decode()
-    for label, message in (("Visibility timeout", "VisibilityTimeout"),
-                           ("Retention period", "MessageRetentionPeriod"),
-                           ("Access policy", "Invalid value for the parameter Policy")):
+    for label, message in (
+        ("Visibility timeout", "VisibilityTimeout"),
+        ("Retention period", "MessageRetentionPeriod"),
+        ("Access policy", "Invalid value for the parameter Policy"),
+    ):
         assert html.index(label) < html.index(message, html.index(label))
     queue.refresh_from_db()
     assert (queue.visibility_timeout, queue.delay_seconds) == (30, 0)
@@ -327,7 +400,7 @@ def test_kms_card_sets_the_request_quota_and_shows_what_sqs_asked_of_kms(
     visitor.post(f"{base}queues/orders/send/", {"body": "x"})
     visitor.post(f"{base}queues/orders/send/", {"body": "y"})  # the console's data key, reused
     card = visitor.get(base).content.decode()
-    card = card[card.index('id="kms-keys"'):]
+    card = card[card.index('id="kms-keys"') :]
     assert '<span data-requests="generate">1</span> GenerateDataKey' in card
     assert "GenerateDataKey + Decrypt for <code>console</code>" in card
     assert f'href="/w/{own_workspace.slug}/queues/{queue.name}/"' in card
@@ -374,7 +447,7 @@ def test_a_queue_card_at_the_in_flight_limit_says_so_with_thousands_separators(
     queue = make_queue(own_workspace, "full.fifo", clock=ws_clock, FifoQueue="true")
     bulk.fill(queue, sqs.FIFO_IN_FLIGHT_LIMIT, now=ws_clock.now(), in_flight_for=600)
     html = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
-    card = html[html.index(f'id="queue-{queue.pk}"'):]
+    card = html[html.index(f'id="queue-{queue.pk}"') :]
     assert 'class="count in_flight at-limit"' in card[:2000]
     assert 'data-count="in_flight">20,000<' in card[:2000]
 
@@ -386,6 +459,6 @@ def test_message_page_shows_ciphertext_at_rest_and_plaintext_to_the_owner(
     sent = sqs.send_message(queue, body="card 4111", clock=ws_clock)
     html = visitor.get(f"/w/{own_workspace.slug}/messages/{sent.message_id}/").content.decode()
     assert '<pre class="body">card 4111</pre>' in html
-    ciphertext = html[html.index('id="ciphertext">'):]
+    ciphertext = html[html.index('id="ciphertext">') :]
     assert "4111" not in ciphertext[:300]
     assert "SqsManagedSseEnabled" in html

@@ -18,9 +18,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         workspace = workspaces.create_workspace()
-        self.stdout.write(json.dumps({
-            "account_id": workspace.account_id,
-            "access_key_id": workspace.access_key_id,
-            "secret_access_key": workspace.secret_access_key,
-            "region": workspace.region,
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "account_id": workspace.account_id,
+                    "access_key_id": workspace.access_key_id,
+                    "secret_access_key": workspace.secret_access_key,
+                    "region": workspace.region,
+                }
+            )
+        )

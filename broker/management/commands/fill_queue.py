@@ -24,14 +24,26 @@ class Command(BaseCommand):
         parser.add_argument("account_id")
         parser.add_argument("queue")
         parser.add_argument("count", type=int)
-        parser.add_argument("--groups", type=int, default=0,
-                            help="spread them over this many message groups (FIFO queues)")
-        parser.add_argument("--in-flight", type=float, default=0, metavar="SECONDS",
-                            help="as received once and hidden for SECONDS")
+        parser.add_argument(
+            "--groups",
+            type=int,
+            default=0,
+            help="spread them over this many message groups (FIFO queues)",
+        )
+        parser.add_argument(
+            "--in-flight",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="as received once and hidden for SECONDS",
+        )
 
     def handle(self, *args, account_id, queue, count, groups, in_flight, **options):
-        found = (Queue.objects.select_related("workspace")
-                 .filter(workspace__account_id=account_id, name=queue).first())
+        found = (
+            Queue.objects.select_related("workspace")
+            .filter(workspace__account_id=account_id, name=queue)
+            .first()
+        )
         if found is None:
             raise CommandError(f"No queue {queue!r} in account {account_id}.")
         if found.is_fifo and not groups:

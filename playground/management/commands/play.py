@@ -20,8 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
-        parser.add_argument("--web", type=int, default=None,
-                            help="Daphne processes (default: 1 on SQLite, one per core otherwise)")
+        parser.add_argument(
+            "--web",
+            type=int,
+            default=None,
+            help="Daphne processes (default: 1 on SQLite, one per core otherwise)",
+        )
 
     def handle(self, *args, port, host, workers, web, **options):
         workdir = Path(settings.BASE_DIR) / ".playground"
@@ -37,9 +41,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             stack.start()
-            self.stdout.write(self.style.SUCCESS(
-                f"\nThe playground is running on http://{host}:{port}/  (Ctrl-C stops everything)\n"
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nThe playground is running on http://{host}:{port}/  (Ctrl-C stops everything)\n"
+                )
+            )
             while not stopping:
                 for name, proc in stack.procs:
                     if proc.poll() is not None:

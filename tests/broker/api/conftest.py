@@ -27,7 +27,10 @@ def make_client(url: str, *, key: str = "test", secret: str = "test", data_path=
     if data_path is not None:
         session.set_config_variable("data_path", str(data_path))
     return boto3.Session(botocore_session=session).client(
-        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+        "sqs",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
         aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 1}, read_timeout=30, **config),
     )
@@ -40,9 +43,14 @@ def sqs(live_server_url):
 
 @pytest.fixture(scope="module")
 def kms(live_server_url):
-    return boto3.client("kms", endpoint_url=live_server_url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        "kms",
+        endpoint_url=live_server_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 @pytest.fixture
@@ -60,8 +68,20 @@ def query_model_dir(tmp_path_factory) -> Path:
     wheels = cache / f"botocore-{OLD_BOTOCORE}"
     wheel = next(wheels.glob("botocore-*.whl"), None) if wheels.exists() else None
     if wheel is None:
-        subprocess.run([sys.executable, "-m", "pip", "download", f"botocore=={OLD_BOTOCORE}",
-                        "--no-deps", "-q", "-d", str(wheels)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                f"botocore=={OLD_BOTOCORE}",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(wheels),
+            ],
+            check=True,
+        )
         wheel = next(wheels.glob("botocore-*.whl"))
     target = tmp_path_factory.mktemp("query-model")
     model = target / "sqs" / "2012-11-05" / "service-2.json"
@@ -88,10 +108,16 @@ AWS = str(Path(sys.executable).with_name("aws"))
 
 @pytest.fixture(scope="module")
 def aws(live_server_url, query_model_dir):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_DATA_PATH": str(query_model_dir),
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-           "AWS_MAX_ATTEMPTS": "1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DATA_PATH": str(query_model_dir),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_MAX_ATTEMPTS": "1",
+    }
 
     def run(*args, debug: bool = False, credentials: tuple[str, str] | None = None):
         command = [AWS, "--endpoint-url", live_server_url, "--output", "json", "sqs", *args]
@@ -100,8 +126,9 @@ def aws(live_server_url, query_model_dir):
         keys = {}
         if credentials:
             keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"] = credentials
-        return subprocess.run(command, env={**env, **keys}, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(
+            command, env={**env, **keys}, capture_output=True, text=True, timeout=60
+        )
 
     return run
 
@@ -118,8 +145,11 @@ class LearnerWorkspace:
 
     def post(self, path: str, **fields) -> int:
         """Submit one of the workspace page's forms, as htmx does; the HTTP status."""
-        request = urllib.request.Request(self.url + path, data=urlencode(fields).encode(),
-                                         headers={"X-CSRFToken": self.csrf_token})
+        request = urllib.request.Request(
+            self.url + path,
+            data=urlencode(fields).encode(),
+            headers={"X-CSRFToken": self.csrf_token},
+        )
         with self.browser.open(request) as response:
             return response.status
 
@@ -133,7 +163,8 @@ def learner_workspace(live_server_url) -> LearnerWorkspace:
     path = re.search(r'id="your-workspace" href="([^"]+)"', home).group(1)
     with browser.open(live_server_url + path) as response:
         page = response.read().decode()
-    access_key, secret = (re.search(f'id="cred-{name}">([^<]+)<', page).group(1)
-                          for name in ("access-key", "secret"))
+    access_key, secret = (
+        re.search(f'id="cred-{name}">([^<]+)<', page).group(1) for name in ("access-key", "secret")
+    )
     csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
     return LearnerWorkspace(live_server_url + path, access_key, secret, browser, csrf)

@@ -31,8 +31,9 @@ def test_create_describe_list_alias_and_toggle_a_key(kms):
 
 def test_a_disabled_key_fails_send_and_receive_once_sqs_must_ask_kms(kms, sqs, live_server_url):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    url = sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:8]}",
-                           Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName=f"kms-{uuid.uuid4().hex[:8]}", Attributes={"KmsMasterKeyId": key}
+    )["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attributes["KmsMasterKeyId"], attributes["SqsManagedSseEnabled"]) == (key, "false")
     assert attributes["KmsDataKeyReusePeriodSeconds"] == "300"
@@ -42,8 +43,10 @@ def test_a_disabled_key_fails_send_and_receive_once_sqs_must_ask_kms(kms, sqs, l
     sqs.send_message(QueueUrl=url, MessageBody="cached data key")
     # ...but a new sender needs a data key from KMS, and a receiver a Decrypt.
     other_sender = make_client(live_server_url, key="AKIASECONDPRODUCER")
-    for call, kwargs in ((other_sender.send_message, {"MessageBody": "x"}),
-                         (sqs.receive_message, {})):
+    for call, kwargs in (
+        (other_sender.send_message, {"MessageBody": "x"}),
+        (sqs.receive_message, {}),
+    ):
         error = error_of(call, QueueUrl=url, **kwargs)
         assert (error["Code"], error["status"]) == ("KmsDisabled", 400)
     kms.enable_key(KeyId=key)
@@ -53,6 +56,8 @@ def test_a_disabled_key_fails_send_and_receive_once_sqs_must_ask_kms(kms, sqs, l
 
 def test_both_encryption_types_at_once_is_invalid_attribute_name(sqs):
     with pytest.raises(ClientError) as caught:
-        sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:8]}", Attributes={
-            "KmsMasterKeyId": "alias/aws/sqs", "SqsManagedSseEnabled": "true"})
+        sqs.create_queue(
+            QueueName=f"kms-{uuid.uuid4().hex[:8]}",
+            Attributes={"KmsMasterKeyId": "alias/aws/sqs", "SqsManagedSseEnabled": "true"},
+        )
     assert caught.value.response["Error"]["Code"] == "InvalidAttributeName"

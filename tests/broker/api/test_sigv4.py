@@ -16,13 +16,17 @@ from broker.api import sigv4
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
-def signed(*, url="http://127.0.0.1:8123/", body=b'{"QueueName":"q"}', secret=SECRET,
-           headers=None):
-    request = AWSRequest(method="POST", url=url, data=body, headers={
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": "AmazonSQS.CreateQueue",
-        **(headers or {}),
-    })
+def signed(*, url="http://127.0.0.1:8123/", body=b'{"QueueName":"q"}', secret=SECRET, headers=None):
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.CreateQueue",
+            **(headers or {}),
+        },
+    )
     SigV4Auth(Credentials("AKIDEXAMPLE", secret), "sqs", "us-east-1").add_auth(request)
     prepared = request.prepare()
     wire_headers = {k.lower(): v for k, v in prepared.headers.items()}
@@ -33,9 +37,16 @@ def signed(*, url="http://127.0.0.1:8123/", body=b'{"QueueName":"q"}', secret=SE
 def check(prepared, headers, *, secret=SECRET, body=None, now=None):
     auth = sigv4.parse_authorization(headers["authorization"])
     parts = urlsplit(prepared.url)
-    sigv4.verify(auth, secret, method=prepared.method, raw_path=parts.path or "/",
-                 query_string=parts.query, headers=headers,
-                 body=prepared.body if body is None else body, now=now)
+    sigv4.verify(
+        auth,
+        secret,
+        method=prepared.method,
+        raw_path=parts.path or "/",
+        query_string=parts.query,
+        headers=headers,
+        body=prepared.body if body is None else body,
+        now=now,
+    )
 
 
 def test_a_request_signed_by_botocore_verifies():
@@ -52,8 +63,9 @@ def test_the_authorization_header_names_key_scope_and_signed_headers():
 
 
 def test_a_query_string_request_verifies():
-    prepared, headers = signed(url="http://localhost:9/000000000000/q?Action=ListQueues&b=x%20y",
-                               body=b"")
+    prepared, headers = signed(
+        url="http://localhost:9/000000000000/q?Action=ListQueues&b=x%20y", body=b""
+    )
     check(prepared, headers)
 
 
@@ -89,11 +101,14 @@ def test_no_authorization_header_is_a_missing_token():
     assert caught.value.status == 403
 
 
-@pytest.mark.parametrize("header", [
-    "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws4_request",
-    "AWS4-HMAC-SHA256 Credential=AKID, SignedHeaders=host, Signature=abc",
-    "AWS AKID:signature",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws4_request",
+        "AWS4-HMAC-SHA256 Credential=AKID, SignedHeaders=host, Signature=abc",
+        "AWS AKID:signature",
+    ],
+)
 def test_a_garbled_authorization_header_is_an_incomplete_signature(header):
     with pytest.raises(errors.IncompleteSignature) as caught:
         sigv4.parse_authorization(header)

@@ -52,7 +52,8 @@ def unique(prefix: str = "q") -> str:
 
 
 def test_a_queue_url_is_the_endpoint_as_the_client_sent_it_plus_account_and_name(
-        sqs, live_server_url):
+    sqs, live_server_url
+):
     name = unique()
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     assert url == f"{live_server_url}/000000000000/{name}"
@@ -61,7 +62,8 @@ def test_a_queue_url_is_the_endpoint_as_the_client_sent_it_plus_account_and_name
 
 def test_create_queue_with_attributes_and_tags_then_read_them_back(sqs):
     url = sqs.create_queue(
-        QueueName=unique(), Attributes={"VisibilityTimeout": "45", "DelaySeconds": "2"},
+        QueueName=unique(),
+        Attributes={"VisibilityTimeout": "45", "DelaySeconds": "2"},
         tags={"team": "blue", "env": "dev"},
     )["QueueUrl"]
     named = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
@@ -83,8 +85,9 @@ def test_creating_the_same_queue_twice_is_idempotent_but_not_with_other_attribut
 
 def test_set_queue_attributes_changes_them(sqs, queue_url):
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"ReceiveMessageWaitTimeSeconds": "3"})
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url,
-                                     AttributeNames=["ReceiveMessageWaitTimeSeconds"])
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ReceiveMessageWaitTimeSeconds"]
+    )
     assert attrs["Attributes"] == {"ReceiveMessageWaitTimeSeconds": "3"}
 
 
@@ -134,8 +137,9 @@ def test_list_dead_letter_source_queues_names_the_queues_that_redrive_there(sqs)
     dlq = sqs.create_queue(QueueName=unique("dlq"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
     policy = json.dumps({"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": "2"})
-    source = sqs.create_queue(QueueName=unique("src"),
-                              Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    source = sqs.create_queue(QueueName=unique("src"), Attributes={"RedrivePolicy": policy})[
+        "QueueUrl"
+    ]
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [source]
 
 
@@ -147,26 +151,44 @@ def test_an_unknown_queue_attribute_is_refused(sqs, queue_url):
 
 
 def test_an_out_of_range_queue_attribute_is_refused(sqs):
-    error = error_of(sqs.create_queue, QueueName=unique(),
-                     Attributes={"VisibilityTimeout": "43201"})
+    error = error_of(
+        sqs.create_queue, QueueName=unique(), Attributes={"VisibilityTimeout": "43201"}
+    )
     assert (error["Code"], error["status"]) == ("InvalidAttributeValue", 400)
 
 
 def test_add_and_remove_permission_edit_the_queue_policy(sqs, queue_url):
-    sqs.add_permission(QueueUrl=queue_url, Label="partner", AWSAccountIds=["111122223333"],
-                       Actions=["SendMessage", "ReceiveMessage"])
-    policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
-                        ["Attributes"]["Policy"])
+    sqs.add_permission(
+        QueueUrl=queue_url,
+        Label="partner",
+        AWSAccountIds=["111122223333"],
+        Actions=["SendMessage", "ReceiveMessage"],
+    )
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
     [statement] = policy["Statement"]
     assert statement["Sid"] == "partner"
     assert statement["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert statement["Action"] == ["SQS:SendMessage", "SQS:ReceiveMessage"]
-    error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="partner",
-                     AWSAccountIds=["111122223333"], Actions=["SendMessage"])
+    error = error_of(
+        sqs.add_permission,
+        QueueUrl=queue_url,
+        Label="partner",
+        AWSAccountIds=["111122223333"],
+        Actions=["SendMessage"],
+    )
     assert (error["Code"], error["status"]) == ("InvalidParameterValue", 400)
     assert "Already exists" in error["Message"]
-    error = error_of(sqs.add_permission, QueueUrl=queue_url, Label="many",
-                     AWSAccountIds=["111122223333"], Actions=[f"A{i}" for i in range(8)])
+    error = error_of(
+        sqs.add_permission,
+        QueueUrl=queue_url,
+        Label="many",
+        AWSAccountIds=["111122223333"],
+        Actions=[f"A{i}" for i in range(8)],
+    )
     assert (error["Code"], error["status"]) == ("OverLimit", 403)
 
     sqs.remove_permission(QueueUrl=queue_url, Label="partner")
@@ -200,22 +222,27 @@ def test_message_attributes_of_every_type_round_trip_with_aws_checksums(sqs, que
 
 
 def test_the_checksum_matches_the_value_aws_returned_for_the_documented_example(sqs, queue_url):
-    attributes = {"Author": {"DataType": "String", "StringValue": "John Grisham"},
-                  "Title": {"DataType": "String", "StringValue": "The Whistler"},
-                  "WeeksOn": {"DataType": "Number", "StringValue": "6"}}
+    attributes = {
+        "Author": {"DataType": "String", "StringValue": "John Grisham"},
+        "Title": {"DataType": "String", "StringValue": "The Whistler"},
+        "WeeksOn": {"DataType": "Number", "StringValue": "6"},
+    }
     sent = sqs.send_message(QueueUrl=queue_url, MessageBody="b", MessageAttributes=attributes)
     assert sent["MD5OfMessageAttributes"] == "d25a6aea97eb8f585bfa92d314504a92"
 
 
 def test_receive_returns_only_the_message_attributes_asked_for(sqs, queue_url):
-    attributes = {"order.id": {"DataType": "String", "StringValue": "1"},
-                  "order.total": {"DataType": "Number", "StringValue": "9"},
-                  "colour": {"DataType": "String", "StringValue": "red"}}
+    attributes = {
+        "order.id": {"DataType": "String", "StringValue": "1"},
+        "order.total": {"DataType": "Number", "StringValue": "9"},
+        "colour": {"DataType": "String", "StringValue": "red"},
+    }
     sqs.send_message(QueueUrl=queue_url, MessageBody="x", MessageAttributes=attributes)
 
     def receive(names):
-        [m] = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=names,
-                                  VisibilityTimeout=0)["Messages"]
+        [m] = sqs.receive_message(
+            QueueUrl=queue_url, MessageAttributeNames=names, VisibilityTimeout=0
+        )["Messages"]
         return m
 
     assert set(receive(["order.*"])["MessageAttributes"]) == {"order.id", "order.total"}
@@ -227,11 +254,16 @@ def test_receive_returns_only_the_message_attributes_asked_for(sqs, queue_url):
 
 
 def test_receive_returns_only_the_system_attributes_asked_for(sqs, queue_url):
-    sqs.send_message(QueueUrl=queue_url, MessageBody="x",
-                     MessageSystemAttributes={"AWSTraceHeader": {
-                         "DataType": "String", "StringValue": "Root=1-abc"}})
-    [m] = sqs.receive_message(QueueUrl=queue_url, MessageSystemAttributeNames=["SentTimestamp"],
-                              VisibilityTimeout=0)["Messages"]
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody="x",
+        MessageSystemAttributes={
+            "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-abc"}
+        },
+    )
+    [m] = sqs.receive_message(
+        QueueUrl=queue_url, MessageSystemAttributeNames=["SentTimestamp"], VisibilityTimeout=0
+    )["Messages"]
     assert set(m["Attributes"]) == {"SentTimestamp"}
     [m] = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
     assert m["Attributes"]["AWSTraceHeader"] == "Root=1-abc"
@@ -242,8 +274,9 @@ def test_receive_returns_only_the_system_attributes_asked_for(sqs, queue_url):
 def test_a_delayed_message_is_not_received_until_its_delay_ends(sqs, queue_url):
     sqs.send_message(QueueUrl=queue_url, MessageBody="later", DelaySeconds=1)
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url,
-                                     AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )
     assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
     started = time.monotonic()
     [m] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5)["Messages"]
@@ -252,11 +285,17 @@ def test_a_delayed_message_is_not_received_until_its_delay_ends(sqs, queue_url):
 
 
 def test_send_receive_delete_in_batches(sqs, queue_url):
-    result = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-        {"Id": f"m{i}", "MessageBody": f"body {i}",
-         "MessageAttributes": {"n": {"DataType": "Number", "StringValue": str(i)}}}
-        for i in range(10)
-    ])
+    result = sqs.send_message_batch(
+        QueueUrl=queue_url,
+        Entries=[
+            {
+                "Id": f"m{i}",
+                "MessageBody": f"body {i}",
+                "MessageAttributes": {"n": {"DataType": "Number", "StringValue": str(i)}},
+            }
+            for i in range(10)
+        ],
+    )
     assert sorted(e["Id"] for e in result["Successful"]) == sorted(f"m{i}" for i in range(10))
     assert result.get("Failed", []) == []
     received = []
@@ -264,41 +303,59 @@ def test_send_receive_delete_in_batches(sqs, queue_url):
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         received += batch.get("Messages", [])
     assert sorted(m["Body"] for m in received) == sorted(f"body {i}" for i in range(10))
-    changed = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
-        {"Id": f"c{i}", "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 60}
-        for i, m in enumerate(received)
-    ] [:5] + [{"Id": "bad", "ReceiptHandle": "garbage", "VisibilityTimeout": 5}])
+    changed = sqs.change_message_visibility_batch(
+        QueueUrl=queue_url,
+        Entries=[
+            {"Id": f"c{i}", "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 60}
+            for i, m in enumerate(received)
+        ][:5]
+        + [{"Id": "bad", "ReceiptHandle": "garbage", "VisibilityTimeout": 5}],
+    )
     assert len(changed["Successful"]) == 5
     assert changed["Failed"][0]["Id"] == "bad"
     assert changed["Failed"][0]["Code"] == "ReceiptHandleIsInvalid"
-    deleted = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-        {"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)
-    ])
+    deleted = sqs.delete_message_batch(
+        QueueUrl=queue_url,
+        Entries=[
+            {"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)
+        ],
+    )
     assert len(deleted["Successful"]) == 10
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    assert attrs["ApproximateNumberOfMessages"] == attrs["ApproximateNumberOfMessagesNotVisible"] \
+    assert (
+        attrs["ApproximateNumberOfMessages"]
+        == attrs["ApproximateNumberOfMessagesNotVisible"]
         == "0"
+    )
 
 
 def test_a_too_big_entry_fails_alone_in_a_batch(sqs):
-    url = sqs.create_queue(QueueName=unique(),
-                           Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
-    result = sqs.send_message_batch(QueueUrl=url, Entries=[
-        {"Id": "small", "MessageBody": "ok"}, {"Id": "big", "MessageBody": "x" * 1025}])
+    url = sqs.create_queue(QueueName=unique(), Attributes={"MaximumMessageSize": "1024"})[
+        "QueueUrl"
+    ]
+    result = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "small", "MessageBody": "ok"}, {"Id": "big", "MessageBody": "x" * 1025}],
+    )
     assert [e["Id"] for e in result["Successful"]] == ["small"]
     [failed] = result["Failed"]
     assert (failed["Id"], failed["Code"], failed["SenderFault"]) == (
-        "big", "InvalidParameterValue", True)
+        "big",
+        "InvalidParameterValue",
+        True,
+    )
 
 
 def test_change_visibility_to_zero_makes_the_message_receivable_again(sqs, queue_url):
     sqs.send_message(QueueUrl=queue_url, MessageBody="again")
     [m] = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=300)["Messages"]
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
-    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"],
-                                  VisibilityTimeout=0)
-    [again] = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["ApproximateReceiveCount"],
-                                  WaitTimeSeconds=2)["Messages"]
+    sqs.change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+    )
+    [again] = sqs.receive_message(
+        QueueUrl=queue_url, AttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=2
+    )["Messages"]
     assert again["MessageId"] == m["MessageId"]
     assert again["Attributes"]["ApproximateReceiveCount"] == "2"
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=again["ReceiptHandle"])
@@ -340,8 +397,9 @@ def test_a_long_poll_with_nothing_to_receive_waits_out_its_time(sqs, queue_url):
 
 
 def test_the_queue_receive_wait_time_applies_when_the_call_names_none(sqs):
-    url = sqs.create_queue(QueueName=unique(),
-                           Attributes={"ReceiveMessageWaitTimeSeconds": "1"})["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique(), Attributes={"ReceiveMessageWaitTimeSeconds": "1"})[
+        "QueueUrl"
+    ]
     started = time.monotonic()
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
     assert 0.9 < time.monotonic() - started < 3
@@ -364,8 +422,9 @@ def test_send_to_long_poll_latency_is_a_few_milliseconds(sqs, queue_url):
         sender.send_message(QueueUrl=queue_url, MessageBody=f"m{i}")
         thread.join()
         latencies.append(result["t"] - before)
-        sqs.delete_message(QueueUrl=queue_url,
-                           ReceiptHandle=result["r"]["Messages"][0]["ReceiptHandle"])
+        sqs.delete_message(
+            QueueUrl=queue_url, ReceiptHandle=result["r"]["Messages"][0]["ReceiptHandle"]
+        )
     latencies.sort()
     print(f"send→long-poll receive p50 {latencies[len(latencies) // 2] * 1000:.1f} ms")
     assert latencies[len(latencies) // 2] < 0.1
@@ -402,21 +461,33 @@ def test_a_body_larger_than_the_maximum_message_size_is_refused(sqs, queue_url):
 
 
 def test_an_unknown_system_attribute_on_send_is_refused(sqs, queue_url):
-    error = error_of(sqs.send_message, QueueUrl=queue_url, MessageBody="x",
-                     MessageSystemAttributes={"Colour": {"DataType": "String",
-                                                         "StringValue": "red"}})
+    error = error_of(
+        sqs.send_message,
+        QueueUrl=queue_url,
+        MessageBody="x",
+        MessageSystemAttributes={"Colour": {"DataType": "String", "StringValue": "red"}},
+    )
     assert error["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.parametrize(("entries", "code"), [
-    ([{"Id": f"m{i}", "MessageBody": "x"} for i in range(11)],
-     "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
-    ([{"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}],
-     "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
-    ([{"Id": "not valid!", "MessageBody": "x"}], "AWS.SimpleQueueService.InvalidBatchEntryId"),
-    ([{"Id": f"m{i}", "MessageBody": "x" * 110_000} for i in range(10)],
-     "AWS.SimpleQueueService.BatchRequestTooLong"),
-])
+@pytest.mark.parametrize(
+    ("entries", "code"),
+    [
+        (
+            [{"Id": f"m{i}", "MessageBody": "x"} for i in range(11)],
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        ),
+        (
+            [{"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}],
+            "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+        ),
+        ([{"Id": "not valid!", "MessageBody": "x"}], "AWS.SimpleQueueService.InvalidBatchEntryId"),
+        (
+            [{"Id": f"m{i}", "MessageBody": "x" * 110_000} for i in range(10)],
+            "AWS.SimpleQueueService.BatchRequestTooLong",
+        ),
+    ],
+)
 def test_a_bad_batch_is_refused_as_a_whole(sqs, queue_url, entries, code):
     error = error_of(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
     assert (error["Code"], error["status"]) == (code, 400)
@@ -455,19 +526,26 @@ def test_a_twelve_digit_access_key_is_its_own_account(live_server_url, sqs):
 
 
 def test_binary_values_arrive_base64_encoded_on_the_wire(sqs, queue_url):
-    sqs.send_message(QueueUrl=queue_url, MessageBody="b",
-                     MessageAttributes={"b": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}})
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody="b",
+        MessageAttributes={"b": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}},
+    )
     [m] = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["b"])["Messages"]
     assert m["MessageAttributes"]["b"]["BinaryValue"] == base64.b64decode("AP8=")
 
 
 def test_a_dead_letter_queue_that_denies_all_sources_refuses_a_redrive_policy(sqs):
-    dlq = sqs.create_queue(QueueName=unique("dlq"), Attributes={
-        "RedriveAllowPolicy": json.dumps({"redrivePermission": "denyAll"})})["QueueUrl"]
+    dlq = sqs.create_queue(
+        QueueName=unique("dlq"),
+        Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "denyAll"})},
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
-    policy = json.dumps({"deadLetterTargetArn": arn["Attributes"]["QueueArn"],
-                         "maxReceiveCount": 3})
-    error = error_of(sqs.create_queue, QueueName=unique("src"),
-                     Attributes={"RedrivePolicy": policy})
+    policy = json.dumps(
+        {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 3}
+    )
+    error = error_of(
+        sqs.create_queue, QueueName=unique("src"), Attributes={"RedrivePolicy": policy}
+    )
     assert (error["Code"], error["status"]) == ("InvalidParameterValue", 400)
     assert "RedriveAllowPolicy" in error["Message"]

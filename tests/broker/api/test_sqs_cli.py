@@ -27,8 +27,17 @@ def test_the_cli_speaks_the_query_protocol(aws):
 
 def test_create_list_send_receive_delete_with_the_cli(aws):
     name = f"cli-{uuid.uuid4().hex[:10]}"
-    url = ok(aws("create-queue", "--queue-name", name,
-                 "--attributes", "VisibilityTimeout=40", "--tags", "team=cli"))["QueueUrl"]
+    url = ok(
+        aws(
+            "create-queue",
+            "--queue-name",
+            name,
+            "--attributes",
+            "VisibilityTimeout=40",
+            "--tags",
+            "team=cli",
+        )
+    )["QueueUrl"]
     assert url.endswith(f"/000000000000/{name}")
     assert url in ok(aws("list-queues", "--queue-name-prefix", name))["QueueUrls"]
     assert ok(aws("get-queue-url", "--queue-name", name))["QueueUrl"] == url
@@ -36,13 +45,36 @@ def test_create_list_send_receive_delete_with_the_cli(aws):
     assert attrs["Attributes"]["VisibilityTimeout"] == "40"
     assert ok(aws("list-queue-tags", "--queue-url", url))["Tags"] == {"team": "cli"}
 
-    sent = ok(aws("send-message", "--queue-url", url, "--message-body", 'say "hi" & <bye>',
-                  "--message-attributes",
-                  json.dumps({"n": {"DataType": "Number.int", "StringValue": "7"},
-                              "b": {"DataType": "Binary", "BinaryValue": "AAEC"}})))
+    sent = ok(
+        aws(
+            "send-message",
+            "--queue-url",
+            url,
+            "--message-body",
+            'say "hi" & <bye>',
+            "--message-attributes",
+            json.dumps(
+                {
+                    "n": {"DataType": "Number.int", "StringValue": "7"},
+                    "b": {"DataType": "Binary", "BinaryValue": "AAEC"},
+                }
+            ),
+        )
+    )
     assert sent["MD5OfMessageAttributes"]
-    received = ok(aws("receive-message", "--queue-url", url, "--message-attribute-names", "All",
-                      "--attribute-names", "All", "--wait-time-seconds", "2"))
+    received = ok(
+        aws(
+            "receive-message",
+            "--queue-url",
+            url,
+            "--message-attribute-names",
+            "All",
+            "--attribute-names",
+            "All",
+            "--wait-time-seconds",
+            "2",
+        )
+    )
     [message] = received["Messages"]
     assert message["Body"] == 'say "hi" & <bye>'
     assert message["MessageId"] == sent["MessageId"]
@@ -53,8 +85,7 @@ def test_create_list_send_receive_delete_with_the_cli(aws):
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"
 
     ok(aws("set-queue-attributes", "--queue-url", url, "--attributes", "DelaySeconds=3"))
-    attrs = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names",
-                   "DelaySeconds"))
+    attrs = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names", "DelaySeconds"))
     assert attrs["Attributes"] == {"DelaySeconds": "3"}
     ok(aws("delete-message", "--queue-url", url, "--receipt-handle", message["ReceiptHandle"]))
     ok(aws("delete-queue", "--queue-url", url))
@@ -63,17 +94,48 @@ def test_create_list_send_receive_delete_with_the_cli(aws):
 
 def test_a_batch_through_the_cli(aws):
     url = ok(aws("create-queue", "--queue-name", f"cli-{uuid.uuid4().hex[:10]}"))["QueueUrl"]
-    result = ok(aws("send-message-batch", "--queue-url", url, "--entries", json.dumps([
-        {"Id": "a", "MessageBody": "one"},
-        {"Id": "b", "MessageBody": "two",
-         "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}},
-    ])))
+    result = ok(
+        aws(
+            "send-message-batch",
+            "--queue-url",
+            url,
+            "--entries",
+            json.dumps(
+                [
+                    {"Id": "a", "MessageBody": "one"},
+                    {
+                        "Id": "b",
+                        "MessageBody": "two",
+                        "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}},
+                    },
+                ]
+            ),
+        )
+    )
     assert sorted(e["Id"] for e in result["Successful"]) == ["a", "b"]
-    got = ok(aws("receive-message", "--queue-url", url, "--max-number-of-messages", "10",
-                 "--wait-time-seconds", "1"))["Messages"]
-    deleted = ok(aws("delete-message-batch", "--queue-url", url, "--entries", json.dumps(
-        [{"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
-        + [{"Id": "bad", "ReceiptHandle": "garbage"}])))
+    got = ok(
+        aws(
+            "receive-message",
+            "--queue-url",
+            url,
+            "--max-number-of-messages",
+            "10",
+            "--wait-time-seconds",
+            "1",
+        )
+    )["Messages"]
+    deleted = ok(
+        aws(
+            "delete-message-batch",
+            "--queue-url",
+            url,
+            "--entries",
+            json.dumps(
+                [{"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+                + [{"Id": "bad", "ReceiptHandle": "garbage"}]
+            ),
+        )
+    )
     assert len(deleted["Successful"]) == len(got)
     assert deleted["Failed"][0]["Code"] == "ReceiptHandleIsInvalid"
 
@@ -86,17 +148,35 @@ def test_a_cli_error_shows_the_query_error_code(aws):
 
 def test_a_fifo_queue_through_the_cli(aws):
     name = f"cli-{uuid.uuid4().hex[:10]}.fifo"
-    url = ok(aws("create-queue", "--queue-name", name, "--attributes",
-                 "FifoQueue=true,ContentBasedDeduplication=true"))["QueueUrl"]
-    first = ok(aws("send-message", "--queue-url", url, "--message-body", "one",
-                   "--message-group-id", "g"))
-    duplicate = ok(aws("send-message", "--queue-url", url, "--message-body", "one",
-                       "--message-group-id", "g"))
+    url = ok(
+        aws(
+            "create-queue",
+            "--queue-name",
+            name,
+            "--attributes",
+            "FifoQueue=true,ContentBasedDeduplication=true",
+        )
+    )["QueueUrl"]
+    first = ok(
+        aws("send-message", "--queue-url", url, "--message-body", "one", "--message-group-id", "g")
+    )
+    duplicate = ok(
+        aws("send-message", "--queue-url", url, "--message-body", "one", "--message-group-id", "g")
+    )
     ok(aws("send-message", "--queue-url", url, "--message-body", "two", "--message-group-id", "g"))
     assert duplicate["MessageId"] == first["MessageId"]
     assert duplicate["SequenceNumber"] == first["SequenceNumber"]
-    got = ok(aws("receive-message", "--queue-url", url, "--max-number-of-messages", "10",
-                 "--attribute-names", "All"))["Messages"]
+    got = ok(
+        aws(
+            "receive-message",
+            "--queue-url",
+            url,
+            "--max-number-of-messages",
+            "10",
+            "--attribute-names",
+            "All",
+        )
+    )["Messages"]
     assert [m["Body"] for m in got] == ["one", "two"]
     assert got[0]["Attributes"]["SequenceNumber"] == first["SequenceNumber"]
     missing = aws("send-message", "--queue-url", url, "--message-body", "x")
@@ -106,17 +186,37 @@ def test_a_fifo_queue_through_the_cli(aws):
 
 def test_permissions_and_a_redrive_through_the_cli(aws):
     url = ok(aws("create-queue", "--queue-name", f"cli-{uuid.uuid4().hex[:10]}"))["QueueUrl"]
-    ok(aws("add-permission", "--queue-url", url, "--label", "partner",
-           "--aws-account-ids", "111122223333", "--actions", "SendMessage"))
+    ok(
+        aws(
+            "add-permission",
+            "--queue-url",
+            url,
+            "--label",
+            "partner",
+            "--aws-account-ids",
+            "111122223333",
+            "--actions",
+            "SendMessage",
+        )
+    )
     policy = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names", "Policy"))
     assert json.loads(policy["Attributes"]["Policy"])["Statement"][0]["Sid"] == "partner"
     ok(aws("remove-permission", "--queue-url", url, "--label", "partner"))
 
-    arn = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names",
-                 "QueueArn"))["Attributes"]["QueueArn"]
-    ok(aws("create-queue", "--queue-name", f"cli-src-{uuid.uuid4().hex[:8]}", "--attributes",
-           json.dumps({"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn,
-                                                    "maxReceiveCount": 2})})))
+    arn = ok(aws("get-queue-attributes", "--queue-url", url, "--attribute-names", "QueueArn"))[
+        "Attributes"
+    ]["QueueArn"]
+    ok(
+        aws(
+            "create-queue",
+            "--queue-name",
+            f"cli-src-{uuid.uuid4().hex[:8]}",
+            "--attributes",
+            json.dumps(
+                {"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 2})}
+            ),
+        )
+    )
     handle = ok(aws("start-message-move-task", "--source-arn", arn))["TaskHandle"]
     assert handle
     tasks = ok(aws("list-message-move-tasks", "--source-arn", arn))["Results"]

@@ -33,8 +33,14 @@ def strict_stack():
 
 
 def new_workspace(stack) -> dict:
-    out = subprocess.run([sys.executable, "manage.py", "create_workspace"], env=stack.env,
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "manage.py", "create_workspace"],
+        env=stack.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -47,8 +53,9 @@ def error_of(call, **kwargs) -> tuple[str, int]:
 
 def test_a_workspace_key_and_secret_work(strict_stack):
     creds = new_workspace(strict_stack)
-    client = make_client(strict_stack.url, key=creds["access_key_id"],
-                         secret=creds["secret_access_key"])
+    client = make_client(
+        strict_stack.url, key=creds["access_key_id"], secret=creds["secret_access_key"]
+    )
     url = client.create_queue(QueueName="mine")["QueueUrl"]
     assert url == f"{strict_stack.url}/{creds['account_id']}/mine"
     client.send_message(QueueUrl=url, MessageBody="hello")
@@ -72,10 +79,10 @@ def test_a_workspace_key_with_the_wrong_secret_does_not_match(strict_stack):
 
 def test_one_workspace_cannot_see_anothers_queues(strict_stack):
     mine, theirs = new_workspace(strict_stack), new_workspace(strict_stack)
-    me = make_client(strict_stack.url, key=mine["access_key_id"],
-                     secret=mine["secret_access_key"])
-    them = make_client(strict_stack.url, key=theirs["access_key_id"],
-                       secret=theirs["secret_access_key"])
+    me = make_client(strict_stack.url, key=mine["access_key_id"], secret=mine["secret_access_key"])
+    them = make_client(
+        strict_stack.url, key=theirs["access_key_id"], secret=theirs["secret_access_key"]
+    )
     url = me.create_queue(QueueName="private")["QueueUrl"]
     assert "QueueUrls" not in them.list_queues(QueueNamePrefix="private")
     code, _status = error_of(them.send_message, QueueUrl=url, MessageBody="sneaky")
@@ -91,9 +98,14 @@ print(json.dumps([dict(e.data, queue=e.queue) for e in rows]))
 
 
 def api_feed(stack, account_id: str) -> list[dict]:
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c",
-                          FEED.format(account=account_id)], env=stack.env, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", FEED.format(account=account_id)],
+        env=stack.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -122,16 +134,21 @@ def test_every_call_leaves_one_entry_in_the_api_feed(strict_stack, query_model_d
 
 def test_an_unsigned_peek_at_messages_cannot_reach_a_workspace(strict_stack):
     creds = new_workspace(strict_stack)
-    client = make_client(strict_stack.url, key=creds["access_key_id"],
-                         secret=creds["secret_access_key"])
+    client = make_client(
+        strict_stack.url, key=creds["access_key_id"], secret=creds["secret_access_key"]
+    )
     url = client.create_queue(QueueName="private")["QueueUrl"]
     client.send_message(QueueUrl=url, MessageBody="for my eyes only")
-    status, _headers, text = wire.send(f"{strict_stack.url}/_aws/sqs/messages?QueueUrl={url}",
-                                       method="GET", sign=False)
+    status, _headers, text = wire.send(
+        f"{strict_stack.url}/_aws/sqs/messages?QueueUrl={url}", method="GET", sign=False
+    )
     assert status == 400
     assert "AWS.SimpleQueueService.NonExistentQueue" in text
     assert "for my eyes only" not in text
     # Signed with the workspace's own key, the same look is allowed.
-    peeker = make_client(f"{strict_stack.url}/_aws/sqs/messages", key=creds["access_key_id"],
-                         secret=creds["secret_access_key"])
+    peeker = make_client(
+        f"{strict_stack.url}/_aws/sqs/messages",
+        key=creds["access_key_id"],
+        secret=creds["secret_access_key"],
+    )
     assert peeker.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "for my eyes only"

@@ -27,8 +27,9 @@ def client(request, sqs, query_sqs):
 
 
 def encrypted_queue(sqs, key_id: str) -> str:
-    return sqs.create_queue(QueueName=f"kms-{uuid.uuid4().hex[:10]}",
-                            Attributes={"KmsMasterKeyId": key_id})["QueueUrl"]
+    return sqs.create_queue(
+        QueueName=f"kms-{uuid.uuid4().hex[:10]}", Attributes={"KmsMasterKeyId": key_id}
+    )["QueueUrl"]
 
 
 @pytest.mark.parametrize("client", PROTOCOLS, indirect=True)
@@ -43,8 +44,9 @@ def test_a_queue_url_without_an_account_id_is_invalid_address_404(client, live_s
 
 
 def test_the_cli_shows_invalid_address(aws, live_server_url):
-    result = aws("send-message", "--queue-url", f"{live_server_url}/queue/orders",
-                 "--message-body", "x")
+    result = aws(
+        "send-message", "--queue-url", f"{live_server_url}/queue/orders", "--message-body", "x"
+    )
     assert result.returncode != 0
     assert "(InvalidAddress)" in result.stderr, result.stderr
 
@@ -53,7 +55,10 @@ def test_the_cli_shows_invalid_address(aws, live_server_url):
 def test_a_signing_key_as_kms_master_key_is_kms_invalid_key_usage(client, kms):
     meta = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     assert (meta["KeySpec"], meta["KeyUsage"], meta["SigningAlgorithms"][0]) == (
-        "RSA_2048", "SIGN_VERIFY", "RSASSA_PSS_SHA_256")
+        "RSA_2048",
+        "SIGN_VERIFY",
+        "RSASSA_PSS_SHA_256",
+    )
     url = encrypted_queue(client, meta["KeyId"])
     error = error_of(client.send_message, QueueUrl=url, MessageBody="x")
     assert (error["Code"], error["status"]) == ("KmsInvalidKeyUsage", 400)
@@ -67,8 +72,9 @@ def test_kms_refuses_a_key_usage_its_spec_does_not_have(kms):
 
 def denying(kms, key_id: str, action: str) -> None:
     document = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-    document["Statement"].append({"Sid": "no", "Effect": "Deny", "Principal": "*",
-                                  "Action": action, "Resource": "*"})
+    document["Statement"].append(
+        {"Sid": "no", "Effect": "Deny", "Principal": "*", "Action": action, "Resource": "*"}
+    )
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(document))
 
 
@@ -101,13 +107,24 @@ def test_the_cli_shows_kms_access_denied(aws, sqs, kms):
 
 def test_a_key_policy_that_locks_you_out_needs_the_bypass_flag(kms):
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt",
-         "Resource": "*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
     error = error_of(kms.put_key_policy, KeyId=key_id, PolicyName="default", Policy=policy)
     assert error["Code"] == "MalformedPolicyDocumentException"
-    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy,
-                       BypassPolicyLockoutSafetyCheck=True)
+    kms.put_key_policy(
+        KeyId=key_id, PolicyName="default", Policy=policy, BypassPolicyLockoutSafetyCheck=True
+    )
     error = error_of(kms.disable_key, KeyId=key_id)
     assert error["Code"] == "AccessDeniedException"
 
@@ -120,19 +137,26 @@ def kms_quota_of_one(learner_workspace):
 
 
 def clients_of(workspace, url: str, data_path=None):
-    sqs = make_client(url, key=workspace.access_key, secret=workspace.secret,
-                      data_path=data_path)
-    kms = boto3.client("kms", endpoint_url=url, region_name="us-east-1",
-                       aws_access_key_id=workspace.access_key,
-                       aws_secret_access_key=workspace.secret)
+    sqs = make_client(url, key=workspace.access_key, secret=workspace.secret, data_path=data_path)
+    kms = boto3.client(
+        "kms",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=workspace.access_key,
+        aws_secret_access_key=workspace.secret,
+    )
     return sqs, kms
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_new_data_key_past_the_kms_request_quota_is_kms_throttled(
-        protocol, kms_quota_of_one, live_server_url, query_model_dir):
-    sqs, kms = clients_of(kms_quota_of_one, live_server_url,
-                          data_path=query_model_dir if protocol == "query" else None)
+    protocol, kms_quota_of_one, live_server_url, query_model_dir
+):
+    sqs, kms = clients_of(
+        kms_quota_of_one,
+        live_server_url,
+        data_path=query_model_dir if protocol == "query" else None,
+    )
     url = encrypted_queue(sqs, kms.create_key()["KeyMetadata"]["KeyId"])
     # A new data key is two KMS requests (GenerateDataKey, then Decrypt): over a quota of 1.
     error = error_of(sqs.send_message, QueueUrl=url, MessageBody="x")
@@ -146,8 +170,14 @@ def test_a_new_data_key_past_the_kms_request_quota_is_kms_throttled(
 def test_the_cli_shows_kms_throttled(aws, kms_quota_of_one, live_server_url):
     sqs, kms = clients_of(kms_quota_of_one, live_server_url)
     url = encrypted_queue(sqs, kms.create_key()["KeyMetadata"]["KeyId"])
-    result = aws("send-message", "--queue-url", url, "--message-body", "x",
-                 credentials=(kms_quota_of_one.access_key, kms_quota_of_one.secret))
+    result = aws(
+        "send-message",
+        "--queue-url",
+        url,
+        "--message-body",
+        "x",
+        credentials=(kms_quota_of_one.access_key, kms_quota_of_one.secret),
+    )
     assert result.returncode != 0
     assert "(KmsThrottled)" in result.stderr, result.stderr
 
@@ -164,10 +194,12 @@ def kms_opted_out(learner_workspace, live_server_url):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required(
-        protocol, kms_opted_out, live_server_url, query_model_dir):
+    protocol, kms_opted_out, live_server_url, query_model_dir
+):
     workspace, url, key_id = kms_opted_out
-    sqs, kms = clients_of(workspace, live_server_url,
-                          data_path=query_model_dir if protocol == "query" else None)
+    sqs, kms = clients_of(
+        workspace, live_server_url, data_path=query_model_dir if protocol == "query" else None
+    )
     error = error_of(sqs.send_message, QueueUrl=url, MessageBody="x")
     assert (error["Code"], error["status"]) == ("KmsOptInRequired", 400)
     assert "not opted in to AWS KMS" in error["Message"]
@@ -184,8 +216,14 @@ def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required(
 
 def test_the_cli_shows_kms_opt_in_required(aws, kms_opted_out):
     workspace, url, _ = kms_opted_out
-    result = aws("send-message", "--queue-url", url, "--message-body", "x",
-                 credentials=(workspace.access_key, workspace.secret))
+    result = aws(
+        "send-message",
+        "--queue-url",
+        url,
+        "--message-body",
+        "x",
+        credentials=(workspace.access_key, workspace.secret),
+    )
     assert result.returncode != 0
     assert "(KmsOptInRequired)" in result.stderr, result.stderr
 
@@ -193,23 +231,34 @@ def test_the_cli_shows_kms_opt_in_required(aws, kms_opted_out):
 @pytest.fixture
 def spent_fifo_queue(live_stack, sqs):
     """A FIFO queue whose SendMessage quota is spent for the next 30 wall seconds."""
-    url = sqs.create_queue(QueueName=f"busy-{uuid.uuid4().hex[:8]}.fifo",
-                           Attributes={"FifoQueue": "true"})["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=f"busy-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     server_redis = redis.Redis.from_url(live_stack.env["REDIS_URL"])
     now = time.time()
     for ahead in range(30):  # whichever second the call lands in, it is over the quota
-        throughput.spend(arn, "SendMessage", calls=throughput.CALLS_PER_SECOND,
-                         now=now + ahead, client=server_redis)
+        throughput.spend(
+            arn,
+            "SendMessage",
+            calls=throughput.CALLS_PER_SECOND,
+            now=now + ahead,
+            client=server_redis,
+        )
     return url
 
 
 @pytest.mark.parametrize("client", PROTOCOLS, indirect=True)
-def test_a_fifo_queue_over_300_calls_a_second_is_request_throttled_403(client,
-                                                                      spent_fifo_queue):
-    error = error_of(client.send_message, QueueUrl=spent_fifo_queue, MessageBody="x",
-                     MessageGroupId="g", MessageDeduplicationId=uuid.uuid4().hex)
+def test_a_fifo_queue_over_300_calls_a_second_is_request_throttled_403(client, spent_fifo_queue):
+    error = error_of(
+        client.send_message,
+        QueueUrl=spent_fifo_queue,
+        MessageBody="x",
+        MessageGroupId="g",
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
     assert (error["Code"], error["status"]) == ("RequestThrottled", 403)
     assert "300 SendMessage calls per second" in error["Message"]
     # The quota is per action: receiving from the same queue still works.
@@ -217,8 +266,17 @@ def test_a_fifo_queue_over_300_calls_a_second_is_request_throttled_403(client,
 
 
 def test_the_cli_shows_request_throttled(aws, spent_fifo_queue):
-    result = aws("send-message", "--queue-url", spent_fifo_queue, "--message-body", "x",
-                 "--message-group-id", "g", "--message-deduplication-id", "d")
+    result = aws(
+        "send-message",
+        "--queue-url",
+        spent_fifo_queue,
+        "--message-body",
+        "x",
+        "--message-group-id",
+        "g",
+        "--message-deduplication-id",
+        "d",
+    )
     assert result.returncode != 0
     assert "(RequestThrottled)" in result.stderr, result.stderr
 
@@ -229,25 +287,28 @@ def sigv2_sqs(live_server_url, query_model_dir):
     return make_client(live_server_url, data_path=query_model_dir, signature_version="v2")
 
 
-def test_sigv2_works_on_an_unencrypted_queue_and_is_invalid_security_on_an_encrypted_one(
-        sigv2_sqs):
-    plain = sigv2_sqs.create_queue(QueueName=f"v2-{uuid.uuid4().hex[:8]}",
-                                   Attributes={"SqsManagedSseEnabled": "false"})["QueueUrl"]
+def test_sigv2_works_on_an_unencrypted_queue_and_is_invalid_security_on_an_encrypted_one(sigv2_sqs):
+    plain = sigv2_sqs.create_queue(
+        QueueName=f"v2-{uuid.uuid4().hex[:8]}", Attributes={"SqsManagedSseEnabled": "false"}
+    )["QueueUrl"]
     sigv2_sqs.send_message(QueueUrl=plain, MessageBody="signed the old way: é ~*")
     [message] = sigv2_sqs.receive_message(QueueUrl=plain)["Messages"]
     assert message["Body"] == "signed the old way: é ~*"
 
     sealed = sigv2_sqs.create_queue(QueueName=f"v2-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    for call, kwargs in ((sigv2_sqs.send_message, {"MessageBody": "x"}),
-                         (sigv2_sqs.receive_message, {})):
+    for call, kwargs in (
+        (sigv2_sqs.send_message, {"MessageBody": "x"}),
+        (sigv2_sqs.receive_message, {}),
+    ):
         error = error_of(call, QueueUrl=sealed, **kwargs)
         assert (error["Code"], error["status"]) == ("InvalidSecurity", 403)
         assert "Signature Version 4" in error["Message"]
 
 
 def test_a_sigv2_request_with_a_wrong_secret_does_not_match(live_server_url, query_model_dir):
-    wrong = make_client(live_server_url, data_path=query_model_dir, signature_version="v2",
-                        secret="not-the-secret")
+    wrong = make_client(
+        live_server_url, data_path=query_model_dir, signature_version="v2", secret="not-the-secret"
+    )
     error = error_of(wrong.list_queues)
     assert (error["Code"], error["status"]) == ("SignatureDoesNotMatch", 403)
 
@@ -258,9 +319,14 @@ def test_invalid_security_on_the_wire_for_a_raw_sigv2_query(sigv2_sqs, live_serv
     sent = {}
     sigv2_sqs.meta.events.register_first(
         "before-send.sqs.SendMessage",
-        lambda request, **_: sent.update(body=request.body, url=request.url))
+        lambda request, **_: sent.update(body=request.body, url=request.url),
+    )
     error_of(sigv2_sqs.send_message, QueueUrl=sealed, MessageBody="x")
-    status, _, text = wire.send(sent["url"], body=sent["body"], sign=False, headers={
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    status, _, text = wire.send(
+        sent["url"],
+        body=sent["body"],
+        sign=False,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
     assert status == 403
     assert "<Type>Sender</Type><Code>InvalidSecurity</Code>" in text

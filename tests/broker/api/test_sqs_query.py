@@ -27,26 +27,37 @@ def xml_error(text: str) -> tuple[str, str]:
 
 
 def test_a_query_protocol_boto3_client_sends_and_receives_every_attribute_type(query_sqs):
-    url = query_sqs.create_queue(QueueName=f"qp-{uuid.uuid4().hex[:10]}",
-                                 Attributes={"VisibilityTimeout": "20"},
-                                 tags={"k": "v"})["QueueUrl"]
-    attributes = {"s": {"DataType": "String", "StringValue": "line\r\nbreak \"quoted\""},
-                  "n": {"DataType": "Number.int", "StringValue": "3"},
-                  "b": {"DataType": "Binary.gz", "BinaryValue": b"\x00\x01\xfe"}}
-    sent = query_sqs.send_message(QueueUrl=url, MessageBody="<xml> & \"quotes\"\r\n",
-                                  MessageAttributes=attributes, DelaySeconds=0)
-    [m] = query_sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"],
-                                    AttributeNames=["All"], WaitTimeSeconds=2)["Messages"]
-    assert m["Body"] == "<xml> & \"quotes\"\r\n"
+    url = query_sqs.create_queue(
+        QueueName=f"qp-{uuid.uuid4().hex[:10]}",
+        Attributes={"VisibilityTimeout": "20"},
+        tags={"k": "v"},
+    )["QueueUrl"]
+    attributes = {
+        "s": {"DataType": "String", "StringValue": 'line\r\nbreak "quoted"'},
+        "n": {"DataType": "Number.int", "StringValue": "3"},
+        "b": {"DataType": "Binary.gz", "BinaryValue": b"\x00\x01\xfe"},
+    }
+    sent = query_sqs.send_message(
+        QueueUrl=url,
+        MessageBody='<xml> & "quotes"\r\n',
+        MessageAttributes=attributes,
+        DelaySeconds=0,
+    )
+    [m] = query_sqs.receive_message(
+        QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=2
+    )["Messages"]
+    assert m["Body"] == '<xml> & "quotes"\r\n'
     assert m["MessageAttributes"] == attributes
     assert m["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
     assert m["Attributes"]["ApproximateReceiveCount"] == "1"
     assert query_sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"k": "v"}
-    assert query_sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
-            "VisibilityTimeout": "20"}
-    batch = query_sqs.send_message_batch(QueueUrl=url, Entries=[
-        {"Id": "ok", "MessageBody": "fine"}, {"Id": "bad", "MessageBody": "\x00"}])
+    assert query_sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"
+    ] == {"VisibilityTimeout": "20"}
+    batch = query_sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "ok", "MessageBody": "fine"}, {"Id": "bad", "MessageBody": "\x00"}],
+    )
     assert [e["Id"] for e in batch["Successful"]] == ["ok"]
     assert batch["Failed"][0]["Code"] == "InvalidMessageContents"
     query_sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
@@ -58,12 +69,15 @@ def test_query_errors_map_to_the_modeled_exceptions(query_sqs):
     with pytest.raises(ClientError) as caught:
         query_sqs.send_message_batch(QueueUrl="http://x/000000000000/nope", Entries=[])
     assert caught.value.response["Error"]["Code"] in {
-        "AWS.SimpleQueueService.NonExistentQueue", "AWS.SimpleQueueService.EmptyBatchRequest"}
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "AWS.SimpleQueueService.EmptyBatchRequest",
+    }
 
 
 def test_a_query_error_is_an_error_response_document(live_server_url):
-    status, headers, body = wire.query(live_server_url,
-                                       {"Action": "GetQueueUrl", "QueueName": "nope-nope"})
+    status, headers, body = wire.query(
+        live_server_url, {"Action": "GetQueueUrl", "QueueName": "nope-nope"}
+    )
     assert status == 400
     assert headers["Content-Type"].startswith("text/xml")
     assert xml_error(body) == ("AWS.SimpleQueueService.NonExistentQueue", "Sender")
@@ -84,7 +98,8 @@ def test_an_unknown_action_is_invalid_action(live_server_url):
 def test_query_parameters_may_come_in_a_get_querystring(live_server_url):
     status, _headers, body = wire.send(
         f"{live_server_url}/?Action=ListQueues&Version=2012-11-05&QueueNamePrefix=zz-none",
-        method="GET")
+        method="GET",
+    )
     assert status == 200
     root = ET.fromstring(body)
     assert root.tag == "{http://queue.amazonaws.com/doc/2012-11-05/}ListQueuesResponse"
@@ -96,8 +111,9 @@ def test_posting_to_the_queue_url_path_works_and_a_queue_url_parameter_wins(live
     second = sqs.create_queue(QueueName=f"path-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     status, _h, _b = wire.query(first, {"Action": "SendMessage", "MessageBody": "via path"})
     assert status == 200
-    status, _h, _b = wire.query(first, {"Action": "SendMessage", "MessageBody": "via param",
-                                        "QueueUrl": second})
+    status, _h, _b = wire.query(
+        first, {"Action": "SendMessage", "MessageBody": "via param", "QueueUrl": second}
+    )
     assert status == 200
     assert sqs.receive_message(QueueUrl=first)["Messages"][0]["Body"] == "via path"
     assert sqs.receive_message(QueueUrl=second)["Messages"][0]["Body"] == "via param"
@@ -110,10 +126,15 @@ def test_an_unsigned_request_is_missing_its_authentication_token(live_server_url
 
 def test_a_garbled_signature_is_incomplete(live_server_url):
     status, headers, body = wire.send(
-        live_server_url, body="{}", sign=False,
-        headers={"X-Amz-Target": "AmazonSQS.ListQueues",
-                 "Content-Type": "application/x-amz-json-1.0",
-                 "Authorization": "AWS4-HMAC-SHA256 Credential=test"})
+        live_server_url,
+        body="{}",
+        sign=False,
+        headers={
+            "X-Amz-Target": "AmazonSQS.ListQueues",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test",
+        },
+    )
     assert status == 400
     assert headers["x-amzn-query-error"] == "IncompleteSignature;Sender"
 
@@ -129,12 +150,13 @@ def test_malformed_json_is_a_clear_400_with_the_query_error_header(live_server_u
 def test_a_wrongly_typed_json_member_is_invalid_parameter_value(live_server_url, sqs):
     url = sqs.create_queue(QueueName=f"types-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     status, headers, body = wire.json_call(
-        live_server_url, "SendMessage", json.dumps({"QueueUrl": url, "MessageBody": 5}))
+        live_server_url, "SendMessage", json.dumps({"QueueUrl": url, "MessageBody": 5})
+    )
     assert status == 400
     assert headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
     status, headers, _b = wire.json_call(
-        live_server_url, "ReceiveMessage",
-        json.dumps({"QueueUrl": url, "MaxNumberOfMessages": [1]}))
+        live_server_url, "ReceiveMessage", json.dumps({"QueueUrl": url, "MaxNumberOfMessages": [1]})
+    )
     assert (status, headers["x-amzn-query-error"]) == (400, "InvalidParameterValue;Sender")
 
 

@@ -20,15 +20,21 @@ def client(request, sqs, query_sqs):
 
 
 def arn_of(client, url: str) -> str:
-    return client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    return client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
 
 
 def poisoned(client, n: int):
     dlq = client.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    source = client.create_queue(QueueName=f"src-{uuid.uuid4().hex[:8]}", Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn_of(client, dlq),
-                                     "maxReceiveCount": 1})})["QueueUrl"]
+    source = client.create_queue(
+        QueueName=f"src-{uuid.uuid4().hex[:8]}",
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": arn_of(client, dlq), "maxReceiveCount": 1}
+            )
+        },
+    )["QueueUrl"]
     for i in range(n):
         client.send_message(QueueUrl=source, MessageBody=f"m{i}")
     got = client.receive_message(QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=0)
@@ -66,8 +72,9 @@ def test_a_redrive_moves_the_messages_back_and_completes(client):
 
 def test_cancel_a_slow_redrive(client):
     _source, dlq = poisoned(client, 5)
-    handle = client.start_message_move_task(SourceArn=arn_of(client, dlq),
-                                            MaxNumberOfMessagesPerSecond=1)["TaskHandle"]
+    handle = client.start_message_move_task(
+        SourceArn=arn_of(client, dlq), MaxNumberOfMessagesPerSecond=1
+    )["TaskHandle"]
     moved = client.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
     assert 0 <= moved < 5
     [task] = client.list_message_move_tasks(SourceArn=arn_of(client, dlq))["Results"]

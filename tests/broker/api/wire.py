@@ -11,21 +11,35 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 
-def send(url: str, *, method: str = "POST", body: bytes | str | dict = b"", headers=None,
-         key: str = "test", secret: str = "test", sign: bool = True):
+def send(
+    url: str,
+    *,
+    method: str = "POST",
+    body: bytes | str | dict = b"",
+    headers=None,
+    key: str = "test",
+    secret: str = "test",
+    sign: bool = True,
+):
     """Returns (status, headers, body text)."""
     if isinstance(body, dict):
         body = urlencode(body)
-        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                   **(headers or {})}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            **(headers or {}),
+        }
     if isinstance(body, str):
         body = body.encode()
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     if sign:
         SigV4Auth(Credentials(key, secret), "sqs", "us-east-1").add_auth(request)
     prepared = request.prepare()
-    raw = urllib.request.Request(prepared.url, data=prepared.body or None, method=method,
-                                 headers=dict(prepared.headers.items()))
+    raw = urllib.request.Request(
+        prepared.url,
+        data=prepared.body or None,
+        method=method,
+        headers=dict(prepared.headers.items()),
+    )
     try:
         with urllib.request.urlopen(raw, timeout=30) as response:
             return response.status, response.headers, response.read().decode()
@@ -38,5 +52,12 @@ def query(url: str, params: dict, **kwargs):
 
 
 def json_call(url: str, action: str, body: bytes | str, **kwargs):
-    return send(url, body=body, headers={"Content-Type": "application/x-amz-json-1.0",
-                                         "X-Amz-Target": f"AmazonSQS.{action}"}, **kwargs)
+    return send(
+        url,
+        body=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"AmazonSQS.{action}",
+        },
+        **kwargs,
+    )
