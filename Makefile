@@ -37,7 +37,7 @@ run: $(VENV)/.installed-run ## Start the playground on http://127.0.0.1:8000 (PO
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py play --port $(PORT)
 
-test: test-sqlite test-postgres ## The whole suite on SQLite, then the engine tests on PostgreSQL
+test: lint test-sqlite test-postgres ## Lint, the whole suite on SQLite, then the engine tests on PostgreSQL
 
 test-sqlite: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest
