@@ -74,8 +74,9 @@ def main() -> None:
 def run(calls: int) -> None:
     from django.db import connection
 
-    from broker import data_keys, kms, sqs, workspaces
+    from broker import kms, sqs, workspaces
     from broker.clock import ManualClock
+    from broker.kms import data_keys
     from broker.models import CachedDataKey
 
     clock = ManualClock()

@@ -1,7 +1,7 @@
 """The broker's data: workspaces, queues, messages, functions and the event log.
 
 Models hold data, constraints and trivial derived properties only; every decision
-about them lives in the service modules (`sqs.py`, `lambdas.py`, `clock.py`).
+about them lives in the service modules (`broker/sqs/`, `broker/lambdas/`, `broker/kms/`, `clock.py`).
 Times that belong to the simulation are floats of *simulated* epoch seconds
 (see `broker/clock.py`); `created` columns are wall-clock bookkeeping.
 """
@@ -160,7 +160,7 @@ class QueueTally(models.Model):
     row is ever updated in place, so concurrent writers never wait on each
     other), and the ticker folds a queue's rows into one about once a wall
     second. Reading the counts sums a handful of rows, with ten messages in the
-    queue or a million. See `broker/tally.py`.
+    queue or a million. See `broker/sqs/tally.py`.
     """
 
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="tallies")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import encryption, errors, sqs
+from broker import errors, sqs
+from broker.kms import encryption
 from broker.models import (
     Event,
     EventSourceMapping,

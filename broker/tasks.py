@@ -1,6 +1,6 @@
 """Celery tasks: the Lambda service's steps, run by real workers.
 
-Each task loads its subject by id and calls the service in `broker/lambdas.py`
+Each task loads its subject by id and calls the service in `broker/lambdas/`
 with the workspace clock; the logic and the idempotency live there (a finished
 invocation is a no-op). The ticker (`broker/ticker.py`) queues them with
 `delay_on_commit` when simulated time makes them due: no countdown or eta ever

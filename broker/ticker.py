@@ -22,8 +22,9 @@ import time
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import fifo, lambdas, redrive, retention, sqs, tally, tasks
+from broker import lambdas, sqs, tasks
 from broker.models import EventSourceMapping, Invocation, MoveTask, Workspace
+from broker.sqs import fifo, redrive, retention, tally
 
 log = logging.getLogger(__name__)
 

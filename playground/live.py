@@ -23,7 +23,8 @@ from urllib.parse import parse_qs
 from django.template.loader import render_to_string
 
 from broker import clock as clocks
-from broker import data_keys, encryption, kms, selectors
+from broker import kms, selectors
+from broker.kms import data_keys, encryption
 from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
 
 # How many new events one render looks at; more are picked up by the next render.

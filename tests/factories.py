@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from broker import lambdas, sqs, tally
+from broker import lambdas, sqs
 from broker.models import Message
+from broker.sqs import tally
 
 
 def make_queue(workspace, name: str = "MyTaskQueue", *, clock, **attributes):

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import encryption, errors, permissions, redrive, sqs, throughput
+from broker import errors, message_attributes, sqs
 from broker.api import params as p
 from broker.clock import Clock
+from broker.kms import encryption
+from broker.sqs import permissions, redrive, throughput
 
 
 @dataclass
@@ -270,7 +272,7 @@ def receive_message(call: Call, request: ReceiveRequest) -> dict:
                 message["Attributes"] = attrs
         attributes = _pick_attributes(r.message_attributes, request.message_attributes)
         if attributes:
-            message["MD5OfMessageAttributes"] = sqs.md5_of_attributes(attributes)
+            message["MD5OfMessageAttributes"] = message_attributes.md5_of_attributes(attributes)
             message["MessageAttributes"] = attributes
         messages.append(message)
     call.summary["received"] = len(messages)

@@ -4,7 +4,7 @@ Only what a learner needs to encrypt queues with their own key and to watch a
 disabled key, a key of the wrong type or a key policy break sends and receives:
 CreateKey, DescribeKey, ListKeys, DisableKey, EnableKey, CreateAlias,
 ListAliases, GetKeyPolicy, PutKeyPolicy. The semantics are
-`broker/kms.py`'s; this maps parameters and shapes answers.
+`broker/kms/`'s; this maps parameters and shapes answers.
 """
 
 from __future__ import annotations

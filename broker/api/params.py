@@ -84,7 +84,7 @@ def string_map(params: dict, name: str, *, needed: bool = False) -> dict[str, st
 
 
 def message_attributes(value, name: str = "MessageAttributes") -> dict:
-    """Attribute map with BinaryValue decoded from base64 into bytes, as sqs.py wants."""
+    """Attribute map with BinaryValue decoded from base64 into bytes, as `broker/sqs/` wants."""
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -9,7 +9,7 @@ from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from broker import fifo
+from broker.sqs import fifo
 
 register = template.Library()
 

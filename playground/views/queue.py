@@ -7,7 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
-from broker import errors, redrive, selectors, sqs
+from broker import errors, selectors, sqs
+from broker.sqs import redrive
 from playground import forms, live
 from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from broker import audit, events, sqs
+from broker import events, sqs
 from broker.models import Message
+from broker.sqs import audit
 from tests.factories import make_queue
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from broker import sqs, tally
+from broker import sqs
 from broker.clock import ManualClock
 from broker.models import Event, Message
+from broker.sqs import tally
 from tests.factories import counted, make_queue, states_of
 
 RECEIVERS = 6
@@ -253,7 +254,8 @@ def test_concurrent_fifo_consumers_on_sqlite_keep_group_order_and_blocking(works
 CHURN_CHILD = """
 import django, json, random, sys, time
 django.setup()
-from broker import sqs, tally
+from broker import sqs
+from broker.sqs import tally
 from broker.clock import ManualClock
 from broker.models import Queue
 

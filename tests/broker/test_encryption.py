@@ -8,7 +8,8 @@ import json
 import pytest
 from django.apps import apps as django_apps
 
-from broker import data_keys, errors, key_policy, kms, sqs
+from broker import errors, kms, sqs
+from broker.kms import data_keys, key_policy, keys
 from broker.models import Event, KmsKey, Message
 from tests.factories import make_queue
 
@@ -253,13 +254,13 @@ def test_aliases_resolve_and_must_be_unique(workspace, clock):
 def test_a_changed_secret_key_is_a_clear_kms_error_not_a_crash(workspace, clock, settings):
     queue = make_queue(workspace, clock=clock)
     sqs.send_message(queue, body="sealed under the old key", clock=clock)
-    kms._root.cache_clear()
+    keys._root.cache_clear()
     settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
     try:
         with pytest.raises(errors.KmsInvalidState, match="SECRET_KEY"):
             sqs.receive_messages(queue, clock=clock)
     finally:
-        kms._root.cache_clear()
+        keys._root.cache_clear()
 
 
 def test_messages_sealed_under_the_old_development_key_stay_readable_after_migrating(
@@ -269,14 +270,14 @@ def test_messages_sealed_under_the_old_development_key_stay_readable_after_migra
         "broker.migrations.0011_reseal_kms_keys_under_the_generated_secret"
     )
     generated = settings.SECRET_KEY
-    kms._root.cache_clear()
+    keys._root.cache_clear()
     settings.SECRET_KEY = reseal.LEGACY_DEVELOPMENT_SECRET
     try:
         queue = make_queue(workspace, clock=clock)
         sqs.send_message(queue, body="sent before the key was generated", clock=clock)
         own = kms.create_key(workspace, clock=clock)
     finally:
-        kms._root.cache_clear()
+        keys._root.cache_clear()
         settings.SECRET_KEY = generated
     before = own.material
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker import errors, fifo, retention, sqs
+from broker import errors, sqs
 from broker.models import Deduplication, Event, MessageGroup
+from broker.sqs import fifo, retention
 from tests.factories import make_queue
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker import errors, kms, redrive, sqs
+from broker import errors, kms, sqs
 from broker.models import Event, MoveTask
+from broker.sqs import redrive
 from tests.factories import make_queue
 
 

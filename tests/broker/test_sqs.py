@@ -5,8 +5,9 @@ import json
 import pytest
 from django.db import connection
 
-from broker import bulk, errors, retention, sqs
+from broker import errors, message_attributes, sqs
 from broker.models import Event, Message
+from broker.sqs import bulk, retention
 from tests.factories import make_queue
 
 
@@ -72,7 +73,7 @@ def test_md5_of_attributes_matches_the_value_aws_returned():
         "Title": {"DataType": "String", "StringValue": "The Whistler"},
         "WeeksOn": {"DataType": "Number", "StringValue": "6"},
     }
-    assert sqs.md5_of_attributes(attributes) == "d25a6aea97eb8f585bfa92d314504a92"
+    assert message_attributes.md5_of_attributes(attributes) == "d25a6aea97eb8f585bfa92d314504a92"
 
 
 def test_malformed_receipt_handle_is_rejected(workspace, clock):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from broker import redrive, retention, sqs, tally
+from broker import sqs
 from broker.models import Message, QueueTally
+from broker.sqs import redrive, retention, tally
 from tests.factories import counted, make_queue, states_of
 
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from broker import errors, throughput
+from broker import errors
+from broker.sqs import throughput
 from tests.factories import make_queue
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from broker import bulk, kms, lambdas, sqs, workspaces
+from broker import kms, lambdas, sqs, workspaces
 from broker.models import Message, Workspace
+from broker.sqs import bulk
 from tests.factories import make_function, make_mapping, make_queue
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from broker import audit
 from broker.models import Queue
+from broker.sqs import audit
 
 
 class Command(BaseCommand):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from broker import bulk
 from broker import clock as clocks
 from broker.models import Queue
+from broker.sqs import bulk
 
 
 class Command(BaseCommand):

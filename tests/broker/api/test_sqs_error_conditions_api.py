@@ -13,7 +13,7 @@ import boto3
 import pytest
 import redis
 
-from broker import throughput
+from broker.sqs import throughput
 from tests.broker.api import wire
 from tests.broker.api.conftest import make_client
 from tests.broker.api.test_sqs_boto3 import error_of

@@ -11,8 +11,9 @@ import uuid
 
 from django.db import transaction
 
-from broker import sqs, tally
+from broker import message_attributes
 from broker.models import Message, MessageGroup, Queue
+from broker.sqs import tally
 
 CHUNK = 5000
 
@@ -32,7 +33,7 @@ def fill(
     `in_flight_for` > 0 each counts as received once and hidden for that many
     seconds, as if a consumer had taken it and not deleted it yet.
     """
-    md5 = sqs.md5_of_body(body)
+    md5 = message_attributes.md5_of_body(body)
     held = in_flight_for > 0
     visible_at = now + in_flight_for if held else now
     done = 0

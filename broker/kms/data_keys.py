@@ -19,7 +19,8 @@ import hashlib
 
 from django.db.models import Count
 
-from broker import events, kms
+from broker import events
+from broker.kms import keys
 from broker.models import CachedDataKey, KmsKey, Queue
 
 ENCRYPT, DECRYPT = CachedDataKey.Use.ENCRYPT, CachedDataKey.Use.DECRYPT
@@ -37,7 +38,7 @@ def _digest(wrapped: str) -> str:
 def for_sealing(queue: Queue, key: KmsKey, principal: str, *, clock) -> tuple[bytes, str]:
     """The data key (plain, wrapped) that seals `principal`'s sends to `queue` now."""
     if key.manager == "SQS":
-        return kms.generate_data_key(key)
+        return keys.generate_data_key(key)
     now = clock.now()
     cached = (
         CachedDataKey.objects.filter(
@@ -47,8 +48,8 @@ def for_sealing(queue: Queue, key: KmsKey, principal: str, *, clock) -> tuple[by
         .first()
     )
     if cached is not None:
-        return kms.reopen(key, cached.wrapped), cached.wrapped
-    plain, wrapped = kms.generate_data_key(key)
+        return keys.reopen(key, cached.wrapped), cached.wrapped
+    plain, wrapped = keys.generate_data_key(key)
     _remember(queue, key, principal, ENCRYPT, wrapped, clock=clock)
     return plain, wrapped
 
@@ -56,7 +57,7 @@ def for_sealing(queue: Queue, key: KmsKey, principal: str, *, clock) -> tuple[by
 def for_opening(queue: Queue, key: KmsKey, wrapped: str, principal: str, *, clock) -> bytes:
     """The plain data key `principal` reads `queue`'s messages sealed under `wrapped` with."""
     if key.manager == "SQS":
-        return kms.decrypt(key, wrapped)
+        return keys.decrypt(key, wrapped)
     held = CachedDataKey.objects.filter(
         queue=queue,
         use=DECRYPT,
@@ -65,8 +66,8 @@ def for_opening(queue: Queue, key: KmsKey, wrapped: str, principal: str, *, cloc
         expires_at__gt=clock.now(),
     )
     if held.exists():
-        return kms.reopen(key, wrapped)
-    plain = kms.decrypt(key, wrapped)
+        return keys.reopen(key, wrapped)
+    plain = keys.decrypt(key, wrapped)
     _remember(queue, key, principal, DECRYPT, wrapped, clock=clock)
     return plain
 

@@ -19,8 +19,10 @@ import uuid
 
 from django.db import connection, transaction
 
-from broker import encryption, errors, events, fifo, sqs, tally, wakeup
+from broker import errors, events, sqs, wakeup
+from broker.kms import encryption
 from broker.models import Message, MoveTask, Queue
+from broker.sqs import fifo, tally
 
 MAX_RATE = 500
 DEFAULT_RATE = 100  # "system optimized" when no rate is given

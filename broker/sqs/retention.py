@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
-from broker import events, fifo, tally
+from broker import events
 from broker.models import Message, Queue
+from broker.sqs import fifo, tally
 
 
 def expire_messages(workspace, *, clock, limit: int = 2000) -> int:

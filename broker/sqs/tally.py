@@ -14,7 +14,7 @@ a state read earlier may have been changed by someone else, who records it too.
 Insert-only rows let writers to one queue commit without waiting on a shared
 counter; `fold` (the ticker, once a wall second) sums each queue's rows into one.
 
-`sqs.counts` turns the sums into AWS's three counters, correcting for hidden
+`counts` turns the sums into AWS's three counters, correcting for hidden
 messages whose time has come but whose return the ticker has not announced yet.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
-from broker.models import Message, QueueTally
+from broker.models import Message, Queue, QueueTally
 
 State = tuple[bool, bool]  # (hidden, received at least once)
 
@@ -112,3 +112,31 @@ def _fold(queue_id: int) -> int:
         delayed=sum(r[3] for r in rows),
     )
     return len(rows) - 1
+
+
+@dataclass(frozen=True)
+class Counts:
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+def counts(queue: Queue, *, now: float) -> Counts:
+    """Visible / in flight / delayed: the queue's tally, less what has come due since.
+
+    A hidden message stays counted as held or delayed until the ticker announces
+    its return; the ones whose `visible_at` has passed are counted back from the
+    (queue, visible_at) index of hidden rows. So the cost is the tally's few rows
+    plus the returns not announced yet, never the queue's depth.
+    """
+    t = totals(queue.pk)
+    due = Message.objects.filter(queue=queue, hidden=True, visible_at__lte=now).aggregate(
+        held=Count("pk", filter=Q(receive_count__gt=0)),
+        delayed=Count("pk", filter=Q(receive_count=0)),
+    )
+    in_flight, delayed = t.held - due["held"], t.delayed - due["delayed"]
+    return Counts(visible=t.messages - in_flight - delayed, in_flight=in_flight, delayed=delayed)

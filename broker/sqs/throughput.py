@@ -16,11 +16,10 @@ how fast clients call, whatever the simulated time does.
 from __future__ import annotations
 
 import logging
-import time
 
 import redis
 
-from broker import errors, wakeup
+from broker import counters, errors
 from broker.models import Queue
 
 log = logging.getLogger(__name__)
@@ -43,22 +42,6 @@ def is_limited(queue: Queue, action: str) -> bool:
     return queue.is_fifo and queue.fifo_throughput_limit == "perQueue" and action in ACTIONS
 
 
-def count(
-    name: str, *, calls: int = 1, now: float | None = None, client: redis.Redis | None = None
-) -> int:
-    """Add `calls` to the counter `name` for the wall second of `now`; its total in that second.
-
-    Shared by every server process through Redis; also KMS's request quota (`broker/kms.py`).
-    """
-    second = int(time.time() if now is None else now)
-    key = f"playground:{name}:{second}"
-    pipe = (client or wakeup.redis_client()).pipeline()
-    pipe.incrby(key, calls)
-    pipe.expire(key, 60)
-    total, _ = pipe.execute()
-    return total
-
-
 def spend(
     queue_arn: str,
     action: str,
@@ -71,7 +54,7 @@ def spend(
 
     Keyed by ARN rather than row id, so a test can spend a live server's quota.
     """
-    return count(f"fifo-calls:{queue_arn}:{action}", calls=calls, now=now, client=client)
+    return counters.count(f"fifo-calls:{queue_arn}:{action}", calls=calls, now=now, client=client)
 
 
 def admit(queue: Queue, action: str, *, now: float | None = None) -> None:

@@ -2,10 +2,10 @@
 
 A queue with SqsManagedSseEnabled (the default) seals its messages under the
 SQS-owned key of the workspace; a queue with KmsMasterKeyId under that KMS key
-(`broker/kms.py`). A send seals the message's body and attributes with a data
+(`broker/kms/keys.py`). A send seals the message's body and attributes with a data
 key (AES-256-GCM, the message id as associated data) and keeps the data key
 wrapped beside them; opening needs the key again. Which data key, and when SQS
-must ask KMS rather than reuse one, is the reuse period's (`broker/data_keys.py`):
+must ask KMS rather than reuse one, is the reuse period's (`broker/kms/data_keys.py`):
 a disabled key fails sends and receives with KmsDisabled once the cached data
 keys run out, as on AWS.
 A queue with neither stores plaintext. Requests to an encrypted queue must be
@@ -20,7 +20,8 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker import data_keys, errors, kms
+from broker import errors
+from broker.kms import data_keys, keys
 from broker.models import KmsKey, Message, Queue
 
 
@@ -28,14 +29,14 @@ def key_for(queue: Queue, *, clock) -> KmsKey | None:
     """The key that seals new messages of `queue`, or None for plaintext."""
     if queue.kms_master_key_id:
         try:
-            return kms.resolve(queue.workspace, queue.kms_master_key_id, clock=clock)
+            return keys.resolve(queue.workspace, queue.kms_master_key_id, clock=clock)
         except errors.KmsNotFoundException:
             raise errors.KmsNotFound(
                 f"The request was rejected because the specified KMS key "
                 f"{queue.kms_master_key_id} could not be found."
             ) from None
     if queue.sqs_managed_sse:
-        return kms.sqs_owned_key(queue.workspace, clock=clock)
+        return keys.sqs_owned_key(queue.workspace, clock=clock)
     return None
 
 
@@ -96,10 +97,10 @@ class Opener:
         return payload["b"], payload["a"]
 
     def _data_key(self, wrapped: str) -> bytes:
-        key = kms.key_of(wrapped, keys=self._keys)
+        key = keys.key_of(wrapped, keys=self._keys)
         if self.principal is None:
-            kms.check_decrypt(key)
-            return kms.reopen(key, wrapped)
+            keys.check_decrypt(key)
+            return keys.reopen(key, wrapped)
         return data_keys.for_opening(self.queue, key, wrapped, self.principal, clock=self.clock)
 
 

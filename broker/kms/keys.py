@@ -12,12 +12,12 @@ the key is disabled, of the wrong type or denied by its policy, and counts
 against the account's KMS request quota (KmsThrottled past it); none is made
 while the account is not opted in to KMS (KmsOptInRequired, and OptInRequired
 for the KMS API). How often SQS makes them, and the record of each, is
-`broker/data_keys.py`'s business.
+`data_keys`'s business.
 
 Keys other than symmetric ENCRYPT_DECRYPT ones (RSA, ECC, HMAC) can be made
 and described, so that using one for a queue fails with KmsInvalidKeyUsage as
 on AWS; the playground offers no API that would use their material, so they
-have none. Each customer key has a key policy (`broker/key_policy.py`): one
+have none. Each customer key has a key policy (`key_policy`): one
 that denies the account kms:GenerateDataKey or kms:Decrypt makes sends or
 receives fail with KmsAccessDenied.
 
@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from broker import errors, events, key_policy, throughput
+from broker import counters, errors, events
+from broker.kms import key_policy
 from broker.models import KmsAlias, KmsKey
 
 log = logging.getLogger(__name__)
@@ -400,10 +401,10 @@ def _spend_quota(key: KmsKey, requests: int) -> None:
     counter = f"kms-requests:{workspace.account_id}"
     now = time.time()
     try:
-        total = throughput.count(counter, calls=requests, now=now)
+        total = counters.count(counter, calls=requests, now=now)
         if total > workspace.kms_request_quota:
             # A throttled request is not served, so it takes nothing from the quota.
-            throughput.count(counter, calls=-requests, now=now)
+            counters.count(counter, calls=-requests, now=now)
     except redis.RedisError:
         log.warning("could not count a KMS request; letting it through", exc_info=True)
         return

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import F, Value
 
-from broker import errors, tally
+from broker import errors
 from broker.models import Deduplication, Message, MessageGroup, Queue, ReceiveAttempt
+from broker.sqs import tally
 
 DEDUPLICATION_WINDOW = 300  # seconds (sqs.md §4.4)
 ATTEMPT_WINDOW = 300  # seconds (sqs.md §9)

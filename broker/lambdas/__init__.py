@@ -1,0 +1,58 @@
+"""AWS Lambda functions with SQS event source mappings, simulated.
+
+Follows `shared/reference/lambda-sqs.md`. A function's code is described, not
+executed: it runs for `duration` simulated seconds (cut at `timeout`), fails when
+a record's body contains `fail_when_body_contains`, and logs one line per record
+from `log_template`. An invocation is a row with `started_at` and `ends_at` in
+simulated time; no worker ever sleeps through a duration.
+
+The life of a batch, each step a service here and a Celery task in `tasks.py`:
+
+1. `poll(mapping)` (`mappings`) — the Lambda poller: while the mapping is enabled,
+   has spare concurrency and the queue has visible messages, it receives up to
+   `batch_size` messages through `sqs.receive_messages` (the queue's visibility
+   timeout hides them) and starts an `Invocation` with the exact SQS event (§3),
+   logging START and the function's lines.
+2. The ticker sees `ends_at <= now` and queues `finish_invocation`.
+3. `finish_invocation(invocation)` (`invocations`) decides the outcome (§4): success
+   deletes the whole batch with `sqs.delete_message_batch`; a function error or a
+   timeout deletes nothing, so the messages reappear when their visibility timeout
+   ends and the queue's redrive policy moves them to the DLQ after maxReceiveCount.
+   Then END and REPORT are logged (§8).
+
+Modules: `functions` (create and configure), `mappings` (event source mappings and
+their pollers), `invocations` (the event, the run, its outcome and its log).
+"""
+
+from __future__ import annotations
+
+from broker.lambdas.functions import create_function, update_function
+from broker.lambdas.invocations import (
+    REQUEST_STALE_AFTER,
+    claim_due_finishes,
+    finish_invocation,
+    report_line,
+)
+from broker.lambdas.mappings import (
+    POLL_RETRY_AFTER,
+    claim_due_polls,
+    create_event_source_mapping,
+    delete_event_source_mapping,
+    poll,
+    update_event_source_mapping,
+)
+
+__all__ = [
+    "POLL_RETRY_AFTER",
+    "REQUEST_STALE_AFTER",
+    "claim_due_finishes",
+    "claim_due_polls",
+    "create_event_source_mapping",
+    "create_function",
+    "delete_event_source_mapping",
+    "finish_invocation",
+    "poll",
+    "report_line",
+    "update_event_source_mapping",
+    "update_function",
+]

@@ -1,0 +1,44 @@
+"""Finding a queue of a workspace by name, queue URL or ARN, as the SQS actions name
+them; QueueDoesNotExist (or InvalidAddress for a URL of another shape) otherwise.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from broker import errors, workspaces
+from broker.models import Queue
+
+
+def queue_by_arn(workspace, arn: str) -> Queue | None:
+    """The workspace's queue an SQS ARN names, or None (another account, no such queue)."""
+    parts = (arn or "").split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
+        return None
+    return (
+        Queue.objects.filter(workspace=workspace, name=parts[5]).select_related("workspace").first()
+    )
+
+
+def get_queue(workspace, name: str) -> Queue:
+    queue = Queue.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+    if queue is None:
+        raise errors.QueueDoesNotExist()
+    return queue
+
+
+def get_queue_by_url(workspace, url: str) -> Queue:
+    """Resolve a queue URL (only its last two path segments matter, sqs.md §1).
+
+    An account part that is not 12 digits (`/queue/orders`, the form some other
+    emulators use) is InvalidAddress, as AWS answers it; a URL with no path at
+    all, or another account's, is a queue that does not exist.
+    """
+    url = url or ""
+    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and not workspaces.ACCOUNT_ID_RE.match(parts[-2]):
+        raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
+    if len(parts) < 2 or parts[-2] != workspace.account_id:
+        raise errors.QueueDoesNotExist()
+    return get_queue(workspace, parts[-1])
