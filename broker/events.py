@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from functools import partial
 
 from channels.layers import get_channel_layer
@@ -23,6 +24,81 @@ from django.db import transaction
 from broker.models import Event
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an event kind is about, declared once (so pages never match on substrings).
+
+    Names read `<subject>.<what happened>`. `structural` kinds change the pipeline's
+    nodes or edges, so a canvas redraws it rather than a node.
+    """
+
+    name: str
+    service: str  # "sqs", "lambda", "kms" (later "sns"), or "playground"
+    about: str  # "queue", "message", "move_task", "function", "invocation", "mapping", …
+    structural: bool = False
+
+
+def _declare(*kinds: Kind) -> dict[str, Kind]:
+    return {k.name: k for k in kinds}
+
+
+KINDS = _declare(
+    Kind("clock.changed", "playground", "clock"),
+    Kind("api.call", "playground", "api"),
+    Kind("queue.created", "sqs", "queue", structural=True),
+    Kind("queue.updated", "sqs", "queue", structural=True),
+    Kind("queue.deleted", "sqs", "queue", structural=True),
+    Kind("queue.purged", "sqs", "queue"),
+    Kind("message.sent", "sqs", "message"),
+    Kind("message.deduplicated", "sqs", "message"),
+    Kind("message.received", "sqs", "message"),
+    Kind("message.visibility_changed", "sqs", "message"),
+    Kind("message.visible", "sqs", "message"),
+    Kind("message.deleted", "sqs", "message"),
+    Kind("message.expired", "sqs", "message"),
+    Kind("message.moved_to_dlq", "sqs", "message"),
+    Kind("message.redriven", "sqs", "message"),
+    Kind("move_task.started", "sqs", "move_task"),
+    Kind("move_task.progress", "sqs", "move_task"),
+    Kind("move_task.completed", "sqs", "move_task"),
+    Kind("move_task.failed", "sqs", "move_task"),
+    Kind("move_task.cancelled", "sqs", "move_task"),
+    Kind("function.created", "lambda", "function", structural=True),
+    Kind("function.updated", "lambda", "function", structural=True),
+    Kind("function.logged", "lambda", "function"),
+    Kind("invocation.started", "lambda", "invocation"),
+    Kind("invocation.finished", "lambda", "invocation"),
+    Kind("mapping.created", "lambda", "mapping", structural=True),
+    Kind("mapping.updated", "lambda", "mapping", structural=True),
+    Kind("mapping.deleted", "lambda", "mapping", structural=True),
+    Kind("mapping.poll_failed", "lambda", "mapping", structural=True),
+    Kind("mapping.poll_recovered", "lambda", "mapping", structural=True),
+    Kind("key.created", "kms", "key"),
+    Kind("key.enabled", "kms", "key"),
+    Kind("key.disabled", "kms", "key"),
+    Kind("key.policy_changed", "kms", "key"),
+    Kind("key.alias_created", "kms", "key"),
+    Kind("key.data_key_generated", "kms", "key"),
+    Kind("key.data_key_decrypted", "kms", "key"),
+    Kind("account.kms_quota_changed", "kms", "account"),
+    Kind("account.kms_opt_in_changed", "kms", "account"),
+)
+
+
+def kind(name: str) -> Kind:
+    """The declared kind of a stored event (one of a kind no longer declared is about
+    nothing a page shows)."""
+    return KINDS.get(name) or Kind(name, "playground", "")
+
+
+def subject(resource: str, name: str) -> str:
+    """An event's generic subject, `<resource>:<name>` (`function:orders`; later
+    `topic:alerts`): the resource beside its queue whose page lists the event, so a
+    new service needs no column of its own."""
+    return f"{resource}:{name}" if name else ""
+
 
 # A batch of 10 sends publishes one frame, not ten; the consumer coalesces further.
 MAX_EVENTS_PER_FRAME = 50
@@ -40,7 +116,7 @@ def record(
     clock,
     queue: str = "",
     message_id: str = "",
-    function: str = "",
+    subject: str = "",
     data: dict | None = None,
 ) -> Event:
     """Store one event and publish it after commit."""
@@ -51,7 +127,7 @@ def record(
                 "kind": kind,
                 "queue": queue,
                 "message_id": message_id,
-                "function": function,
+                "subject": subject,
                 "data": data or {},
             }
         ],
@@ -62,18 +138,18 @@ def record(
 def record_many(workspace, entries: list[dict], *, clock) -> list[Event]:
     """Store several events in one INSERT and publish them as one frame after commit.
 
-    Each entry is a dict with `kind` and optional `queue`, `message_id`,
-    `function`, `data`.
+    Each entry is a dict with `kind` (declared in `KINDS`) and optional `queue`,
+    `message_id`, `subject`, `data`.
     """
     at = clock.now()
     rows = [
         Event(
             workspace=workspace,
-            kind=e["kind"],
+            kind=KINDS[e["kind"]].name,  # a kind nobody declared fails here, at once
             at=e.get("at", at),
             queue=e.get("queue", ""),
             message_id=e.get("message_id", ""),
-            function=e.get("function", ""),
+            subject=e.get("subject", ""),
             data=e.get("data") or {},
         )
         for e in entries
@@ -91,7 +167,7 @@ def summarize(event: Event) -> dict:
         "kind": event.kind,
         "queue": event.queue,
         "message_id": event.message_id,
-        "function": event.function,
+        "subject": event.subject,
     }
 
 

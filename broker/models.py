@@ -13,6 +13,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from broker import arns
+
 
 class Workspace(models.Model):
     slug = models.CharField(max_length=32, unique=True)
@@ -81,8 +83,7 @@ class Queue(models.Model):
 
     @property
     def arn(self) -> str:
-        ws = self.workspace
-        return f"arn:aws:sqs:{ws.region}:{ws.account_id}:{self.name}"
+        return arns.queue(self.workspace, self.name)
 
     @property
     def has_redrive_policy(self) -> bool:
@@ -258,8 +259,7 @@ class Function(models.Model):
 
     @property
     def arn(self) -> str:
-        ws = self.workspace
-        return f"arn:aws:lambda:{ws.region}:{ws.account_id}:function:{self.name}"
+        return arns.function(self.workspace, self.name)
 
 
 class EventSourceMapping(models.Model):
@@ -289,8 +289,7 @@ class EventSourceMapping(models.Model):
 
     @property
     def arn(self) -> str:
-        ws = self.workspace
-        return f"arn:aws:lambda:{ws.region}:{ws.account_id}:event-source-mapping:{self.uuid}"
+        return arns.event_source_mapping(self.workspace, self.uuid)
 
     @property
     def poll_error_code(self) -> str:
@@ -352,13 +351,15 @@ class Event(models.Model):
     at = models.FloatField(help_text="Simulated epoch seconds.")
     queue = models.CharField(max_length=80, blank=True)
     message_id = models.CharField(max_length=100, blank=True)
-    function = models.CharField(max_length=64, blank=True)
+    # The resource beside the queue whose page lists the event, `<resource>:<name>`
+    # (`function:orders`): see `events.subject`.
+    subject = models.CharField(max_length=160, blank=True)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["workspace", "message_id"], name="event_message"),
-            models.Index(fields=["workspace", "function", "id"], name="event_function"),
+            models.Index(fields=["workspace", "subject", "id"], name="event_subject"),
             models.Index(fields=["workspace", "kind", "id"], name="event_kind"),
         ]
 

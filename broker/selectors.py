@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import errors, sqs
+from broker import arns, errors, events, sqs
 from broker.kms import encryption
 from broker.models import (
     Event,
@@ -102,10 +102,6 @@ def _row(m: Message, now: float, opener: encryption.Opener) -> MessageRow:
     return MessageRow(m, message_state(m, now=now), *plaintext(m, opener))
 
 
-def _queue_name_from_arn(arn: str) -> str:
-    return arn.rsplit(":", 1)[-1] if arn else ""
-
-
 def queue_overview(
     queue: Queue, *, now: float, queues_by_name: dict | None = None
 ) -> QueueOverview:
@@ -113,7 +109,7 @@ def queue_overview(
     c = sqs.counts(queue, now=now)
     if queues_by_name is None:
         queues_by_name = {q.name: q for q in Queue.objects.filter(workspace_id=queue.workspace_id)}
-    dlq = queues_by_name.get(_queue_name_from_arn(queue.dead_letter_target_arn))
+    dlq = queues_by_name.get(arns.queue_name(queue.dead_letter_target_arn))
     arn = queue.arn
     is_dlq = any(q.dead_letter_target_arn == arn for q in queues_by_name.values())
     dlq_total = sqs.counts(dlq, now=now).total if dlq is not None else 0
@@ -248,18 +244,18 @@ def kms_requests(workspace: Workspace, *, limit: int = KMS_REQUESTS_LIMIT) -> li
     """The newest requests SQS made of KMS for a principal's data key, newest first."""
     return list(
         Event.objects.filter(
-            workspace=workspace, kind__in=("kms.data_key_generated", "kms.data_key_decrypted")
+            workspace=workspace, kind__in=("key.data_key_generated", "key.data_key_decrypted")
         ).order_by("-id")[:limit]
     )
 
 
 def function_log(function: Function, *, after: int = 0, limit: int = LOG_LIMIT) -> list[Event]:
-    """The function's `lambda.log` lines, oldest first (the newest `limit` of them)."""
+    """The function's `function.logged` lines, oldest first (the newest `limit` of them)."""
     lines = list(
         Event.objects.filter(
             workspace_id=function.workspace_id,
-            function=function.name,
-            kind="lambda.log",
+            subject=events.subject("function", function.name),
+            kind="function.logged",
             id__gt=after,
         ).order_by("-id")[:limit]
     )

@@ -12,7 +12,7 @@ import json
 
 from django import forms
 
-from broker import errors
+from broker import arns, errors
 
 ATTRIBUTE_TYPES = [("String", "String"), ("Number", "Number"), ("Binary", "Binary")]
 
@@ -107,9 +107,7 @@ class CreateQueueForm(forms.Form):
             # Let AWS's own error say why, next to the field.
             attributes["ContentBasedDeduplication"] = "true"
         if data.get("dead_letter_queue"):
-            arn = (
-                f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{data['dead_letter_queue']}"
-            )
+            arn = arns.queue(workspace, data["dead_letter_queue"])
             count = data.get("max_receive_count")
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": arn, "maxReceiveCount": count if count is not None else ""}

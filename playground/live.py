@@ -22,8 +22,8 @@ from urllib.parse import parse_qs
 
 from django.template.loader import render_to_string
 
+from broker import arns, events, kms, selectors
 from broker import clock as clocks
-from broker import kms, selectors
 from broker.kms import data_keys, encryption
 from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
 
@@ -31,18 +31,6 @@ from broker.models import Event, EventSourceMapping, Function, Queue, Workspace
 EVENTS_PER_RENDER = 2000
 # Dots per edge and render: enough to show a flow, few enough for a projector.
 MAX_PULSES_PER_EDGE = 5
-
-STRUCTURE_PREFIXES = (
-    "queue.created",
-    "queue.deleted",
-    "queue.updated",
-    "function.",
-    "mapping.",
-    "lambda.function",
-    "lambda.mapping",
-    "lambda.event_source_mapping",
-    "esm.",
-)
 
 
 @dataclass(frozen=True)
@@ -312,13 +300,17 @@ def changes(workspace_id: int, page: Page, cursor: int) -> Update:
     return update
 
 
-def _is_structural(kind: str) -> bool:
-    return kind.startswith(STRUCTURE_PREFIXES)
+def _kind(e: Event) -> events.Kind:
+    return events.kind(e.kind)
+
+
+def _function_name(e: Event) -> str:
+    return e.subject.removeprefix("function:")
 
 
 def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
     parts = []
-    structural = any(_is_structural(e.kind) for e in new)
+    structural = any(_kind(e).structural for e in new)
     if structural:
         parts.append(render_pipeline(workspace, now=now))
         parts.append(render_triggers(workspace))
@@ -330,18 +322,16 @@ def _workspace_changes(workspace, page, new: list[Event], now, update: Update) -
         queues = {q.name: q for q in Queue.objects.filter(workspace=workspace)}
         # A source queue's card shows its DLQ's count: redraw the sources too.
         for q in queues.values():
-            dlq_name = (
-                q.dead_letter_target_arn.rsplit(":", 1)[-1] if q.dead_letter_target_arn else ""
-            )
+            dlq_name = arns.queue_name(q.dead_letter_target_arn)
             if dlq_name in touched:
                 touched.add(q.name)
         for name in sorted(n for n in touched if n in queues):
             overview = selectors.queue_overview(queues[name], now=now, queues_by_name=queues)
             parts.append(render_queue_card(workspace, overview))
-        names = {e.function for e in new if e.function and e.kind.startswith("lambda.invocation")}
+        names = {_function_name(e) for e in new if _kind(e).about == "invocation"}
         for function in Function.objects.filter(workspace=workspace, name__in=names):
             parts.append(render_function_node(workspace, function))
-    if any(e.kind.startswith("kms.") for e in new):
+    if any(_kind(e).service == "kms" for e in new):
         parts.extend(render_kms_changes(workspace))
     calls = [e for e in new if e.kind == "api.call"][-selectors.API_FEED_LIMIT :]
     if calls:
@@ -375,7 +365,9 @@ def _pulses(workspace, new: list[Event]) -> list[dict]:
             candidates = mappings.get(queue.pk, [])
             if receiver == "console" or not candidates:
                 continue
-            chosen = next((m for m in candidates if m.function.name in receiver), candidates[0])
+            chosen = next(
+                (m for m in candidates if receiver == f"lambda:{m.function.name}"), candidates[0]
+            )
             edges[(f"queue-{queue.pk}", f"function-{chosen.function_id}")] += 1
         else:
             dlq = queues.get(e.data.get("dlq"))
@@ -399,7 +391,7 @@ def _queue_changes(workspace, page, new: list[Event], now, update: Update) -> li
         render_queue_card(workspace, selectors.queue_overview(queue, now=now)),
         render_messages(workspace, queue, now=now),
     ]
-    if any(e.kind.startswith("move_task.") and e.queue == name for e in new):
+    if any(_kind(e).about == "move_task" and e.queue == name for e in new):
         parts.append(render_move_tasks(workspace, queue))
     return parts
 
@@ -415,14 +407,14 @@ def _message_changes(workspace, page, new: list[Event], now, update: Update) -> 
 
 
 def _function_changes(workspace, page, new: list[Event], now, update: Update) -> list[str]:
-    mine = [e for e in new if e.function == page.key]
+    mine = [e for e in new if e.subject == events.subject("function", page.key)]
     if not mine:
         return []
     function = Function.objects.filter(workspace=workspace, name=page.key).first()
     if function is None:
         return []
     parts = []
-    if any(e.kind.startswith("lambda.mapping") for e in mine):
+    if any(_kind(e).about == "mapping" for e in mine):
         parts.append(
             _render(
                 "function.html#function-triggers",
@@ -433,9 +425,9 @@ def _function_changes(workspace, page, new: list[Event], now, update: Update) ->
                 },
             )
         )
-    if any(e.kind.startswith("lambda.invocation") for e in mine):
+    if any(_kind(e).about == "invocation" for e in mine):
         parts.append(render_invocations(workspace, function))
-    lines = [e for e in mine if e.kind == "lambda.log"][-selectors.LOG_LIMIT :]
+    lines = [e for e in mine if e.kind == "function.logged"][-selectors.LOG_LIMIT :]
     if lines:
         parts.append(
             _render(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker import errors, message_attributes, sqs
+from broker import arns, errors, message_attributes, sqs
 from broker.api import params as p
 from broker.clock import Clock
 from broker.kms import encryption
@@ -31,7 +31,7 @@ class Call:
     summary: dict = field(default_factory=dict)  # key parameters for the API feed
 
     def queue_url(self, queue) -> str:
-        return f"{self.base_url}/{self.workspace.account_id}/{queue.name}"
+        return arns.queue_url(self.base_url, self.workspace.account_id, queue.name)
 
 
 def _queue(call: Call, params: dict):

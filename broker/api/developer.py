@@ -23,8 +23,8 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import HttpResponse
 
+from broker import arns, errors, sqs, workspaces
 from broker import clock as clocks
-from broker import errors, sqs, workspaces
 from broker.api import query, sqs_json, views
 from broker.api.errors import json_error, query_error
 from broker.models import Workspace
@@ -75,8 +75,8 @@ def _as_document(messages: list[dict], request_id: str) -> dict:
 
 
 def _unsigned_workspace(queue_url: str) -> Workspace:
-    parts = [p for p in queue_url.split("?")[0].split("/") if p]
-    account = parts[-2] if len(parts) >= 2 else ""
+    parts = arns.queue_url_parts(queue_url)
+    account = parts[0] if parts else ""
     workspace = Workspace.objects.filter(account_id=account, local_convention=True).first()
     if workspace is None or not workspaces.local_credentials_enabled():
         raise errors.QueueDoesNotExist()

@@ -13,7 +13,7 @@ import json
 
 from django.http import HttpResponse
 
-from broker import errors, kms
+from broker import arns, errors, kms
 from broker.api import params as p
 from broker.api.actions import Call
 
@@ -150,7 +150,7 @@ def list_aliases(call: Call, params: dict) -> dict:
         "Aliases": [
             {
                 "AliasName": a.name,
-                "AliasArn": f"arn:aws:kms:{ws.region}:{ws.account_id}:{a.name}",
+                "AliasArn": arns.kms_alias(ws, a.name),
                 "TargetKeyId": a.key.key_id,
             }
             for a in kms.list_aliases(ws)

@@ -101,7 +101,7 @@ def _remember(queue: Queue, key: KmsKey, principal: str, use: str, wrapped: str,
         digest=_digest(wrapped),
         expires_at=until,
     )
-    kind = "kms.data_key_generated" if use == ENCRYPT else "kms.data_key_decrypted"
+    kind = "key.data_key_generated" if use == ENCRYPT else "key.data_key_decrypted"
     events.record(
         queue.workspace,
         kind,

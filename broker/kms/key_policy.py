@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from fnmatch import fnmatchcase
 
-from broker import errors
+from broker import arns, errors
 
 MAX_BYTES = 32 * 1024
 
@@ -30,7 +30,7 @@ def default(account_id: str) -> dict:
             {
                 "Sid": "Enable IAM User Permissions",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Principal": {"AWS": arns.account_root(account_id)},
                 "Action": "kms:*",
                 "Resource": "*",
             }
@@ -68,7 +68,7 @@ def aws_managed_for_sqs(account_id: str, region: str) -> dict:
             {
                 "Sid": "Allow direct access to key metadata to the account",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Principal": {"AWS": arns.account_root(account_id)},
                 "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
                 "Resource": "*",
             },
@@ -116,7 +116,7 @@ def _names_account(principal, account_id: str) -> bool:
         return True
     if not isinstance(principal, dict):
         return False
-    accounts = {"*", account_id, f"arn:aws:iam::{account_id}:root"}
+    accounts = {"*", account_id, arns.account_root(account_id)}
     return any(p in accounts for p in _listed(principal.get("AWS")))
 
 

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from broker import counters, errors, events
+from broker import arns, counters, errors, events
 from broker.kms import key_policy
 from broker.models import KmsAlias, KmsKey
 
@@ -87,8 +87,7 @@ def _open(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
 
 
 def key_arn(key: KmsKey) -> str:
-    ws = key.workspace
-    return f"arn:aws:kms:{ws.region}:{ws.account_id}:key/{key.key_id}"
+    return arns.kms_key(key.workspace, key.key_id)
 
 
 def _new_key(
@@ -166,7 +165,7 @@ def create_key(
         usage=usage,
         policy=policy or "",
     )
-    events.record(workspace, "kms.key_created", data={"key": key.key_id}, clock=clock)
+    events.record(workspace, "key.created", data={"key": key.key_id}, clock=clock)
     return key
 
 
@@ -198,10 +197,9 @@ def sqs_owned_key(workspace, *, clock) -> KmsKey:
 def resolve(workspace, ref: str, *, clock) -> KmsKey:
     """A key by id, key ARN, alias name or alias ARN; NotFoundException otherwise."""
     ref = (ref or "").strip()
-    prefix = f"arn:aws:kms:{workspace.region}:{workspace.account_id}:"
-    if ref.startswith(prefix):
-        ref = ref[len(prefix) :]
-        ref = ref[len("key/") :] if ref.startswith("key/") else ref
+    arn = arns.parse(ref)
+    if arn and arn == arns.Arn("kms", workspace.region, workspace.account_id, arn.resource):
+        ref = arn.resource.removeprefix("key/")
     if ref == AWS_SQS_ALIAS:
         return _aws_managed_sqs_key(workspace, clock=clock)
     if ref.startswith("alias/"):
@@ -211,7 +209,9 @@ def resolve(workspace, ref: str, *, clock) -> KmsKey:
             .first()
         )
         if alias is None:
-            raise errors.KmsNotFoundException(f"Alias {prefix}{ref} is not found.")
+            raise errors.KmsNotFoundException(
+                f"Alias {arns.kms_alias(workspace, ref)} is not found."
+            )
         return alias.key
     key = (
         KmsKey.objects.filter(workspace=workspace, key_id=ref)
@@ -220,7 +220,7 @@ def resolve(workspace, ref: str, *, clock) -> KmsKey:
         .first()
     )
     if key is None:
-        raise errors.KmsNotFoundException(f"Key '{prefix}key/{ref}' does not exist")
+        raise errors.KmsNotFoundException(f"Key '{arns.kms_key(workspace, ref)}' does not exist")
     return key
 
 
@@ -255,7 +255,7 @@ def authorize(key: KmsKey, action: str) -> None:
     """A KMS API call on the key; AccessDeniedException when its policy says no."""
     if not key_policy.allows(policy_of(key), action, key.workspace.account_id):
         raise errors.KmsAccessDeniedException(
-            f"User: arn:aws:iam::{key.workspace.account_id}:root is not authorized to perform: "
+            f"User: {arns.account_root(key.workspace.account_id)} is not authorized to perform: "
             f"{action} on resource: {key_arn(key)}: its key policy does not allow it."
         )
 
@@ -277,7 +277,7 @@ def put_policy(workspace, ref: str, text: str, *, bypass_lockout: bool = False, 
     authorize(key, "kms:PutKeyPolicy")
     key.policy = _checked_policy(workspace, text, bypass_lockout=bypass_lockout)
     key.save(update_fields=["policy"])
-    events.record(workspace, "kms.key_policy_changed", data={"key": key.key_id}, clock=clock)
+    events.record(workspace, "key.policy_changed", data={"key": key.key_id}, clock=clock)
     return key
 
 
@@ -295,7 +295,7 @@ def set_enabled(workspace, ref: str, enabled: bool, *, clock) -> KmsKey:
         key.save(update_fields=["enabled"])
         events.record(
             workspace,
-            "kms.key_enabled" if enabled else "kms.key_disabled",
+            "key.enabled" if enabled else "key.disabled",
             data={"key": key.key_id},
             clock=clock,
         )
@@ -315,7 +315,7 @@ def set_request_quota(workspace, quota: int, *, clock) -> None:
         )
     workspace.kms_request_quota = quota
     workspace.save(update_fields=["kms_request_quota"])
-    events.record(workspace, "kms.request_quota_changed", data={"quota": quota}, clock=clock)
+    events.record(workspace, "account.kms_quota_changed", data={"quota": quota}, clock=clock)
 
 
 @transaction.atomic
@@ -326,7 +326,9 @@ def set_opted_in(workspace, opted_in: bool, *, clock) -> None:
     if workspace.kms_opted_in != opted_in:
         workspace.kms_opted_in = opted_in
         workspace.save(update_fields=["kms_opted_in"])
-        events.record(workspace, "kms.opt_in_changed", data={"opted_in": opted_in}, clock=clock)
+        events.record(
+            workspace, "account.kms_opt_in_changed", data={"opted_in": opted_in}, clock=clock
+        )
 
 
 def require_opt_in(workspace) -> None:
@@ -352,7 +354,7 @@ def create_alias(workspace, name: str, target: str, *, clock) -> KmsAlias:
         raise errors.KmsAlreadyExistsException(f"An alias with the name {name} already exists")
     alias = KmsAlias.objects.create(workspace=workspace, name=name, key=key)
     events.record(
-        workspace, "kms.alias_created", data={"alias": name, "key": key.key_id}, clock=clock
+        workspace, "key.alias_created", data={"alias": name, "key": key.key_id}, clock=clock
     )
     return alias
 

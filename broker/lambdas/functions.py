@@ -88,7 +88,7 @@ def create_function(
     log_template: str = "Processing message: {body}",
     clock,
 ) -> Function:
-    """Create a function (lambda-sqs.md §6 limits). Records `lambda.function_created`.
+    """Create a function (lambda-sqs.md §6 limits). Records `function.created`.
 
     Raises InvalidParameterValueException (field = the offending form field) and
     ResourceConflictException (field "name") when the name is taken.
@@ -127,8 +127,8 @@ def create_function(
         ) from None
     events.record(
         workspace,
-        "lambda.function_created",
-        function=name,
+        "function.created",
+        subject=events.subject("function", name),
         data=describe_function(function),
         clock=clock,
     )
@@ -149,7 +149,7 @@ def update_function(
     """Change a function's configuration; None leaves a value as it is.
 
     Running invocations keep the configuration they started with. Records
-    `lambda.function_updated` with the changed field names in `data["changed"]`.
+    `function.updated` with the changed field names in `data["changed"]`.
     """
     _check_function_config(
         duration=duration,
@@ -174,8 +174,8 @@ def update_function(
     function.save(update_fields=[*changed, "modified_at"])
     events.record(
         function.workspace,
-        "lambda.function_updated",
-        function=function.name,
+        "function.updated",
+        subject=events.subject("function", function.name),
         data={**describe_function(function), "changed": changed},
         clock=clock,
     )

@@ -91,8 +91,8 @@ def iso(at: float) -> str:
 def log_entries(function_name: str, request_id: str, lines: list[str], at: float) -> list[dict]:
     return [
         {
-            "kind": "lambda.log",
-            "function": function_name,
+            "kind": "function.logged",
+            "subject": events.subject("function", function_name),
             "at": at,
             "data": {"request_id": request_id, "line": line},
         }
@@ -145,7 +145,7 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
             queue.workspace,
             "mapping.poll_recovered",
             queue=queue.name,
-            function=function.name,
+            subject=events.subject("function", function.name),
             data={"mapping": str(mapping.uuid)},
             clock=clock,
         )
@@ -173,8 +173,8 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         queue.workspace,
         [
             {
-                "kind": "lambda.invocation_started",
-                "function": function.name,
+                "kind": "invocation.started",
+                "subject": events.subject("function", function.name),
                 "at": now,
                 "data": {
                     "request_id": request_id,
@@ -217,7 +217,7 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
     stale by a later receive still deletes on a standard queue). A function
     error or a timeout deletes nothing: the messages reappear after their
     visibility timeout. Logs the error line if any, END and REPORT; records
-    `lambda.invocation_finished`.
+    `invocation.finished`.
 
     Idempotent: a conditional UPDATE on `status` lets exactly one caller finish;
     an invocation already finished, or not due yet, is left alone. Returns
@@ -259,8 +259,8 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
         [
             *log_entries(function.name, request_id, lines, invocation.ends_at),
             {
-                "kind": "lambda.invocation_finished",
-                "function": function.name,
+                "kind": "invocation.finished",
+                "subject": events.subject("function", function.name),
                 "at": invocation.ends_at,
                 "data": {
                     "request_id": request_id,

@@ -67,7 +67,7 @@ def create_event_source_mapping(
     maximum_concurrency: int = 5,
     clock,
 ) -> EventSourceMapping:
-    """Connect a queue to a function (lambda-sqs.md §1). Records `lambda.mapping_created`.
+    """Connect a queue to a function (lambda-sqs.md §1). Records `mapping.created`.
 
     Raises InvalidParameterValueException (fields "queue", "function",
     "batch_size", "maximum_concurrency") and ResourceConflictException (field
@@ -103,9 +103,9 @@ def create_event_source_mapping(
     )
     events.record(
         queue.workspace,
-        "lambda.mapping_created",
+        "mapping.created",
         queue=queue.name,
-        function=function.name,
+        subject=events.subject("function", function.name),
         data=_describe_mapping(mapping),
         clock=clock,
     )
@@ -121,7 +121,7 @@ def update_event_source_mapping(
     maximum_concurrency: int | None = None,
     clock,
 ) -> EventSourceMapping:
-    """Change batch size, enabled or maximum concurrency. Records `lambda.mapping_updated`.
+    """Change batch size, enabled or maximum concurrency. Records `mapping.updated`.
 
     Disabling stops polling; batches already running still finish.
     """
@@ -141,9 +141,9 @@ def update_event_source_mapping(
     )
     events.record(
         mapping.queue.workspace,
-        "lambda.mapping_updated",
+        "mapping.updated",
         queue=mapping.queue.name,
-        function=mapping.function.name,
+        subject=events.subject("function", mapping.function.name),
         data=_describe_mapping(mapping),
         clock=clock,
     )
@@ -152,12 +152,17 @@ def update_event_source_mapping(
 
 @transaction.atomic
 def delete_event_source_mapping(mapping: EventSourceMapping, *, clock) -> None:
-    """Stop polling for good. Records `lambda.mapping_deleted`; running batches finish."""
+    """Stop polling for good. Records `mapping.deleted`; running batches finish."""
     data = _describe_mapping(mapping)
     workspace, queue, function = mapping.queue.workspace, mapping.queue.name, mapping.function.name
     mapping.delete()
     events.record(
-        workspace, "lambda.mapping_deleted", queue=queue, function=function, data=data, clock=clock
+        workspace,
+        "mapping.deleted",
+        queue=queue,
+        subject=events.subject("function", function),
+        data=data,
+        clock=clock,
     )
 
 
@@ -167,8 +172,8 @@ def poll(mapping: EventSourceMapping, *, clock) -> list[Invocation]:
 
     Each batch is one transaction: `sqs.receive_messages` with the queue's
     visibility timeout, then an `Invocation` running until
-    `now + min(duration, timeout)`. Records `lambda.invocation_started` and the
-    START and per-record `lambda.log` lines. Never waits; the loop ends at the
+    `now + min(duration, timeout)`. Records `invocation.started` and the
+    START and per-record `function.logged` lines. Never waits; the loop ends at the
     concurrency cap or an empty receive, so it runs at most
     `maximum_concurrency` rounds. Polls of one mapping are serialised by a row
     lock on the mapping (PostgreSQL) or the write lock (SQLite), so the cap holds.
@@ -217,7 +222,7 @@ def _poll_failed(mapping: EventSourceMapping, err: errors.AwsError, *, clock) ->
         mapping.queue.workspace,
         "mapping.poll_failed",
         queue=mapping.queue.name,
-        function=mapping.function.name,
+        subject=events.subject("function", mapping.function.name),
         data={"mapping": str(mapping.uuid), "code": err.code, "message": err.message},
         clock=clock,
     )

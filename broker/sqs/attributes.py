@@ -14,7 +14,7 @@ import json
 
 from django.db import transaction
 
-from broker import errors, events
+from broker import arns, errors, events
 from broker.models import Queue
 from broker.sqs import fifo
 from broker.sqs.lookup import queue_by_arn
@@ -136,7 +136,7 @@ def _parse_redrive_policy(raw: str, *, workspace, own_name: str) -> tuple[str, i
             "queue: a FIFO queue's dead-letter queue is a FIFO queue, and a standard "
             "queue's a standard queue."
         )
-    own_arn = f"arn:aws:sqs:{workspace.region}:{workspace.account_id}:{own_name}"
+    own_arn = arns.queue(workspace, own_name)
     if not redrive_allowed(dlq, own_arn):
         raise invalid(
             f"Queue {arn} does not allow this queue as a dead-letter source: its "

@@ -4,19 +4,19 @@ them; QueueDoesNotExist (or InvalidAddress for a URL of another shape) otherwise
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from broker import errors, workspaces
+from broker import arns, errors, workspaces
 from broker.models import Queue
 
 
 def queue_by_arn(workspace, arn: str) -> Queue | None:
     """The workspace's queue an SQS ARN names, or None (another account, no such queue)."""
-    parts = (arn or "").split(":")
-    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or parts[4] != workspace.account_id:
+    parsed = arns.parse(arn)
+    if parsed is None or parsed.service != "sqs" or parsed.account != workspace.account_id:
         return None
     return (
-        Queue.objects.filter(workspace=workspace, name=parts[5]).select_related("workspace").first()
+        Queue.objects.filter(workspace=workspace, name=parsed.resource)
+        .select_related("workspace")
+        .first()
     )
 
 
@@ -34,11 +34,9 @@ def get_queue_by_url(workspace, url: str) -> Queue:
     emulators use) is InvalidAddress, as AWS answers it; a URL with no path at
     all, or another account's, is a queue that does not exist.
     """
-    url = url or ""
-    path = urlsplit(url).path if "://" in url else url.split("?")[0]
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2 and not workspaces.ACCOUNT_ID_RE.match(parts[-2]):
+    parts = arns.queue_url_parts(url)
+    if parts is not None and not workspaces.ACCOUNT_ID_RE.match(parts[0]):
         raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
-    if len(parts) < 2 or parts[-2] != workspace.account_id:
+    if parts is None or parts[0] != workspace.account_id:
         raise errors.QueueDoesNotExist()
-    return get_queue(workspace, parts[-1])
+    return get_queue(workspace, parts[1])

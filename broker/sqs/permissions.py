@@ -12,7 +12,7 @@ import re
 
 from django.db import transaction
 
-from broker import errors, events
+from broker import arns, errors, events
 from broker.models import Queue
 
 LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -58,7 +58,7 @@ def add_permission(
     document = _policy(queue)
     if any(s.get("Sid") == label for s in document["Statement"]):
         raise _invalid_label(label, "Already exists.")
-    principals = [f"arn:aws:iam::{account}:root" for account in account_ids]
+    principals = [arns.account_root(account) for account in account_ids]
     document["Statement"].append(
         {
             "Sid": label,

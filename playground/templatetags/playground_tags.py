@@ -9,6 +9,7 @@ from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from broker import arns
 from broker.sqs import fifo
 
 register = template.Library()
@@ -95,7 +96,7 @@ def sequence_number(message_pk) -> str:
 @register.filter
 def queue_name(arn) -> str:
     """The queue name at the end of a queue ARN."""
-    return str(arn or "").rsplit(":", 1)[-1]
+    return arns.queue_name(str(arn or ""))
 
 
 @register.filter

@@ -6,8 +6,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from broker import arns, errors, selectors, sqs
 from broker import clock as clocks
-from broker import errors, selectors, sqs
 from broker.sqs import redrive
 from playground import forms, live
 from playground.views.access import workspace_or_404
@@ -31,7 +31,7 @@ def _details_context(request, ws, q, *, now: float) -> dict:
         "workspace": ws,
         "queue": q,
         "o": selectors.queue_overview(q, now=now),
-        "queue_url": f"{request.build_absolute_uri('/')}{ws.account_id}/{q.name}",
+        "queue_url": arns.queue_url(request.build_absolute_uri("/"), ws.account_id, q.name),
         "triggers": selectors.queue_triggers(q),
         "dead_letter_sources": selectors.dead_letter_sources(q),
     }

@@ -7,8 +7,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
+from broker import arns, errors, kms, lambdas, selectors, sqs
 from broker import clock as clocks
-from broker import errors, kms, lambdas, selectors, sqs
 from broker.models import EventSourceMapping
 from playground import forms, live
 from playground.views.access import workspace_or_404
@@ -20,7 +20,7 @@ def connection_context(request, workspace) -> dict:
     endpoint = request.build_absolute_uri("/")
     return {
         "endpoint": endpoint,
-        "queue_url_example": f"{endpoint}{workspace.account_id}/MyTaskQueue",
+        "queue_url_example": arns.queue_url(endpoint, workspace.account_id, "MyTaskQueue"),
         "live_url": f"/ws/w/{workspace.slug}/",
         "server_now": live.server_now(),
     }

@@ -98,7 +98,7 @@ def test_a_sender_reuses_its_data_key_until_the_reuse_period_ends(workspace, clo
     sealed_with = set(Message.objects.filter(queue=queue).values_list("sealed_key", flat=True))
     assert len(sealed_with) == 2
     assert requests(key) == (2, 2)
-    assert Event.objects.filter(kind="kms.data_key_generated", queue=queue.name).count() == 2
+    assert Event.objects.filter(kind="key.data_key_generated", queue=queue.name).count() == 2
 
 
 def test_principals_do_not_share_data_keys_and_a_receiver_decrypts_each_once(workspace, clock):
@@ -150,7 +150,7 @@ def test_an_account_not_opted_in_to_kms_is_kms_opt_in_required_where_sqs_must_as
 
     kms.set_opted_in(workspace, False, clock=clock)
     queue.workspace.refresh_from_db()
-    assert Event.objects.filter(kind="kms.opt_in_changed", data__opted_in=False).exists()
+    assert Event.objects.filter(kind="account.kms_opt_in_changed", data__opted_in=False).exists()
     # A cached data key needs no KMS request; a new principal's does.
     sqs.send_message(queue, body="cached", sender=PRODUCER, clock=clock)
     with pytest.raises(errors.KmsOptInRequired, match="not opted in to AWS KMS"):
@@ -176,7 +176,7 @@ def test_sqs_managed_encryption_makes_no_kms_requests(workspace, clock):
     for _ in range(3):  # AWS-owned keys do not count against the account's quota
         sqs.send_message(queue, body="x", sender=PRODUCER, clock=clock)
     assert len(sqs.receive_messages(queue, max_number=10, receiver=CONSUMER, clock=clock)) == 3
-    assert not Event.objects.filter(kind__startswith="kms.data_key").exists()
+    assert not Event.objects.filter(kind__startswith="key.data_key").exists()
 
 
 def test_the_aws_managed_sqs_alias_works_without_creating_a_key(workspace, clock):

@@ -28,7 +28,7 @@ def run_for(workspace, clock, seconds: int) -> None:
 
 def log_lines(function) -> list[str]:
     return list(
-        Event.objects.filter(kind="lambda.log", function=function.name)
+        Event.objects.filter(kind="function.logged", subject=f"function:{function.name}")
         .order_by("id")
         .values_list("data__line", flat=True)
     )
@@ -132,7 +132,7 @@ def test_successful_invocation_deletes_the_whole_batch(workspace, clock):
     assert invocation.status == Invocation.Status.SUCCEEDED
     assert invocation.finished_at == invocation.ends_at
     assert Message.objects.count() == 0
-    finished = Event.objects.get(kind="lambda.invocation_finished")
+    finished = Event.objects.get(kind="invocation.finished")
     assert finished.data["status"] == "succeeded"
     assert finished.data["deleted"] == 3
     assert sorted(finished.data["message_ids"]) == sorted(invocation.message_ids)
@@ -281,7 +281,7 @@ def test_finishing_twice_or_early_does_nothing(workspace, clock):
     clock.advance(5)
     assert lambdas.finish_invocation(invocation, clock=clock) is True
     assert lambdas.finish_invocation(Invocation.objects.get(), clock=clock) is False
-    assert Event.objects.filter(kind="lambda.invocation_finished").count() == 1
+    assert Event.objects.filter(kind="invocation.finished").count() == 1
     assert log_lines(function).count(f"END RequestId: {invocation.request_id}") == 1
 
 
@@ -399,11 +399,11 @@ def test_log_lines_follow_the_cloudwatch_format(workspace, clock):
     ]
     assert report[4].startswith("Max Memory Used: ") and report[4].endswith(" MB")
     assert len(lines) == 4
-    logs = Event.objects.filter(kind="lambda.log").order_by("id")
+    logs = Event.objects.filter(kind="function.logged").order_by("id")
     assert {e.data["request_id"] for e in logs} == {rid}
     assert [e.at for e in logs] == [invocation.started_at] * 2 + [invocation.ends_at] * 2
-    started = Event.objects.get(kind="lambda.invocation_started")
-    assert started.function == function.name
+    started = Event.objects.get(kind="invocation.started")
+    assert started.subject == f"function:{function.name}"
     assert started.data == {
         "request_id": rid,
         "status": "running",
@@ -454,8 +454,8 @@ def test_function_name_is_unique_in_a_workspace(workspace, clock):
 
 def test_creating_a_function_records_an_event(workspace, clock):
     function = make_function(workspace, clock=clock, duration=40, timeout=60)
-    event = Event.objects.get(kind="lambda.function_created")
-    assert event.function == function.name
+    event = Event.objects.get(kind="function.created")
+    assert event.subject == f"function:{function.name}"
     assert event.data["timeout"] == 60
 
 
@@ -493,7 +493,7 @@ def test_deleting_a_mapping_stops_polling_but_lets_the_batch_finish(workspace, c
 
     assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
     assert [p.received.body for p in sqs.peek_messages(queue, now=clock.now())] == ["b"]
-    assert Event.objects.filter(kind="lambda.mapping_deleted").count() == 1
+    assert Event.objects.filter(kind="mapping.deleted").count() == 1
 
 
 def test_a_poller_that_cannot_decrypt_backs_off_and_says_why_until_the_key_is_enabled(

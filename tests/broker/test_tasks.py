@@ -66,7 +66,9 @@ def test_sent_message_is_processed_and_deleted_by_a_celery_worker(fast_workspace
     )
     assert kinds == ["message.sent", "message.received", "message.deleted"]
     lines = list(
-        Event.objects.filter(kind="lambda.log").order_by("id").values_list("data__line", flat=True)
+        Event.objects.filter(kind="function.logged")
+        .order_by("id")
+        .values_list("data__line", flat=True)
     )
     assert lines[1] == "Processing message: hello"
     assert lines[-1].startswith(f"REPORT RequestId: {invocation.request_id}\tDuration: 2000.00 ms")

@@ -160,8 +160,8 @@ def test_function_log_lines_are_appended_live():
         with transaction.atomic():
             events.record(
                 workspace,
-                "lambda.log",
-                function=function.name,
+                "function.logged",
+                subject=events.subject("function", function.name),
                 data={"request_id": "r-1", "line": "Processing message: <hi>"},
                 clock=clock,
             )

@@ -1,0 +1,84 @@
+"""ARNs and queue URLs: every one the playground answers is built here, and every one
+it is given is read here.
+
+An ARN is `arn:aws:<service>:<region>:<account>:<resource>`; the resource keeps any
+further colons (`function:orders`, `event-source-mapping:<uuid>`, `key/<id>`). A queue
+URL is `<endpoint>/<account>/<queue name>`; only its last two path segments matter
+(sqs.md §1). SNS's topic and subscription ARNs follow the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+PARTITION = "aws"
+
+
+@dataclass(frozen=True)
+class Arn:
+    service: str
+    region: str
+    account: str
+    resource: str
+
+
+def build(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
+
+
+def parse(arn: str) -> Arn | None:
+    """The parts of an ARN of this partition, or None for anything else."""
+    parts = (arn or "").split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[1] != PARTITION:
+        return None
+    return Arn(*parts[2:])
+
+
+def of(workspace, service: str, resource: str) -> str:
+    """The ARN of a resource of `workspace` (its region and account)."""
+    return build(service, workspace.region, workspace.account_id, resource)
+
+
+def queue(workspace, name: str) -> str:
+    return of(workspace, "sqs", name)
+
+
+def function(workspace, name: str) -> str:
+    return of(workspace, "lambda", f"function:{name}")
+
+
+def event_source_mapping(workspace, uuid) -> str:
+    return of(workspace, "lambda", f"event-source-mapping:{uuid}")
+
+
+def kms_key(workspace, key_id: str) -> str:
+    return of(workspace, "kms", f"key/{key_id}")
+
+
+def kms_alias(workspace, alias: str) -> str:
+    return of(workspace, "kms", alias)
+
+
+def account_root(account_id: str) -> str:
+    """The IAM principal that stands for a whole account."""
+    return build("iam", "", account_id, "root")
+
+
+def queue_name(arn: str) -> str:
+    """The queue name an SQS ARN ends with ("" for none)."""
+    return (arn or "").rsplit(":", 1)[-1]
+
+
+def queue_url(endpoint: str, account_id: str, name: str) -> str:
+    """`endpoint` is scheme://host[:port], with or without the trailing slash."""
+    return f"{endpoint.rstrip('/')}/{account_id}/{name}"
+
+
+def queue_url_parts(url: str) -> tuple[str, str] | None:
+    """(account part, queue name) of a queue URL or path, or None with fewer than two
+    path segments."""
+    url = url or ""
+    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    parts = [p for p in path.split("/") if p]
+    return (parts[-2], parts[-1]) if len(parts) >= 2 else None
