@@ -65,17 +65,27 @@ class QueueOverview:
 
 @dataclass(frozen=True)
 class Edge:
-    source: str  # element id of the source node
-    target: str
+    """A connection of the pipeline, between domain objects (a page draws it)."""
+
+    source: Queue | None  # None: the producer (your code, the console)
+    target: Queue | Function
     kind: str  # "send", "trigger", "redrive"
     enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionOverview:
+    function: Function
+    running: int
+    last: Invocation | None  # the newest finished invocation
+    failing_polls: list[EventSourceMapping]  # its triggers whose poller cannot receive
 
 
 @dataclass
 class Pipeline:
     queues: list[QueueOverview] = field(default_factory=list)  # not a DLQ of anything
     dead_letter_queues: list[QueueOverview] = field(default_factory=list)
-    functions: list[Function] = field(default_factory=list)
+    functions: list[FunctionOverview] = field(default_factory=list)
     mappings: list[EventSourceMapping] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
@@ -133,22 +143,66 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
         overview = queue_overview(q, now=now, queues_by_name=by_name)
         (result.dead_letter_queues if overview.is_dlq else result.queues).append(overview)
         if not overview.is_dlq:
-            result.edges.append(Edge("node-producer", f"queue-{q.pk}", "send"))
+            result.edges.append(Edge(None, q, "send"))
         if overview.dead_letter_queue is not None:
-            result.edges.append(
-                Edge(f"queue-{q.pk}", f"queue-{overview.dead_letter_queue.pk}", "redrive")
-            )
-    result.functions = list(Function.objects.filter(workspace=workspace))
-    result.mappings = list(
+            result.edges.append(Edge(q, overview.dead_letter_queue, "redrive"))
+    result.functions = [function_overview(f) for f in functions(workspace)]
+    result.mappings = mappings(workspace)
+    for m in result.mappings:
+        result.edges.append(Edge(m.queue, m.function, "trigger", m.enabled))
+    return result
+
+
+def function_overview(function: Function) -> FunctionOverview:
+    """A function's node: how many copies run now, its last run, polls that fail."""
+    runs = Invocation.objects.filter(function=function)
+    return FunctionOverview(
+        function=function,
+        running=runs.filter(status=Invocation.Status.RUNNING).count(),
+        last=runs.exclude(status=Invocation.Status.RUNNING).first(),
+        failing_polls=list(function.mappings.exclude(poll_error="").select_related("queue")),
+    )
+
+
+def mappings(workspace: Workspace) -> list[EventSourceMapping]:
+    """Every trigger of the workspace, by queue and function name."""
+    return list(
         EventSourceMapping.objects.filter(workspace=workspace)
         .select_related("queue", "function")
         .order_by("queue__name", "function__name")
     )
-    for m in result.mappings:
-        result.edges.append(
-            Edge(f"queue-{m.queue_id}", f"function-{m.function_id}", "trigger", m.enabled)
-        )
-    return result
+
+
+def mapping(workspace: Workspace, uuid) -> EventSourceMapping | None:
+    return (
+        EventSourceMapping.objects.filter(workspace=workspace, uuid=uuid)
+        .select_related("queue", "function")
+        .first()
+    )
+
+
+def workspace_by_slug(slug: str) -> Workspace | None:
+    return Workspace.objects.filter(slug=slug).first()
+
+
+def workspace_by_id(pk) -> Workspace | None:
+    return Workspace.objects.filter(pk=pk).first() if pk else None
+
+
+def queue(workspace: Workspace, name: str) -> Queue | None:
+    return Queue.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+
+
+def queues_by_name(workspace: Workspace) -> dict[str, Queue]:
+    return {q.name: q for q in Queue.objects.filter(workspace=workspace)}
+
+
+def function(workspace: Workspace, name: str) -> Function | None:
+    return Function.objects.filter(workspace=workspace, name=name).first()
+
+
+def functions_named(workspace: Workspace, names) -> list[Function]:
+    return list(Function.objects.filter(workspace=workspace, name__in=names))
 
 
 def queues(workspace: Workspace) -> list[Queue]:

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from broker import events
-from playground import live
+from playground import pages
 from playground.views.access import watchable_workspace
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,13 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             return
         self.workspace_id = workspace.pk
         self.group = events.group_name(workspace.pk)
-        self.page = live.parse_page(self.scope.get("query_string", b""))
+        self.page = pages.parse_page(self.scope.get("query_string", b""))
         self.dirty = False
         self.flusher: asyncio.Task | None = None
         # Join before reading state, so nothing falls between snapshot and pushes.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        html, self.cursor = await database_sync_to_async(live.snapshot)(
+        html, self.cursor = await database_sync_to_async(pages.snapshot)(
             self.workspace_id, self.page
         )
         await self.send(text_data=html)
@@ -67,7 +67,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(self.COALESCE_SECONDS)
             self.dirty = False
             try:
-                update = await database_sync_to_async(live.changes)(
+                update = await database_sync_to_async(pages.changes)(
                     self.workspace_id, self.page, self.cursor
                 )
             except Exception:
@@ -77,6 +77,6 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             if update.html:
                 await self.send(text_data=update.html)
             if update.pulses:
-                await self.send(text_data=live.pulses_frame(update.pulses))
+                await self.send(text_data=pages.pulses_frame(update.pulses))
             if update.more:
                 self.dirty = True

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 
 from broker import arns
 from broker.sqs import fifo
+from playground.pages import dom
 
 register = template.Library()
 
@@ -103,3 +104,9 @@ def queue_name(arn) -> str:
 def break_at_underscores(value) -> str:
     """An AWS constant (`SYMMETRIC_DEFAULT`) that may wrap after its underscores in a narrow cell."""
     return format_html_join(mark_safe("_<wbr>"), "{}", ((part,) for part in str(value).split("_")))
+
+
+@register.filter
+def node_id(resource) -> str:
+    """The element id of a pipeline node (`playground/pages/dom.py`)."""
+    return dom.node_id(resource)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from broker import workspaces
+from broker import selectors, workspaces
 from broker.models import Workspace
 
 SESSION_KEY = "workspace_id"
@@ -18,8 +18,7 @@ SESSION_KEY = "workspace_id"
 
 def session_workspace(request) -> Workspace:
     """The visitor's own workspace, created at once on the first visit."""
-    workspace_id = request.session.get(SESSION_KEY)
-    workspace = Workspace.objects.filter(pk=workspace_id).first() if workspace_id else None
+    workspace = selectors.workspace_by_id(request.session.get(SESSION_KEY))
     if workspace is None:
         workspace = workspaces.create_workspace()
         request.session[SESSION_KEY] = workspace.pk
@@ -33,7 +32,7 @@ def can_watch(session, workspace: Workspace) -> bool:
 
 
 def watchable_workspace(session, slug: str) -> Workspace | None:
-    workspace = Workspace.objects.filter(slug=slug).first()
+    workspace = selectors.workspace_by_slug(slug)
     if workspace is None or not can_watch(session, workspace):
         return None
     return workspace

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
 from broker import errors, lambdas, selectors
-from playground import forms, live
+from playground import forms, pages
+from playground.pages import common
 from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context
 
 PAGE = "playground/function.html"
+
+
+def _function(ws, name):
+    fn = selectors.function(ws, name)
+    if fn is None:
+        raise Http404("No such function.")
+    return fn
 
 
 def _config_form(function, data=None):
@@ -24,19 +33,19 @@ def _config_form(function, data=None):
 
 def function(request, slug, name):
     ws = workspace_or_404(request, slug)
-    fn = get_object_or_404(ws.functions, name=name)
+    fn = _function(ws, name)
     return render(
         request,
         PAGE,
         {
             **connection_context(request, ws),
-            **live.clock_context(ws),
+            **common.clock_context(ws),
             "function": fn,
             "config_form": _config_form(fn),
             "mappings": selectors.function_triggers(fn),
             "invocations": selectors.invocations(fn),
             "log_lines": selectors.function_log(fn),
-            "page": live.page_param("function", fn.name),
+            "page": pages.page_param("function", fn.name),
         },
     )
 
@@ -44,7 +53,7 @@ def function(request, slug, name):
 @require_POST
 def update(request, slug, name):
     ws = workspace_or_404(request, slug)
-    fn = get_object_or_404(ws.functions, name=name)
+    fn = _function(ws, name)
     form = _config_form(fn, request.POST)
     if form.is_valid():
         try:

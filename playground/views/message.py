@@ -7,7 +7,9 @@ from django.shortcuts import render
 
 from broker import clock as clocks
 from broker import selectors
-from playground import live
+from playground import pages
+from playground.pages import common
+from playground.pages import message as page
 from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context
 
@@ -16,7 +18,7 @@ def message(request, slug, message_id):
     ws = workspace_or_404(request, slug)
     now = clocks.for_workspace(ws).now()
     timeline = selectors.message_timeline(ws, message_id)
-    context = live.message_context(ws, message_id, now=now)
+    context = page.message_context(ws, message_id, now=now)
     if context["message"] is None and not timeline:
         raise Http404("No such message.")
     return render(
@@ -24,12 +26,12 @@ def message(request, slug, message_id):
         "playground/message.html",
         {
             **connection_context(request, ws),
-            **live.clock_context(ws),
+            **common.clock_context(ws),
             **context,
             "queue_name": context["message"].queue.name
             if context["message"]
             else timeline[0].queue,
             "timeline": timeline,
-            "page": live.page_param("message", message_id),
+            "page": pages.page_param("message", message_id),
         },
     )

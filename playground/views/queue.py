@@ -9,7 +9,9 @@ from django.views.decorators.http import require_POST
 from broker import arns, errors, selectors, sqs
 from broker import clock as clocks
 from broker.sqs import redrive
-from playground import forms, live
+from playground import forms, pages
+from playground.pages import common
+from playground.pages import queue as page
 from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context
 
@@ -45,17 +47,17 @@ def queue(request, slug, name):
         PAGE,
         {
             **connection_context(request, ws),
-            **live.clock_context(ws),
+            **common.clock_context(ws),
             **_details_context(request, ws, q, now=now),
-            **live.messages_context(q, now=now),
-            **live.redrive_context(q),
+            **page.messages_context(q, now=now),
+            **page.redrive_context(q),
             "send_form": forms.SendMessageForm(fifo=q.is_fifo),
             "attributes_form": forms.QueueAttributesForm(
                 fifo=q.is_fifo, initial=_settable_attributes(q, ws)
             ),
             "poll_form": forms.PollForm(),
             "received": [],
-            "page": live.page_param("queue", q.name),
+            "page": pages.page_param("queue", q.name),
         },
     )
 
@@ -238,7 +240,7 @@ def start_redrive(request, slug, name):
     return render(
         request,
         f"{PAGE}#redrive",
-        {"workspace": ws, "queue": q, **live.redrive_context(q, form)},
+        {"workspace": ws, "queue": q, **page.redrive_context(q, form)},
         status=status,
     )
 
@@ -254,6 +256,6 @@ def cancel_redrive(request, slug, name):
     return render(
         request,
         f"{PAGE}#redrive",
-        {"workspace": ws, "queue": q, "redrive_error": error, **live.redrive_context(q)},
+        {"workspace": ws, "queue": q, "redrive_error": error, **page.redrive_context(q)},
         status=422 if error else 200,
     )

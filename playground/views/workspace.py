@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from broker import arns, errors, kms, lambdas, selectors, sqs
 from broker import clock as clocks
-from broker.models import EventSourceMapping
-from playground import forms, live
+from playground import forms, pages
+from playground.pages import common
+from playground.pages import workspace as page
 from playground.views.access import workspace_or_404
 
 PAGE = "playground/workspace.html"
@@ -22,7 +23,7 @@ def connection_context(request, workspace) -> dict:
         "endpoint": endpoint,
         "queue_url_example": arns.queue_url(endpoint, workspace.account_id, "MyTaskQueue"),
         "live_url": f"/ws/w/{workspace.slug}/",
-        "server_now": live.server_now(),
+        "server_now": pages.server_now(),
     }
 
 
@@ -31,13 +32,12 @@ def workspace(request, slug):
     now = clocks.for_workspace(ws).now()
     context = {
         **connection_context(request, ws),
-        **live.clock_context(ws),
-        **live.pipeline_context(ws, now=now),
-        **live.forms_context(ws),
-        "mappings": selectors.pipeline(ws, now=now).mappings,
-        "api_calls": selectors.api_feed(ws),
-        "page": live.page_param("workspace"),
-        **live.kms_context(ws),
+        **common.clock_context(ws),
+        **page.pipeline_context(ws, now=now),
+        **page.forms_context(ws),
+        "api_calls": selectors.api_feed(ws, limit=page.API_FEED_LIMIT),
+        "page": pages.page_param("workspace"),
+        **page.kms_context(ws),
     }
     return render(request, PAGE, context)
 
@@ -71,7 +71,7 @@ def create_kms_key(request, slug):
             "workspace": ws,
             "kms_error": error,
             "kms_alias": alias if error else "",
-            **live.kms_context(ws),
+            **page.kms_context(ws),
         },
         status=422 if error else 200,
     )
@@ -92,7 +92,7 @@ def toggle_kms_key(request, slug, key_id):
     return render(
         request,
         f"{PAGE}#kms-keys",
-        {"workspace": ws, "kms_error": error, **live.kms_context(ws)},
+        {"workspace": ws, "kms_error": error, **page.kms_context(ws)},
         status=422 if error else 200,
     )
 
@@ -107,7 +107,7 @@ def kms_quota(request, slug):
     return render(
         request,
         f"{PAGE}#kms-keys",
-        {"workspace": ws, **live.kms_context(ws, quota_form=form if form.errors else None)},
+        {"workspace": ws, **page.kms_context(ws, quota_form=form if form.errors else None)},
         status=422 if form.errors else 200,
     )
 
@@ -117,7 +117,7 @@ def kms_opt_in(request, slug):
     """Opt the account in to KMS or out of it (KmsOptInRequired while out)."""
     ws = workspace_or_404(request, slug)
     kms.set_opted_in(ws, request.POST.get("opted_in") == "true", clock=clocks.for_workspace(ws))
-    return render(request, f"{PAGE}#kms-keys", {"workspace": ws, **live.kms_context(ws)})
+    return render(request, f"{PAGE}#kms-keys", {"workspace": ws, **page.kms_context(ws)})
 
 
 @require_POST
@@ -137,7 +137,7 @@ def clock(request, slug):
     except (errors.AwsError, ValueError) as err:
         error = getattr(err, "message", str(err))
     ws.refresh_from_db()
-    context = {**live.clock_context(ws), "clock_error": error}
+    context = {**common.clock_context(ws), "clock_error": error}
     return render(request, f"{PAGE}#clock", context, status=422 if error else 200)
 
 
@@ -160,12 +160,12 @@ def create_queue(request, slug):
             return render(
                 request,
                 f"{PAGE}#create-queue-form",
-                {**live.forms_context(ws, created=True), "note": f"Queue {queue.name} is ready."},
+                {**page.forms_context(ws, created=True), "note": f"Queue {queue.name} is ready."},
             )
     return render(
         request,
         f"{PAGE}#create-queue-form",
-        {**live.forms_context(ws), "queue_form": form},
+        {**page.forms_context(ws), "queue_form": form},
         status=422,
     )
 
@@ -187,14 +187,14 @@ def create_function(request, slug):
                 request,
                 f"{PAGE}#create-function-form",
                 {
-                    **live.forms_context(ws, created=True),
+                    **page.forms_context(ws, created=True),
                     "note": f"Function {function.name} is ready.",
                 },
             )
     return render(
         request,
         f"{PAGE}#create-function-form",
-        {**live.forms_context(ws), "function_form": form},
+        {**page.forms_context(ws), "function_form": form},
         status=422,
     )
 
@@ -202,7 +202,7 @@ def create_function(request, slug):
 @require_POST
 def add_trigger(request, slug):
     ws = workspace_or_404(request, slug)
-    context = live.forms_context(ws)
+    context = page.forms_context(ws)
     form = forms.AddTriggerForm(
         request.POST,
         queue_names=[q.name for q in selectors.queues(ws)],
@@ -211,7 +211,9 @@ def add_trigger(request, slug):
     if form.is_valid():
         data = form.cleaned_data
         queue = sqs.get_queue(ws, data["queue"])
-        function = get_object_or_404(ws.functions, name=data["function"])
+        function = selectors.function(ws, data["function"])
+        if function is None:
+            raise Http404("No such function.")
         try:
             lambdas.create_event_source_mapping(
                 queue,
@@ -237,9 +239,9 @@ def add_trigger(request, slug):
 def trigger(request, slug, uuid):
     """Enable, disable or delete one SQS trigger; answers with its row (or nothing)."""
     ws = workspace_or_404(request, slug)
-    mapping = get_object_or_404(
-        EventSourceMapping.objects.select_related("queue", "function"), workspace=ws, uuid=uuid
-    )
+    mapping = selectors.mapping(ws, uuid)
+    if mapping is None:
+        raise Http404("No such trigger.")
     action = request.POST.get("action")
     clock = clocks.for_workspace(ws)
     if action == "delete":

@@ -149,8 +149,10 @@
     });
     var feed = document.getElementById("api-feed");
     if (feed) {
+      // Keep as many rows as the server renders (data-limit), newest first.
       var rows = feed.querySelectorAll("li.api-call");
-      for (var i = 60; i < rows.length; i++) rows[i].remove();
+      var limit = parseInt(feed.dataset.limit, 10) || rows.length;
+      for (var i = limit; i < rows.length; i++) rows[i].remove();
     }
     // A log stream follows its newest line, like `aws logs tail --follow`.
     document.querySelectorAll("ol.log").forEach(function (log) { log.scrollTop = log.scrollHeight; });

@@ -1,0 +1,182 @@
+"""The workspace page: the pipeline canvas, the create forms, triggers, KMS keys and the
+API feed, and what each kind of event redraws on it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from broker import arns, kms, selectors
+from broker.kms import data_keys
+from broker.models import Event, Function, Workspace
+from playground.pages import dom
+from playground.pages.common import Update, kind, render
+
+# Dots per edge and render: enough to show a flow, few enough for a projector.
+MAX_PULSES_PER_EDGE = 5
+# What the API feed keeps: the server renders this many, the browser trims to it.
+API_FEED_LIMIT = selectors.API_FEED_LIMIT
+
+
+def pipeline_context(workspace: Workspace, *, now: float) -> dict:
+    """The canvas and the triggers table, from one reading of the pipeline."""
+    p = selectors.pipeline(workspace, now=now)
+    return {
+        "workspace": workspace,
+        "pipeline": p,
+        "edges": [dom.edge(e) for e in p.edges],
+        "mappings": p.mappings,
+        "api_feed_limit": API_FEED_LIMIT,
+    }
+
+
+def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
+    """The unbound create/trigger forms, whose choices follow the workspace's resources.
+
+    Names default to one no resource uses yet; `created` (the answer to a successful
+    create) leaves the name empty, with that fresh name as the placeholder."""
+    from playground import forms
+
+    queue_names = [q.name for q in selectors.queues(workspace)]
+    function_names = [f.name for f in selectors.functions(workspace)]
+    return {
+        "workspace": workspace,
+        "queue_form": forms.CreateQueueForm(queue_names=queue_names, blank_name=created),
+        "function_form": forms.CreateFunctionForm(
+            function_names=function_names, blank_name=created
+        ),
+        "trigger_form": forms.AddTriggerForm(
+            queue_names=queue_names, function_names=function_names
+        ),
+    }
+
+
+def kms_context(workspace: Workspace, *, quota_form=None) -> dict:
+    """The workspace's KMS keys card: each listed key with its aliases, the account's
+    request quota, and the latest requests SQS made of KMS."""
+    from playground import forms
+
+    aliases: dict[int, list[str]] = {}
+    for alias in kms.list_aliases(workspace):
+        aliases.setdefault(alias.key_id, []).append(alias.name)
+    requests = data_keys.requests_by_key(workspace)
+    return {
+        "kms_keys": [
+            {"key": k, "aliases": aliases.get(k.pk, []), "requests": requests.get(k.pk, (0, 0))}
+            for k in kms.list_keys(workspace)
+        ],
+        "kms_quota_form": quota_form
+        or forms.KmsQuotaForm(initial={"quota": workspace.kms_request_quota}),
+        "kms_requests": selectors.kms_requests(workspace),
+    }
+
+
+def snapshot(workspace: Workspace, key: str, *, now: float) -> list[str]:
+    context = pipeline_context(workspace, now=now)
+    return [
+        render("workspace.html#pipeline", context),
+        render("workspace.html#triggers", context),
+        render(
+            "workspace.html#api-feed",
+            {**context, "api_calls": selectors.api_feed(workspace, limit=API_FEED_LIMIT)},
+        ),
+    ]
+
+
+def changes(workspace: Workspace, key: str, new: list[Event], *, now: float, update: Update):
+    parts = []
+    if any(kind(e).structural for e in new):
+        context = pipeline_context(workspace, now=now)
+        parts.append(render("workspace.html#pipeline", context))
+        parts.append(render("workspace.html#triggers", context))
+        parts.append(render("workspace.html#trigger-form-options", forms_context(workspace)))
+    else:
+        parts.extend(_queue_cards(workspace, new, now=now))
+        names = {_function_name(e) for e in new if kind(e).about == "invocation"}
+        for function in selectors.functions_named(workspace, names):
+            parts.append(_function_node(workspace, function))
+    if any(kind(e).service == "kms" for e in new):
+        parts.extend(_kms_changes(workspace))
+    calls = [e for e in new if e.kind == "api.call"][-API_FEED_LIMIT:]
+    if calls:
+        parts.append(
+            render("workspace.html#api-rows", {"workspace": workspace, "api_calls": calls})
+        )
+    update.pulses = _pulses(workspace, new)
+    return parts
+
+
+def _function_name(e: Event) -> str:
+    return e.subject.removeprefix("function:")
+
+
+def _queue_cards(workspace: Workspace, new: list[Event], *, now: float) -> list[str]:
+    """The cards of the queues the events touched, and of the queues whose DLQ they
+    touched (a source's card shows its DLQ's count)."""
+    touched = {e.queue for e in new if e.queue}
+    touched |= {e.data.get("dlq") for e in new if e.kind == "message.moved_to_dlq"}
+    touched |= {e.data.get("destination") for e in new if e.kind == "message.redriven"}
+    queues = selectors.queues_by_name(workspace)
+    for q in queues.values():
+        if arns.queue_name(q.dead_letter_target_arn) in touched:
+            touched.add(q.name)
+    return [
+        render(
+            "workspace.html#queue-card",
+            {
+                "workspace": workspace,
+                "o": selectors.queue_overview(queues[name], now=now, queues_by_name=queues),
+            },
+        )
+        for name in sorted(n for n in touched if n in queues)
+    ]
+
+
+def _function_node(workspace: Workspace, function: Function) -> str:
+    return render(
+        "workspace.html#function-node",
+        {"workspace": workspace, "f": selectors.function_overview(function)},
+    )
+
+
+def _kms_changes(workspace: Workspace) -> list[str]:
+    """What a KMS event changes on the card: its keys, requests and opt-in state, never its
+    create and quota forms, so a push does not wipe what the learner is typing there."""
+    context = {"workspace": workspace, **kms_context(workspace)}
+    return [
+        render(f"workspace.html#{name}", context)
+        for name in ("kms-key-table", "kms-requests", "kms-opt-in")
+    ]
+
+
+def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
+    """Dots to animate along the canvas edges, counted per edge."""
+    relevant = [
+        e for e in new if e.kind in {"message.sent", "message.received", "message.moved_to_dlq"}
+    ]
+    if not relevant:
+        return []
+    queues = selectors.queues_by_name(workspace)
+    triggers: dict[int, list] = {}
+    for m in selectors.mappings(workspace):
+        triggers.setdefault(m.queue_id, []).append(m)
+    edges: Counter = Counter()
+    for e in relevant:
+        queue = queues.get(e.queue)
+        if queue is None:
+            continue
+        if e.kind == "message.sent":
+            edges[(dom.node_id(None), dom.node_id(queue))] += 1
+        elif e.kind == "message.received":
+            receiver = str(e.data.get("receiver") or "")
+            candidates = triggers.get(queue.pk, [])
+            if receiver == "console" or not candidates:
+                continue
+            chosen = next(
+                (m for m in candidates if receiver == f"lambda:{m.function.name}"), candidates[0]
+            )
+            edges[(dom.node_id(queue), dom.node_id(chosen.function))] += 1
+        else:
+            dlq = queues.get(e.data.get("dlq"))
+            if dlq is not None:
+                edges[(dom.node_id(queue), dom.node_id(dlq))] += 1
+    return [{"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE)} for (a, b), n in edges.items()]
