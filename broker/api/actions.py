@@ -452,11 +452,3 @@ ACTIONS = {
     "ListMessageMoveTasks": list_message_move_tasks,
     "CancelMessageMoveTask": cancel_message_move_task,
 }
-
-
-def lookup(action: str):
-    """The handler of an action name; InvalidAction otherwise."""
-    handler = ACTIONS.get(action)
-    if handler is not None:
-        return handler
-    raise errors.InvalidAction(f"The action {action[:80]} is not valid for this endpoint.")

@@ -1,4 +1,4 @@
-"""The KMS actions (`X-Amz-Target: TrentService.<Action>`, JSON 1.1) on the same endpoint.
+"""The KMS actions (`X-Amz-Target: TrentService.<Action>`, awsJson 1.1) on the same endpoint.
 
 Only what a learner needs to encrypt queues with their own key and to watch a
 disabled key, a key of the wrong type or a key policy break sends and receives:
@@ -9,15 +9,9 @@ ListAliases, GetKeyPolicy, PutKeyPolicy. The semantics are
 
 from __future__ import annotations
 
-import json
-
-from django.http import HttpResponse
-
 from broker import arns, errors, kms
 from broker.api import params as p
 from broker.api.actions import Call
-
-TARGET_PREFIX = "TrentService."
 
 
 def _algorithms(key) -> dict:
@@ -183,16 +177,3 @@ ACTIONS = {
         "PutKeyPolicy": put_key_policy,
     }.items()
 }
-
-
-def action_of(target: str) -> str:
-    action = target[len(TARGET_PREFIX) :]
-    if action not in ACTIONS:
-        raise errors.InvalidAction(f"The KMS operation {action[:80]!r} is not offered here.")
-    return action
-
-
-def render(result: dict, request_id: str) -> HttpResponse:
-    response = HttpResponse(json.dumps(result), content_type="application/x-amz-json-1.1")
-    response["x-amzn-RequestId"] = request_id
-    return response

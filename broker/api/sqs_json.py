@@ -1,4 +1,5 @@
-"""The SQS JSON protocol (awsJson 1.0): `X-Amz-Target: AmazonSQS.<Action>`.
+"""The awsJson protocols: SQS's (1.0, `X-Amz-Target: AmazonSQS.<Action>`) and KMS's
+(1.1, `TrentService.<Action>`); `broker/api/services.py` says which target is whose.
 
 Request and response bodies use the member names of the current botocore model
 (`protocols.md` §2.1–§2.2): maps are objects, lists arrays, blobs base64 strings.
@@ -12,16 +13,6 @@ import json
 from django.http import HttpResponse
 
 from broker import errors
-from broker.api.errors import JSON_CONTENT_TYPE
-
-TARGET_PREFIX = "AmazonSQS."
-
-
-def action_of(target: str) -> str:
-    prefix, _, action = target.partition(".")
-    if prefix + "." != TARGET_PREFIX or not action:
-        raise errors.InvalidAction(f"The target {target[:80]!r} is not a valid SQS operation.")
-    return action
 
 
 def parse(body: bytes) -> dict:
@@ -37,9 +28,10 @@ def parse(body: bytes) -> dict:
     return params
 
 
-def render(result: dict, request_id: str) -> HttpResponse:
+def render(result: dict, request_id: str, *, json_version: str = "1.0") -> HttpResponse:
     response = HttpResponse(
-        json.dumps(result, separators=(",", ":")), content_type=JSON_CONTENT_TYPE
+        json.dumps(result, separators=(",", ":")),
+        content_type=f"application/x-amz-json-{json_version}",
     )
     response["x-amzn-RequestId"] = request_id
     return response

@@ -1,8 +1,9 @@
-"""The AWS SQS endpoint at the server root: protocol dispatch, SigV4, long polling.
+"""The AWS endpoint at the server root: protocol dispatch, SigV4, long polling.
 
-`protocols.md` §1: a request with `X-Amz-Target: AmazonSQS.<Action>` speaks JSON,
-anything else with `Action=` (form body or querystring) speaks query; old SDKs
-POST to the queue URL path `/<account>/<queue>` (the `QueueUrl` parameter wins).
+`protocols.md` §1: a request with `X-Amz-Target` speaks JSON, anything else with
+`Action=` (form body or querystring) speaks query; which service answers is
+`broker/api/services.py`'s table (SQS, KMS). Old SDKs POST to the queue URL path
+`/<account>/<queue>` (the `QueueUrl` parameter wins).
 Every request is signed (§5, `broker/api/sigv4.py`) and checked against the
 workspace's secret. Broker work runs in worker threads
 (`sync_to_async(thread_sensitive=False)`), one chunk per step, so requests never
@@ -30,7 +31,7 @@ from django.db import close_old_connections, connection, transaction
 
 from broker import clock as clocks
 from broker import errors, events, sqs, wakeup, workspaces
-from broker.api import actions, kms_actions, query, sigv2, sigv4, sqs_json
+from broker.api import actions, query, services, sigv2, sigv4, sqs_json
 from broker.api.errors import InternalFailure, MissingAction, json_error, query_error
 from broker.models import Workspace
 
@@ -168,7 +169,7 @@ class _Request:
         self.base_url = f"{request.scheme}://{host}"
         self.path_queue_url = f"{self.base_url}{request.path}" if path_queue_url else None
         self.action = ""
-        self.service = "sqs"  # or "kms": KMS shares the endpoint (TrentService targets)
+        self.service = services.DEFAULT  # until the request says which
         self.params: dict = {}
         self.flat: dict[str, str] = {}  # a query request's parameters as sent
         self.call: actions.Call | None = None
@@ -183,17 +184,18 @@ class _Request:
         return meta.get("HTTP_" + name.upper().replace("-", "_"), "")
 
     def parse(self, body: bytes) -> None:
+        """Find the service and the action, and read the parameters."""
         meta = self.request.META
-        if self.target and self.target.startswith(kms_actions.TARGET_PREFIX):
-            self.service = "kms"
-            self.action = kms_actions.action_of(self.target)
-            self.params = sqs_json.parse(body)
-            return
         if self.protocol == "json":
-            self.action = sqs_json.action_of(self.target)
+            self.service, self.action = services.by_target(self.target)
+            if self.service is services.NONE:
+                self.service.handler(self.action)  # UnknownOperationException
             self.params = sqs_json.parse(body)
             return
         flat = self.flat = query.parse(body, meta.get("QUERY_STRING", ""))
+        header = meta.get("HTTP_AUTHORIZATION")
+        scope = sigv4.parse_authorization(header).service if header else None
+        self.service = services.by_scope(scope)
         self.action = flat.get("Action", "")
         if not self.action:
             raise MissingAction()
@@ -223,6 +225,7 @@ class _Request:
             signature_version = 2
         else:
             auth = sigv4.parse_authorization(header)
+            services.check_scope(self.service, auth.service)
             access_key_id = auth.access_key_id
             secret = self._resolve(access_key_id)
             headers = {name: self._header(name) for name in auth.signed_headers}
@@ -264,11 +267,7 @@ class _Request:
             )
         self.parse(body)
         self.authenticate(body)
-        handler = (
-            kms_actions.ACTIONS[self.action]
-            if self.service == "kms"
-            else actions.lookup(self.action)
-        )
+        handler = self.service.handler(self.action)
         self.call.summary = _summary(self.params)
         if handler is actions.receive_message_now:
             receive = actions.receive_request(self.call, self.params)
@@ -332,16 +331,21 @@ class _Request:
     # --- responses -----------------------------------------------------------
 
     def render(self, result: dict):
-        if self.service == "kms":
-            return kms_actions.render(result, self.request_id)
         if self.protocol == "json":
-            return sqs_json.render(result, self.request_id)
+            return sqs_json.render(result, self.request_id, json_version=self.service.json_version)
         return query.render(self.action, result, self.request_id)
 
     def render_error(self, exc: errors.AwsError):
+        service = self.service
         if self.protocol == "json":
-            return json_error(exc, self.request_id)
-        return query_error(exc, self.request_id)
+            return json_error(
+                exc,
+                self.request_id,
+                namespace=service.error_namespace,
+                query_compatible=service.query_compatible,
+                json_version=service.json_version,
+            )
+        return query_error(exc, self.request_id, xmlns=service.xml_namespace)
 
 
 def _in_thread(fn):
@@ -376,7 +380,7 @@ async def _handle(request, path_queue_url: str | None = None):
         await _in_thread(state.finish)(None, exc)
         return state.render_error(exc)
     except Exception:
-        log.exception("SQS %s failed", state.action or "request")
+        log.exception("%s %s failed", state.service.name.upper(), state.action or "request")
         exc = InternalFailure()
         await _in_thread(state.finish)(None, exc)
         return state.render_error(exc)

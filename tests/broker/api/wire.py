@@ -20,8 +20,9 @@ def send(
     key: str = "test",
     secret: str = "test",
     sign: bool = True,
+    service: str = "sqs",
 ):
-    """Returns (status, headers, body text)."""
+    """Returns (status, headers, body text); signed for `service` in us-east-1."""
     if isinstance(body, dict):
         body = urlencode(body)
         headers = {
@@ -32,7 +33,7 @@ def send(
         body = body.encode()
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     if sign:
-        SigV4Auth(Credentials(key, secret), "sqs", "us-east-1").add_auth(request)
+        SigV4Auth(Credentials(key, secret), service, "us-east-1").add_auth(request)
     prepared = request.prepare()
     raw = urllib.request.Request(
         prepared.url,

@@ -1,0 +1,70 @@
+"""One endpoint, several services: each request finds its own, and what finds none gets
+an AWS error in its client's protocol, never an HTML page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.broker.api import wire
+from tests.broker.api.test_sqs_query import xml_error
+
+
+def test_a_json_target_of_no_service_here_is_unknown_operation(live_server_url):
+    status, headers, body = wire.send(
+        live_server_url,
+        body="{}",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Route53.ListZones"},
+        service="route53",
+    )
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/x-amz-json")
+    assert json.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_kms_answers_its_own_errors_with_its_own_json(kms):
+    with pytest.raises(ClientError) as caught:
+        kms.describe_key(KeyId="alias/nothing-here")
+    error = caught.value.response
+    assert error["Error"]["Code"] == "NotFoundException"
+    assert "x-amzn-query-error" not in error["ResponseMetadata"]["HTTPHeaders"]
+    assert error["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.1"
+
+
+def test_an_operation_kms_does_not_have_is_unknown_operation(live_server_url):
+    status, _headers, body = wire.send(
+        live_server_url,
+        body="{}",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "TrentService.ScheduleKeyDeletionTomorrow",
+        },
+        service="kms",
+    )
+    assert (status, json.loads(body)["__type"]) == (400, "UnknownOperationException")
+
+
+def test_an_sqs_call_signed_for_another_service_is_refused(live_server_url):
+    status, headers, body = wire.send(
+        live_server_url,
+        body="{}",
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.ListQueues",
+        },
+        service="s3",
+    )
+    assert (status, headers["x-amzn-query-error"]) == (403, "SignatureDoesNotMatch;Sender")
+    assert "Credential should be scoped to correct service: 'sqs'" in json.loads(body)["message"]
+
+
+def test_a_query_call_signed_for_a_service_not_offered_gets_an_xml_error(live_server_url):
+    status, headers, body = wire.query(
+        live_server_url, {"Action": "ListTopics", "Version": "2010-03-31"}, service="sns"
+    )
+    assert status == 403
+    assert headers["Content-Type"].startswith("text/xml")
+    assert xml_error(body)[0] == "SignatureDoesNotMatch"
+    assert "offers no 'sns' service" in body
