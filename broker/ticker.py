@@ -1,73 +1,159 @@
-"""The clock ticker: wakes what simulated time makes due.
+"""The clock ticker: wakes what simulated time makes due, and looks at nothing else.
 
 A Celery beat schedule cannot tick fast enough for a clock at ×100, so one small
 process (`manage.py tick`) calls `tick_once()` every few wall milliseconds. Each
 workspace is looked at with its own clock; a paused clock makes nothing due.
 
-Once a wall second it folds every queue's tally rows. Per workspace: announce
-messages whose visibility or delay ended, expire messages past their queue's
-retention and forget FIFO deduplication ids older than five minutes (once a
-wall second), advance running redrive tasks, queue
-`finish_invocation` for invocations whose `ends_at` has come, and queue
-`poll_mapping` for enabled mappings with spare concurrency whose queue has a
-visible message (so a send is picked up on the next pass). Each is queued once:
-`lambdas.claim_*` marks the row with a conditional UPDATE before queueing.
+A pass touches only the workspaces with work due, so an idle workspace costs
+nothing, however many there are:
+
+- SQS's timed work (a message whose visibility timeout or delay ends, a message past
+  its queue's retention) has a due time per workspace, reckoned from the indexes of
+  its queues and turned into wall time by its clock; the ticker keeps those in a
+  heap. A workspace is reckoned again after every pass that looked at it, and
+  whenever its events were committed (`wakeup.take_touched`): a send, a receive, a
+  clock change or a new retention period can each bring its due time forward.
+  When due, its returns are announced (`message.visible`) and its expired messages
+  deleted; FIFO deduplication ids older than five minutes are forgotten, once a
+  wall second, in the workspaces looked at (lookups already ignore them).
+- Lambda and redrive work is found by two indexed look-ups a pass: workspaces with
+  an enabled trigger or a running invocation queue `finish_invocation` for
+  invocations whose `ends_at` has come and `poll_mapping` for triggers with spare
+  concurrency whose queue has a visible message; running redrive tasks advance.
+  Each is queued once: `lambdas.claim_*` marks the row with a conditional UPDATE.
+
+Once a wall second it also folds every queue's tally rows. When it starts it reckons
+every workspace that has a queue once.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import time
 
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import lambdas, sqs, tasks
-from broker.models import EventSourceMapping, Invocation, MoveTask, Workspace
+from broker import lambdas, sqs, tasks, wakeup
+from broker.models import EventSourceMapping, Invocation, Message, MoveTask, Queue, Workspace
 from broker.sqs import fifo, redrive, retention, tally
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY = 1.0  # wall seconds between tally folds and deduplication sweeps
 
-SWEEP_EVERY = 1.0  # wall seconds between retention / deduplication sweeps
-_last_sweep = 0.0
+
+def next_due(workspace, *, clock) -> float | None:
+    """The simulated instant of the workspace's next SQS timed work, or None.
+
+    Two index probes per queue: its first hidden message (`message_queue_hidden`)
+    and its oldest message (`message_queue_sent`), whatever the queue's depth.
+    """
+    instants = []
+    for queue in Queue.objects.filter(workspace=workspace):
+        hidden = (
+            Message.objects.filter(queue=queue, hidden=True)
+            .order_by("visible_at")
+            .values_list("visible_at", flat=True)
+            .first()
+        )
+        oldest = (
+            Message.objects.filter(queue=queue)
+            .order_by("sent_at")
+            .values_list("sent_at", flat=True)
+            .first()
+        )
+        if hidden is not None:
+            instants.append(hidden)
+        if oldest is not None:
+            instants.append(oldest + queue.message_retention_period)
+    return min(instants, default=None)
+
+
+class Ticker:
+    """The ticker's memory between passes: when each workspace has work due next."""
+
+    def __init__(self):
+        self.heap: list[tuple[float, int]] = []  # (wall time, workspace id)
+        self.due_at: dict[int, float] = {}  # the entry of each workspace that counts
+        self.started = False
+        self.last_sweep = 0.0
+
+    def _schedule(self, workspace) -> None:
+        clock = clocks.for_workspace(workspace)
+        instant = None if workspace.paused else next_due(workspace, clock=clock)
+        wait = math.inf if instant is None else clock.real_seconds_until(instant)
+        if math.isinf(wait):
+            self.due_at.pop(workspace.pk, None)
+            return
+        wall = time.time() + wait
+        self.due_at[workspace.pk] = wall
+        heapq.heappush(self.heap, (wall, workspace.pk))
+
+    def _pop_due(self, now: float) -> set[int]:
+        due = set()
+        while self.heap and self.heap[0][0] <= now:
+            wall, pk = heapq.heappop(self.heap)
+            if self.due_at.get(pk) == wall:  # a later reckoning replaced older entries
+                del self.due_at[pk]
+                due.add(pk)
+        return due
+
+    def tick_once(self) -> int:
+        """One pass over the workspaces with work due; returns how many things it woke."""
+        close_old_connections()
+        woke = 0
+        if self.started:
+            touched = wakeup.take_touched()
+        else:
+            self.started = True
+            wakeup.take_touched()  # what it says is reckoned here anyway
+            touched = set(Queue.objects.values_list("workspace_id", flat=True).distinct())
+        due = self._pop_due(time.time())
+        # Two indexed look-ups spare the Lambda checks in workspaces without functions at work.
+        busy = set(
+            EventSourceMapping.objects.filter(enabled=True).values_list("workspace_id", flat=True)
+        ) | set(
+            Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
+                "workspace_id", flat=True
+            )
+        )
+        moving = set(
+            MoveTask.objects.filter(status=MoveTask.Status.RUNNING).values_list(
+                "workspace_id", flat=True
+            )
+        )
+        sweep = time.monotonic() - self.last_sweep >= SWEEP_EVERY
+        if sweep:
+            self.last_sweep = time.monotonic()
+            tally.fold()
+        for workspace in Workspace.objects.filter(pk__in=touched | due | busy | moving):
+            if workspace.paused:
+                self.due_at.pop(workspace.pk, None)  # resuming is a clock change: touched
+                continue
+            clock = clocks.for_workspace(workspace)
+            if workspace.pk in touched or workspace.pk in due:
+                woke += sqs.announce_returns(workspace, clock=clock)
+                if sweep or workspace.pk in due:
+                    woke += retention.expire_messages(workspace, clock=clock)
+                if sweep:
+                    fifo.forget_expired(workspace, now=clock.now())
+                self._schedule(workspace)
+            if workspace.pk in moving:
+                woke += redrive.advance_move_tasks(workspace, clock=clock)
+            if workspace.pk in busy:
+                woke += wake_functions(workspace, clock=clock)
+        return woke
+
+
+_ticker = Ticker()
 
 
 def tick_once() -> int:
-    """One pass over every workspace; returns how many things it woke."""
-    global _last_sweep
-    close_old_connections()
-    woke = 0
-    # Two indexed look-ups spare the Lambda checks in workspaces without functions at work.
-    busy = set(
-        EventSourceMapping.objects.filter(enabled=True).values_list("workspace_id", flat=True)
-    ) | set(
-        Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
-            "workspace_id", flat=True
-        )
-    )
-    moving = set(
-        MoveTask.objects.filter(status=MoveTask.Status.RUNNING).values_list(
-            "workspace_id", flat=True
-        )
-    )
-    # Tidying, not timing: receivers already skip what it removes.
-    sweep = time.monotonic() - _last_sweep >= SWEEP_EVERY
-    if sweep:
-        _last_sweep = time.monotonic()
-    if sweep:
-        tally.fold()
-    for workspace in Workspace.objects.filter(paused=False):
-        clock = clocks.for_workspace(workspace)
-        woke += sqs.announce_returns(workspace, clock=clock)
-        if workspace.pk in moving:
-            woke += redrive.advance_move_tasks(workspace, clock=clock)
-        if sweep:
-            woke += retention.expire_messages(workspace, clock=clock)
-            fifo.forget_expired(workspace, now=clock.now())
-        if workspace.pk in busy:
-            woke += wake_functions(workspace, clock=clock)
-    return woke
+    """One pass of this process's ticker (`manage.py tick` calls it 20 times a second)."""
+    return _ticker.tick_once()
 
 
 def wake_functions(workspace, *, clock) -> int:

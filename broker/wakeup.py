@@ -1,10 +1,15 @@
-"""Waking long polls the moment a message arrives.
+"""Waking long polls the moment a message arrives, and the ticker when a workspace changes.
 
 A ReceiveMessage with WaitTimeSeconds must return as soon as a message is
 available (sqs.md §5.2). Sending publishes the queue's id on a Redis pub/sub
 channel after commit; waiting receivers (API long polls) subscribe to it. No
 sleep loop: a receiver wakes on the publish, or when the next delayed or
 in-flight message is due, or at its deadline.
+
+The ticker looks only at workspaces with work due (`broker/ticker.py`); a workspace
+whose events were committed is marked *touched* in a Redis set, so the ticker
+reckons its next due time again. The set is keyed by database, so two stacks that
+share a Redis (as the test run's do) never take each other's marks.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from django.db import connection
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +88,30 @@ class Waiter:
             await self.pubsub.aclose()
         except (aredis.RedisError, OSError):
             pass
+
+
+def touched_key() -> str:
+    return f"playground:touched:{connection.settings_dict['NAME']}"
+
+
+def mark_touched(key: str, workspace_ids) -> None:
+    """Mark workspaces whose events were committed (the events' publisher calls this)."""
+    try:
+        redis_client().sadd(key, *workspace_ids)
+    except redis.RedisError:
+        log.warning("could not mark workspaces %s for the ticker", workspace_ids, exc_info=True)
+
+
+def take_touched() -> set[int]:
+    """The workspaces marked since the last call, unmarked in the same step."""
+    key = touched_key()
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.smembers(key)
+    pipe.delete(key)
+    try:
+        members, _ = pipe.execute()
+    except redis.RedisError:
+        # Work already scheduled still runs on time; a change is picked up when Redis is back.
+        log.warning("could not read the touched workspaces", exc_info=True)
+        return set()
+    return {int(m) for m in members}
