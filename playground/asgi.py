@@ -8,6 +8,7 @@ Django's single sync thread — which would serialise every SDK request.
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
@@ -20,11 +21,12 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from broker.api.urls import QUEUE_URL_PATH  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
 
 class BareASGIHandler(ASGIHandler):
-    """Django's ASGI handler with no middleware: URL resolution and the view only."""
+    """Django's ASGI handler with no middleware: the AWS URLs and the view only."""
 
     def load_middleware(self, is_async=False):
         self._view_middleware = []
@@ -33,16 +35,24 @@ class BareASGIHandler(ASGIHandler):
         get_response = self._get_response_async if is_async else self._get_response
         self._middleware_chain = convert_exception_to_response(get_response)
 
+    def resolve_request(self, request):
+        request.urlconf = "broker.api.urls"
+        return super().resolve_request(request)
+
 
 aws_asgi_app = BareASGIHandler()
+# The paths SDKs send SQS and KMS requests to: the server root and queue URLs.
+AWS_PATH = re.compile(r"^/$|^/" + QUEUE_URL_PATH.removeprefix("^"))
 
 
 def is_aws_scope(scope) -> bool:
-    """An SDK or CLI request: SigV4-signed, a JSON target, or a query Action."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-amz-target" or (name == b"authorization" and value.startswith(b"AWS4-")):
-            return True
-    return b"Action=" in scope.get("query_string", b"")
+    """An SDK or CLI request: SigV4-signed, or a JSON target or a query Action sent to
+    the endpoint's own paths. A browser URL with `?Action=` in it is still a page."""
+    headers = dict(scope.get("headers", ()))
+    if headers.get(b"authorization", b"").startswith(b"AWS4-"):
+        return True
+    marked = b"x-amz-target" in headers or b"Action=" in scope.get("query_string", b"")
+    return marked and bool(AWS_PATH.match(scope.get("path", "")))
 
 
 async def http_app(scope, receive, send):

@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from broker.api import developer
 from broker.api import views as aws
+from broker.api.urls import QUEUE_URL_PATH
 from playground.views import function, message, queue, root, workspace
 
 QUEUE = "w/<str:slug>/queues/<str:name>/"
@@ -43,9 +44,5 @@ urlpatterns = [
         name="aws-sqs-queue-messages",
     ),
     # Old SDKs POST query-protocol requests to the queue URL itself (protocols.md §1).
-    re_path(
-        r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$",
-        csrf_exempt(aws.queue_url_endpoint),
-        name="aws-queue-url",
-    ),
+    re_path(QUEUE_URL_PATH, csrf_exempt(aws.queue_url_endpoint), name="aws-queue-url"),
 ]

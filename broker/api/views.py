@@ -19,6 +19,7 @@ seconds by the workspace clock, at most 20 wall seconds) — no sleep loop.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import threading
@@ -28,6 +29,7 @@ from collections import deque
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
+from django.http import HttpResponse
 
 from broker import clock as clocks
 from broker import errors, events, sqs, wakeup, workspaces
@@ -392,3 +394,20 @@ async def endpoint(request):
 
 async def queue_url_endpoint(request, account_id: str, queue_name: str):
     return await _handle(request, path_queue_url=f"/{account_id}/{queue_name}")
+
+
+async def unknown_path(request):
+    """A signed request to a path no service here has: REST-JSON's error, not a page."""
+    response = HttpResponse(
+        json.dumps(
+            {
+                "message": f"No AWS service of this endpoint answers {request.method} "
+                f"{request.path[:200]}."
+            }
+        ),
+        status=404,
+        content_type="application/json",
+    )
+    response["x-amzn-ErrorType"] = "UnknownOperationException"
+    response["x-amzn-RequestId"] = str(uuid.uuid4())
+    return response

@@ -4,8 +4,11 @@ an AWS error in its client's protocol, never an HTML page."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.broker.api import wire
@@ -68,3 +71,29 @@ def test_a_query_call_signed_for_a_service_not_offered_gets_an_xml_error(live_se
     assert headers["Content-Type"].startswith("text/xml")
     assert xml_error(body)[0] == "SignatureDoesNotMatch"
     assert "offers no 'sns' service" in body
+
+
+def test_a_service_with_no_row_yet_gets_a_json_error_from_its_rest_path(live_server_url):
+    client = boto3.client(
+        "lambda",
+        endpoint_url=live_server_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as caught:
+        client.list_functions()
+    error = caught.value.response
+    assert error["Error"]["Code"] == "UnknownOperationException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "GET /2015-03-31/functions" in error["Error"]["Message"]
+
+
+def test_a_browser_url_with_an_action_in_it_is_still_the_page(live_server_url):
+    for headers in ({}, {"X-Amz-Target": "AmazonSQS.ListQueues"}):
+        request = urllib.request.Request(
+            f"{live_server_url}/healthz?Action=ListQueues", headers=headers
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert (response.status, response.read()) == (200, b"ok")
