@@ -15,18 +15,10 @@ SQL statements a pass ran.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"  # tests.services as a plain library
-
-from tests.services import start_redis  # noqa: E402
+from embedded import embedded
 
 
 def main() -> None:
@@ -35,25 +27,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=200)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    redis_proc, redis_url = start_redis(workdir)
-    os.environ.update(
-        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="playground.settings",
-        SECRET_KEY="bench-idle-workspaces",
-        DEBUG="false",
-    )
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with embedded("bench-idle-", SECRET_KEY="bench-idle-workspaces", DEBUG="false"):
         run(args.idle, args.passes)
-    finally:
-        redis_proc.terminate()
 
 
 def run(idle: int, passes: int) -> None:

@@ -24,18 +24,10 @@ Medians and p99 in microseconds over --calls calls each.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"  # tests.services as a plain library
-
-from tests.services import start_redis  # noqa: E402
+from embedded import embedded
 
 HISTORY = 100_000
 
@@ -52,23 +44,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sse-kms-"))
-    redis_proc, redis_url = start_redis(workdir)
-    os.environ.update(
-        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="playground.settings",
-    )
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with embedded("bench-sse-kms-", SECRET_KEY="bench-sse-kms"):
         run(args.calls)
-    finally:
-        redis_proc.terminate()
 
 
 def run(calls: int) -> None:

@@ -41,16 +41,21 @@ def sqs(live_server_url):
     return make_client(live_server_url)
 
 
-@pytest.fixture(scope="module")
-def kms(live_server_url):
+def service_client(service: str, url: str):
+    """A boto3 client of `service` on the live server, local credentials, no retries."""
     return boto3.client(
-        "kms",
-        endpoint_url=live_server_url,
+        service,
+        endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )
+
+
+@pytest.fixture(scope="module")
+def kms(live_server_url):
+    return service_client("kms", live_server_url)
 
 
 @pytest.fixture

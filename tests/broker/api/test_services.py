@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.broker.api import wire
+from tests.broker.api.conftest import service_client
 from tests.broker.api.test_sqs_query import xml_error
 
 
@@ -74,16 +73,8 @@ def test_a_query_call_signed_for_a_service_not_offered_gets_an_xml_error(live_se
 
 
 def test_a_service_with_no_row_yet_gets_a_json_error_from_its_rest_path(live_server_url):
-    client = boto3.client(
-        "lambda",
-        endpoint_url=live_server_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
-    )
     with pytest.raises(ClientError) as caught:
-        client.list_functions()
+        service_client("lambda", live_server_url).list_functions()
     error = caught.value.response
     assert error["Error"]["Code"] == "UnknownOperationException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
