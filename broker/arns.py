@@ -44,6 +44,10 @@ def queue(workspace, name: str) -> str:
     return of(workspace, "sqs", name)
 
 
+def topic(workspace, name: str) -> str:
+    return of(workspace, "sns", name)
+
+
 def function(workspace, name: str) -> str:
     return of(workspace, "lambda", f"function:{name}")
 

@@ -286,3 +286,26 @@ class OptInRequired(AwsError):
     code = "OptInRequired"
     status = 403
     default_message = "The AWS access key ID needs a subscription for the service."
+
+
+# --- SNS (sns.md §10; every one is the sender's fault) ------------------------------
+
+
+class SnsInvalidParameter(AwsError):
+    code = "InvalidParameter"
+
+
+class SnsNotFound(AwsError):
+    code = "NotFound"
+    status = 404
+
+
+class SnsResourceNotFound(AwsError):
+    code = "ResourceNotFound"
+    status = 404
+    default_message = "Resource does not exist"
+
+
+class SnsTagLimitExceeded(AwsError):
+    code = "TagLimitExceeded"
+    default_message = "Can't add more than 50 tags to a topic."

@@ -36,7 +36,7 @@ class Kind:
     """
 
     name: str
-    service: str  # "sqs", "lambda", "kms" (later "sns"), or "playground"
+    service: str  # "sqs", "sns", "lambda", "kms", or "playground"
     about: str  # "queue", "message", "move_task", "function", "invocation", "mapping", …
     structural: bool = False
 
@@ -66,6 +66,9 @@ KINDS = _declare(
     Kind("move_task.completed", "sqs", "move_task"),
     Kind("move_task.failed", "sqs", "move_task"),
     Kind("move_task.cancelled", "sqs", "move_task"),
+    Kind("topic.created", "sns", "topic", structural=True),
+    Kind("topic.updated", "sns", "topic"),
+    Kind("topic.deleted", "sns", "topic", structural=True),
     Kind("function.created", "lambda", "function", structural=True),
     Kind("function.updated", "lambda", "function", structural=True),
     Kind("function.logged", "lambda", "function"),

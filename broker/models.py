@@ -90,6 +90,34 @@ class Queue(models.Model):
         return bool(self.dead_letter_target_arn)
 
 
+class Topic(models.Model):
+    """An SNS topic. Its settable attributes are kept as SNS answers them: strings, the
+    JSON-valued ones (Policy, DeliveryPolicy) as JSON text."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="topics")
+    name = models.CharField(max_length=256)
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="topic_name_unique"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+    @property
+    def arn(self) -> str:
+        return arns.topic(self.workspace, self.name)
+
+
 class MessageQuerySet(models.QuerySet):
     def visible_at(self, now: float) -> MessageQuerySet:
         return self.filter(visible_at__lte=now)

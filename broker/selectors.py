@@ -20,6 +20,7 @@ from broker.models import (
     MessageGroup,
     MoveTask,
     Queue,
+    Topic,
     Workspace,
 )
 
@@ -87,6 +88,7 @@ class Pipeline:
     dead_letter_queues: list[QueueOverview] = field(default_factory=list)
     functions: list[FunctionOverview] = field(default_factory=list)
     mappings: list[EventSourceMapping] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
 
@@ -146,6 +148,7 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
             result.edges.append(Edge(None, q, "send"))
         if overview.dead_letter_queue is not None:
             result.edges.append(Edge(q, overview.dead_letter_queue, "redrive"))
+    result.topics = list(Topic.objects.filter(workspace=workspace).select_related("workspace"))
     result.functions = [function_overview(f) for f in functions(workspace)]
     result.mappings = mappings(workspace)
     for m in result.mappings:

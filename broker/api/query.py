@@ -92,7 +92,8 @@ def parse(body: bytes, query_string: str) -> dict[str, str]:
     return params
 
 
-def _tree(flat: dict[str, str]) -> dict:
+def tree(flat: dict[str, str]) -> dict:
+    """The flattened parameters as nested dicts, split at the dots."""
     root: dict = {}
     for key, value in flat.items():
         node = root
@@ -144,7 +145,7 @@ def _shape(node: dict) -> dict:
 
 
 def to_params(flat: dict[str, str], action: str) -> dict:
-    params = _shape(_tree(flat))
+    params = _shape(tree(flat))
     if action == "CreateQueue" and "Tags" in params:
         params["tags"] = params.pop("Tags")  # lower-case in the model (sqs.md §10)
     return params

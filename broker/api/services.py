@@ -5,9 +5,9 @@ writes its answers and errors (`protocols.md` §1):
 
 - JSON requests (`X-Amz-Target: <prefix>.<Action>`) route by the target's prefix:
   `AmazonSQS.` is SQS (awsJson 1.0), `TrentService.` KMS (awsJson 1.1);
-- query requests (`Action=…`; SQS's old clients, and SNS) route by the service of
-  the SigV4 credential scope; an unsigned or SigV2 request is SQS's, whose old SDKs
-  are the ones that send them;
+- query requests (`Action=…`: SQS's old clients, and SNS's) route by the service of
+  the SigV4 credential scope (`sns` is SNS, 2010-03-31); an unsigned or SigV2
+  request is SQS's, whose old SDKs are the ones that send them;
 - REST-JSON requests (Lambda's `/2015-03-31/functions/…`) will route by path.
 
 A new service is a new row; nothing else here changes.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from broker import errors
-from broker.api import actions, kms_actions, query
+from broker.api import actions, kms_actions, query, sns_actions, sns_query
 from broker.api.errors import UnknownOperation
 
 
@@ -33,6 +33,8 @@ class Service:
     # awsQueryCompatible (SQS): JSON errors also carry the query code in a header.
     query_compatible: bool = False
     xml_namespace: str = ""  # of its query protocol, "" when it speaks none
+    query_params: Callable | None = None  # (flat parameters, action) -> the model's shapes
+    query_render: Callable | None = None  # (action, result, request id) -> the XML answer
 
     @property
     def speaks_query(self) -> bool:
@@ -43,7 +45,7 @@ class Service:
         found = self.actions.get(action)
         if found is not None:
             return found
-        if self is SQS:
+        if self.speaks_query:
             raise errors.InvalidAction(f"The action {action[:80]} is not valid for this endpoint.")
         if self is NONE:
             raise UnknownOperation(f"The target {action[:80]!r} names no service of this endpoint.")
@@ -60,6 +62,15 @@ SQS = Service(
     error_namespace="com.amazonaws.sqs",
     query_compatible=True,
     xml_namespace=query.XMLNS,
+    query_params=query.to_params,
+    query_render=query.render,
+)
+SNS = Service(
+    name="sns",
+    actions=sns_actions.ACTIONS,
+    xml_namespace=sns_query.XMLNS,
+    query_params=sns_query.to_params,
+    query_render=sns_query.render,
 )
 KMS = Service(
     name="kms",
@@ -67,7 +78,7 @@ KMS = Service(
     target_prefix="TrentService.",
     json_version="1.1",
 )
-SERVICES = (SQS, KMS)
+SERVICES = (SQS, SNS, KMS)
 # The service of a request nothing else names (unsigned, SigV2, a garbled signature).
 DEFAULT = SQS
 # What answers a JSON target of no service here: awsJson's bare UnknownOperationException.

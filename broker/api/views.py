@@ -201,7 +201,7 @@ class _Request:
         self.action = flat.get("Action", "")
         if not self.action:
             raise MissingAction()
-        self.params = query.to_params(flat, self.action)
+        self.params = self.service.query_params(flat, self.action)
 
     def _resolve(self, access_key_id: str) -> str:
         """The workspace of the access key (kept on self); its secret."""
@@ -335,7 +335,7 @@ class _Request:
     def render(self, result: dict):
         if self.protocol == "json":
             return sqs_json.render(result, self.request_id, json_version=self.service.json_version)
-        return query.render(self.action, result, self.request_id)
+        return self.service.query_render(self.action, result, self.request_id)
 
     def render_error(self, exc: errors.AwsError):
         service = self.service

@@ -8,19 +8,21 @@ the pulses all come from `node_id`.
 from __future__ import annotations
 
 from broker import selectors
-from broker.models import Function, Queue
+from broker.models import Function, Queue, Topic
 
 PRODUCER = "node-producer"
 
 
 def node_id(resource: Queue | Function | None) -> str:
-    """`queue-3`, `function-7`; None is the producer (your code, the console)."""
+    """`queue-3`, `function-7`, `topic-2`; None is the producer (your code, the console)."""
     if resource is None:
         return PRODUCER
     if isinstance(resource, Queue):
         return f"queue-{resource.pk}"
     if isinstance(resource, Function):
         return f"function-{resource.pk}"
+    if isinstance(resource, Topic):
+        return f"topic-{resource.pk}"
     raise TypeError(f"no node for {resource!r}")
 
 

@@ -22,7 +22,7 @@ def test_a_kind_nobody_declared_is_refused_before_anything_is_stored(workspace, 
 def test_every_kind_reads_subject_first_and_knows_its_service():
     for name, kind in events.KINDS.items():
         assert name.split(".")[0] == kind.about or kind.about in {"clock", "api"}, name
-        assert kind.service in {"sqs", "lambda", "kms", "playground"}, name
+        assert kind.service in {"sqs", "sns", "lambda", "kms", "playground"}, name
     assert events.kind("mapping.poll_failed").structural is True
     assert events.kind("message.sent").structural is False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import boto3
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -119,3 +120,19 @@ def test_html_in_a_message_body_is_shown_as_text(workspace_page, screenshot):
     expect(timeline.locator("li.tl.tl-deleted")).to_have_count(1, timeout=LIVE)
     expect(timeline.locator("main b")).to_have_count(0)
     screenshot(function_page, "function")
+
+
+def test_a_topic_made_with_boto3_appears_on_the_pipeline(workspace_page, screenshot):
+    ws = workspace_page
+    sns = boto3.client(
+        "sns",
+        endpoint_url=ws.endpoint,
+        region_name=ws.region,
+        aws_access_key_id=ws.access_key,
+        aws_secret_access_key=ws.secret,
+    )
+    sns.create_topic(Name="order-events")
+    topic = ws.page.locator('article.topic[data-topic="order-events"]')
+    expect(topic).to_be_visible(timeout=LIVE)
+    expect(topic).to_contain_text("SNS topic")
+    screenshot(ws.page, "topic")

@@ -41,13 +41,13 @@ def sqs(live_server_url):
     return make_client(live_server_url)
 
 
-def service_client(service: str, url: str):
+def service_client(service: str, url: str, *, key: str = "test"):
     """A boto3 client of `service` on the live server, local credentials, no retries."""
     return boto3.client(
         service,
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="test",
+        aws_access_key_id=key,
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )

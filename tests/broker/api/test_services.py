@@ -64,12 +64,12 @@ def test_an_sqs_call_signed_for_another_service_is_refused(live_server_url):
 
 def test_a_query_call_signed_for_a_service_not_offered_gets_an_xml_error(live_server_url):
     status, headers, body = wire.query(
-        live_server_url, {"Action": "ListTopics", "Version": "2010-03-31"}, service="sns"
+        live_server_url, {"Action": "GetCallerIdentity", "Version": "2011-06-15"}, service="sts"
     )
     assert status == 403
     assert headers["Content-Type"].startswith("text/xml")
     assert xml_error(body)[0] == "SignatureDoesNotMatch"
-    assert "offers no 'sns' service" in body
+    assert "offers no 'sts' service" in body
 
 
 def test_a_service_with_no_row_yet_gets_a_json_error_from_its_rest_path(live_server_url):
