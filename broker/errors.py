@@ -309,3 +309,11 @@ class SnsResourceNotFound(AwsError):
 class SnsTagLimitExceeded(AwsError):
     code = "TagLimitExceeded"
     default_message = "Can't add more than 50 tags to a topic."
+
+
+class SnsParameterValueInvalid(AwsError):
+    code = "ParameterValueInvalid"
+
+
+class SnsValidationError(AwsError):
+    code = "ValidationError"

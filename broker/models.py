@@ -99,6 +99,7 @@ class Topic(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     created_at = models.FloatField()
+    sequence = models.BigIntegerField(default=0)  # FIFO: the last SequenceNumber given
 
     class Meta:
         constraints = [
@@ -116,6 +117,45 @@ class Topic(models.Model):
     @property
     def arn(self) -> str:
         return arns.topic(self.workspace, self.name)
+
+
+class Subscription(models.Model):
+    """An SNS subscription: a topic's endpoint of one protocol, and its settable
+    attributes as SNS answers them (strings)."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="subscriptions")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True)
+    protocol = models.CharField(max_length=16)
+    endpoint = models.CharField(max_length=2048)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "protocol", "endpoint"], name="subscription_unique"
+            ),
+        ]
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.protocol}:{self.endpoint}"
+
+    @property
+    def arn(self) -> str:
+        return f"{self.topic.arn}:{self.uuid}"
+
+
+class SigningCertificate(models.Model):
+    """The key and self-signed certificate a workspace's SNS messages are signed with: the
+    certificate is served at the envelopes' SigningCertURL, as AWS serves its own."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="signing_certificate"
+    )
+    name = models.CharField(max_length=64)  # SimpleNotificationService-<hex>.pem
+    private_key = models.TextField()  # PEM, sealed under the server's key (kms.keys.seal_text)
+    certificate = models.TextField()  # PEM
 
 
 class MessageQuerySet(models.QuerySet):

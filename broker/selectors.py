@@ -20,6 +20,7 @@ from broker.models import (
     MessageGroup,
     MoveTask,
     Queue,
+    Subscription,
     Topic,
     Workspace,
 )
@@ -68,9 +69,9 @@ class QueueOverview:
 class Edge:
     """A connection of the pipeline, between domain objects (a page draws it)."""
 
-    source: Queue | None  # None: the producer (your code, the console)
+    source: Queue | Topic | None  # None: the producer (your code, the console)
     target: Queue | Function
-    kind: str  # "send", "trigger", "redrive"
+    kind: str  # "send", "trigger", "redrive", "subscription"
     enabled: bool = True
 
 
@@ -149,6 +150,11 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
         if overview.dead_letter_queue is not None:
             result.edges.append(Edge(q, overview.dead_letter_queue, "redrive"))
     result.topics = list(Topic.objects.filter(workspace=workspace).select_related("workspace"))
+    for subscription in Subscription.objects.filter(topic__workspace=workspace, protocol="sqs"):
+        queue = by_name.get(arns.queue_name(subscription.endpoint))
+        topic = next(t for t in result.topics if t.pk == subscription.topic_id)
+        if queue is not None:
+            result.edges.append(Edge(topic, queue, "subscription"))
     result.functions = [function_overview(f) for f in functions(workspace)]
     result.mappings = mappings(workspace)
     for m in result.mappings:
@@ -198,6 +204,10 @@ def queue(workspace: Workspace, name: str) -> Queue | None:
 
 def queues_by_name(workspace: Workspace) -> dict[str, Queue]:
     return {q.name: q for q in Queue.objects.filter(workspace=workspace)}
+
+
+def topics_by_name(workspace: Workspace) -> dict[str, Topic]:
+    return {t.name: t for t in Topic.objects.filter(workspace=workspace)}
 
 
 def function(workspace: Workspace, name: str) -> Function | None:

@@ -1,10 +1,14 @@
 """The SNS actions of the query protocol: parameters in, `broker/sns/` called, results out.
 
-So far the topic actions (sns.md §9): CreateTopic, DeleteTopic, ListTopics,
-Get/SetTopicAttributes, Tag/UntagResource, ListTagsForResource, Add/RemovePermission.
+So far (sns.md §9): the topic actions (CreateTopic, DeleteTopic, ListTopics,
+Get/SetTopicAttributes, Tag/UntagResource, ListTagsForResource, Add/RemovePermission),
+the subscription actions for SQS endpoints and Publish.
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from broker import errors, sns
 from broker.api.actions import Call
@@ -104,7 +108,125 @@ def remove_permission(call: Call, params: dict) -> dict:
     return {}
 
 
+def subscribe(call: Call, params: dict) -> dict:
+    subscription = sns.subscribe(
+        _topic(call, params),
+        _required(params, "Protocol"),
+        str(params.get("Endpoint") or ""),
+        attributes=params.get("Attributes") or {},
+        clock=call.clock,
+    )
+    return {"SubscriptionArn": subscription.arn}
+
+
+def unsubscribe(call: Call, params: dict) -> dict:
+    sns.unsubscribe(call.workspace, _required(params, "SubscriptionArn"), clock=call.clock)
+    return {}
+
+
+def _listed(page: list, token: str) -> dict:
+    return {
+        "Subscriptions": [
+            {
+                "SubscriptionArn": s.arn,
+                "Owner": s.topic.workspace.account_id,
+                "Protocol": s.protocol,
+                "Endpoint": s.endpoint,
+                "TopicArn": s.topic.arn,
+            }
+            for s in page
+        ],
+        "NextToken": token or None,
+    }
+
+
+def list_subscriptions(call: Call, params: dict) -> dict:
+    return _listed(
+        *sns.list_subscriptions(call.workspace, next_token=params.get("NextToken") or "")
+    )
+
+
+def list_subscriptions_by_topic(call: Call, params: dict) -> dict:
+    return _listed(
+        *sns.list_subscriptions_by_topic(
+            _topic(call, params), next_token=params.get("NextToken") or ""
+        )
+    )
+
+
+def _subscription(call: Call, params: dict):
+    return sns.get_subscription(call.workspace, _required(params, "SubscriptionArn"))
+
+
+def get_subscription_attributes(call: Call, params: dict) -> dict:
+    return {"Attributes": sns.get_subscription_attributes(_subscription(call, params))}
+
+
+def set_subscription_attributes(call: Call, params: dict) -> dict:
+    sns.set_subscription_attributes(
+        _subscription(call, params),
+        _required(params, "AttributeName"),
+        str(params.get("AttributeValue") or ""),
+        clock=call.clock,
+    )
+    return {}
+
+
+def publish(call: Call, params: dict) -> dict:
+    if params.get("PhoneNumber"):
+        raise errors.SnsInvalidParameter(
+            "Invalid parameter: PhoneNumber Reason: the playground has no SMS inbox yet"
+        )
+    arn = params.get("TopicArn") or params.get("TargetArn")
+    if not arn:
+        raise errors.SnsInvalidParameter(
+            "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter"
+        )
+    topic = sns.get_topic(call.workspace, str(arn))
+    subject = params.get("Subject")
+    published = sns.publish(
+        topic,
+        message=str(params.get("Message") or ""),
+        subject=None if subject is None else str(subject),
+        structure=params.get("MessageStructure") or None,
+        attributes=_message_attributes(params.get("MessageAttributes") or {}),
+        group_id=params.get("MessageGroupId") or None,
+        deduplication_id=params.get("MessageDeduplicationId") or None,
+        base_url=call.base_url,
+        clock=call.clock,
+    )
+    result = {"MessageId": published.message_id}
+    if published.sequence_number is not None:
+        result["SequenceNumber"] = published.sequence_number
+    return result
+
+
+def _message_attributes(raw: dict) -> dict:
+    """The wire's attributes with BinaryValue decoded from base64 (a bad one refused)."""
+    if not isinstance(raw, dict):
+        raise errors.SnsInvalidParameter("Invalid parameter: MessageAttributes")
+    decoded = {}
+    for name, value in raw.items():
+        value = dict(value) if isinstance(value, dict) else {}
+        if "BinaryValue" in value:
+            try:
+                value["BinaryValue"] = base64.b64decode(str(value["BinaryValue"]), validate=True)
+            except (ValueError, binascii.Error):
+                raise errors.SnsParameterValueInvalid(
+                    f"The message attribute '{name}' with type 'Binary' must be base64."
+                ) from None
+        decoded[name] = value
+    return decoded
+
+
 ACTIONS = {
+    "Subscribe": subscribe,
+    "Unsubscribe": unsubscribe,
+    "ListSubscriptions": list_subscriptions,
+    "ListSubscriptionsByTopic": list_subscriptions_by_topic,
+    "GetSubscriptionAttributes": get_subscription_attributes,
+    "SetSubscriptionAttributes": set_subscription_attributes,
+    "Publish": publish,
     "CreateTopic": create_topic,
     "DeleteTopic": delete_topic,
     "ListTopics": list_topics,

@@ -86,6 +86,16 @@ def _open(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
     return aead.decrypt(sealed[:12], sealed[12:], aad)
 
 
+def seal_secret(plain: bytes, label: str) -> str:
+    """A secret of the server's own (an SNS signing key) sealed under the root key, so the
+    database alone does not give it away; `label` binds it to its owner."""
+    return base64.b64encode(_seal(_root(), plain, label.encode())).decode()
+
+
+def open_secret(sealed: str, label: str) -> bytes:
+    return _open(_root(), base64.b64decode(sealed), label.encode())
+
+
 def key_arn(key: KmsKey) -> str:
     return arns.kms_key(key.workspace, key.key_id)
 

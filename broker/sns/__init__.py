@@ -1,5 +1,6 @@
-"""Amazon SNS: topics so far; subscriptions, publish, filter policies and deliveries are
-the next slices of the issue "SNS, complete" (sns.md).
+"""Amazon SNS: topics, SQS subscriptions and Publish with signed envelopes so far; the
+other protocols, filter policies and delivery retries are the next slices of the issue
+"SNS, complete" (sns.md).
 
 One module per concept, as in `broker/sqs/`; callers import the package (`from broker
 import sns`) and call `sns.create_topic(...)`.
@@ -7,6 +8,16 @@ import sns`) and call `sns.create_topic(...)`.
 
 from __future__ import annotations
 
+from broker.sns.publish import Published, publish
+from broker.sns.subscriptions import (
+    get_subscription,
+    get_subscription_attributes,
+    list_subscriptions,
+    list_subscriptions_by_topic,
+    set_subscription_attributes,
+    subscribe,
+    unsubscribe,
+)
 from broker.sns.topics import (
     add_permission,
     create_topic,
@@ -22,6 +33,7 @@ from broker.sns.topics import (
 )
 
 __all__ = [
+    "Published",
     "add_permission",
     "create_topic",
     "delete_topic",
@@ -33,4 +45,12 @@ __all__ = [
     "set_topic_attributes",
     "tag_resource",
     "untag_resource",
+    "get_subscription",
+    "get_subscription_attributes",
+    "list_subscriptions",
+    "list_subscriptions_by_topic",
+    "publish",
+    "set_subscription_attributes",
+    "subscribe",
+    "unsubscribe",
 ]

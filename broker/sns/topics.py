@@ -221,8 +221,8 @@ def list_topics(workspace, *, next_token: str = "") -> tuple[list[Topic], str]:
 
 @transaction.atomic
 def delete_topic(workspace, arn: str, *, clock) -> None:
-    """Delete a topic (and, once there are some, its subscriptions); a topic that does not
-    exist is no error, as on AWS. Records `topic.deleted`."""
+    """Delete a topic and its subscriptions; a topic that does not exist is no error, as on
+    AWS. Records `topic.deleted`."""
     try:
         topic = get_topic(workspace, arn)
     except errors.SnsNotFound:
@@ -239,7 +239,7 @@ def get_topic_attributes(topic: Topic) -> dict[str, str]:
         "Owner": topic.workspace.account_id,
         "DisplayName": "",
         "Policy": default_policy(topic),
-        "SubscriptionsConfirmed": "0",
+        "SubscriptionsConfirmed": str(topic.subscriptions.count()),
         "SubscriptionsPending": "0",
         "SubscriptionsDeleted": "0",
         "EffectiveDeliveryPolicy": EFFECTIVE_DELIVERY_POLICY,

@@ -156,6 +156,7 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
     if not relevant:
         return []
     queues = selectors.queues_by_name(workspace)
+    topics = selectors.topics_by_name(workspace)
     triggers: dict[int, list] = {}
     for m in selectors.mappings(workspace):
         triggers.setdefault(m.queue_id, []).append(m)
@@ -165,7 +166,9 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
         if queue is None:
             continue
         if e.kind == "message.sent":
-            edges[(dom.node_id(None), dom.node_id(queue))] += 1
+            # A topic's delivery comes along its subscription edge: SNS pushes.
+            topic = topics.get(str(e.data.get("sender") or "").removeprefix("sns:"))
+            edges[(dom.node_id(topic), dom.node_id(queue))] += 1
         elif e.kind == "message.received":
             receiver = str(e.data.get("receiver") or "")
             candidates = triggers.get(queue.pk, [])

@@ -122,7 +122,9 @@ def test_html_in_a_message_body_is_shown_as_text(workspace_page, screenshot):
     screenshot(function_page, "function")
 
 
-def test_a_topic_made_with_boto3_appears_on_the_pipeline(workspace_page, screenshot):
+def test_one_publish_is_pushed_to_every_subscribed_queue_on_the_pipeline(
+    workspace_page, screenshot
+):
     ws = workspace_page
     sns = boto3.client(
         "sns",
@@ -131,8 +133,20 @@ def test_a_topic_made_with_boto3_appears_on_the_pipeline(workspace_page, screens
         aws_access_key_id=ws.access_key,
         aws_secret_access_key=ws.secret,
     )
-    sns.create_topic(Name="order-events")
-    topic = ws.page.locator('article.topic[data-topic="order-events"]')
-    expect(topic).to_be_visible(timeout=LIVE)
-    expect(topic).to_contain_text("SNS topic")
-    screenshot(ws.page, "topic")
+    sqs = ws.sqs()
+    topic = sns.create_topic(Name="order-events")["TopicArn"]
+    for name in ("billing", "shipping"):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    page = ws.page
+    expect(page.locator('article.topic[data-topic="order-events"]')).to_be_visible(timeout=LIVE)
+    expect(page.locator('.edge-list li[data-kind="subscription"]')).to_have_count(2, timeout=LIVE)
+    sns.publish(TopicArn=topic, Message="order 7 placed")
+    # Push: both queues hold a copy at once, waiting to be polled.
+    for name in ("billing", "shipping"):
+        card = page.locator(f'article.queue[data-queue="{name}"]')
+        expect(card.locator('[data-count="visible"]')).to_have_text("1", timeout=LIVE)
+    screenshot(page, "fan-out")

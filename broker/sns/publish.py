@@ -1,0 +1,300 @@
+"""Publish: one message to a topic, pushed at once to every subscription (sns.md §4).
+
+SNS is push: a publish delivers a copy to each subscriber while the publisher waits
+for nothing more than the topic to accept it, where an SQS message waits in its
+queue to be polled. This slice delivers to SQS subscriptions, in the publish's own
+transaction, each delivery in a savepoint of its own: a queue that refuses (deleted,
+its KMS key disabled) fails that delivery alone, recorded as
+`subscription.delivery_failed`, and the others go through. Filter policies, retries and
+subscription dead-letter queues are the next slices.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import F
+
+from broker import errors, events, message_attributes, sqs
+from broker.models import Subscription, Topic
+from broker.sns import envelopes
+from broker.sns.topics import invalid
+
+MAX_MESSAGE_BYTES = 262_144
+MAX_SUBJECT = 99  # "less than 100 characters"
+GROUP_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+NUMBER_LIMIT = Decimal(10) ** 9
+
+
+@dataclass(frozen=True)
+class Published:
+    message_id: str
+    sequence_number: str | None = None
+
+
+def _attribute_error(text: str) -> errors.AwsError:
+    return errors.SnsParameterValueInvalid(text)
+
+
+def validated_attributes(attributes: dict) -> tuple[dict, int]:
+    """SNS's message attributes, refused with SNS's texts; (stored form, byte size).
+
+    The shapes and MD5 are SQS's (`message_attributes`); SNS adds String.Array, the
+    Number range, and words its errors its own way."""
+    stored, size = {}, 0
+    for name, value in attributes.items():
+        if name.startswith("."):
+            raise _attribute_error(
+                "Invalid message attribute name starting with character '.' was found."
+            )
+        if name.endswith("."):
+            raise _attribute_error(
+                "Invalid message attribute name ending with character '.' was found."
+            )
+        if ".." in name:
+            raise _attribute_error("Message attribute name can not have successive '.' character.")
+        bad = re.search(r"[^A-Za-z0-9_.-]", name)
+        if bad:
+            raise _attribute_error(
+                f"Invalid non-alphanumeric character '#x{ord(bad.group()):X}' was found in the "
+                "message attribute name. Can only include alphanumeric characters, hyphens, "
+                "underscores, or dots."
+            )
+        if len(name.encode()) >= 256:
+            raise _attribute_error("Length of message attribute name must be less than 256 bytes.")
+        value = value or {}
+        data_type = str(value.get("DataType") or "")
+        if not data_type:
+            raise errors.SnsValidationError(
+                f"1 validation error detected: Value null at 'messageAttributes.{name}.member."
+                "dataType' failed to satisfy constraint: Member must not be null"
+            )
+        base = data_type.split(".", 1)[0]
+        if base not in message_attributes.DATA_TYPES:
+            raise _attribute_error(
+                f"The message attribute '{name}' has an invalid message attribute type, the set "
+                "of supported type prefixes is Binary, Number, and String."
+            )
+        if base == "Binary":
+            if "BinaryValue" not in value:
+                raise _attribute_error(
+                    f"The message attribute '{name}' with type 'Binary' must use field 'Binary'."
+                )
+            raw = value["BinaryValue"]
+            raw = raw if isinstance(raw, bytes) else str(raw).encode()
+            if not raw:
+                raise _attribute_error(
+                    f"The message attribute '{name}' must contain non-empty message attribute "
+                    "value for message attribute type 'Binary'."
+                )
+            stored[name] = {"DataType": data_type, "BinaryValue": raw}
+            size += len(name.encode()) + len(data_type.encode()) + len(raw)
+            continue
+        if "StringValue" not in value:
+            raise _attribute_error(
+                f"The message attribute '{name}' with type '{base}' must use field 'String'."
+            )
+        text = str(value["StringValue"])
+        if not text:
+            raise _attribute_error(
+                f"The message attribute '{name}' must contain non-empty message attribute value "
+                f"for message attribute type '{data_type}'."
+            )
+        if base == "Number":
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or abs(number) > NUMBER_LIMIT:
+                raise _attribute_error(
+                    f"Value {text[:40]} cannot be converted to a number between -10^9 and 10^9."
+                )
+        if data_type == "String.Array":
+            try:
+                items = json.loads(text)
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or any(isinstance(i, dict | list) for i in items):
+                raise _attribute_error(
+                    f"The message attribute '{name}' with type 'String.Array' must be a JSON "
+                    "array of strings, numbers, true, false or null."
+                )
+        stored[name] = {"DataType": data_type, "StringValue": text}
+        size += len(name.encode()) + len(data_type.encode()) + len(text.encode())
+    return stored, size
+
+
+def _messages(message: str, structure: str | None) -> dict[str, str]:
+    """The message each protocol gets: one for all, or MessageStructure=json's own."""
+    if not structure:
+        return {"default": message}
+    if structure != "json":
+        raise invalid("MessageStructure")
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        raise invalid("Message Structure - JSON message body failed to parse") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("default"), str):
+        raise invalid("Message Structure - No default entry in JSON message body")
+    return {k: v for k, v in parsed.items() if isinstance(v, str)}
+
+
+@transaction.atomic
+def publish(
+    topic: Topic,
+    *,
+    message: str,
+    subject: str | None = None,
+    structure: str | None = None,
+    attributes: dict | None = None,
+    group_id: str | None = None,
+    deduplication_id: str | None = None,
+    base_url: str,
+    clock,
+) -> Published:
+    """Accept one message and deliver it to every SQS subscription of the topic.
+
+    Records `topic.published`, and per failed delivery `subscription.delivery_failed`;
+    the queues record their own `message.sent`. Raises InvalidParameter and
+    ParameterValueInvalid with SNS's texts; nothing is delivered when it raises.
+    """
+    if message is None or message == "":
+        raise invalid("Empty message")
+    if subject is not None and (
+        not subject or len(subject) > MAX_SUBJECT or any(ord(c) < 32 for c in subject)
+    ):
+        raise invalid("Subject")
+    stored, attributes_size = validated_attributes(attributes or {})
+    if len(message.encode()) + attributes_size > MAX_MESSAGE_BYTES:
+        raise invalid("Message too long")
+    per_protocol = _messages(message, structure)
+    if topic.is_fifo:
+        if not group_id:
+            raise invalid("The MessageGroupId parameter is required for FIFO topics")
+        if not GROUP_ID_RE.match(group_id):
+            raise invalid("MessageGroupId")
+        if not deduplication_id:
+            if topic.attributes.get("ContentBasedDeduplication") != "true":
+                raise invalid(
+                    "The topic should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly"
+                )
+            deduplication_id = hashlib.sha256(message.encode()).hexdigest()
+    elif deduplication_id:
+        raise invalid(
+            "MessageDeduplicationId Reason: The request includes MessageDeduplicationId "
+            "parameter that is not valid for this topic type"
+        )
+    message_id = str(uuid.uuid4())
+    sequence_number = None
+    if topic.is_fifo:
+        Topic.objects.filter(pk=topic.pk).update(sequence=F("sequence") + 1)
+        topic.refresh_from_db(fields=["sequence"])
+        sequence_number = f"{topic.sequence:020d}"
+    now = clock.now()
+    delivered = failed = 0
+    for subscription in Subscription.objects.filter(topic=topic, protocol="sqs"):
+        try:
+            with transaction.atomic():
+                _deliver_to_queue(
+                    topic,
+                    subscription,
+                    message_id=message_id,
+                    message=per_protocol.get("sqs", per_protocol["default"]),
+                    subject=subject,
+                    attributes={} if structure else stored,
+                    group_id=group_id,
+                    deduplication_id=deduplication_id,
+                    sequence_number=sequence_number,
+                    at=now,
+                    base_url=base_url,
+                    clock=clock,
+                )
+            delivered += 1
+        except errors.AwsError as err:
+            failed += 1
+            events.record(
+                topic.workspace,
+                "subscription.delivery_failed",
+                subject=events.subject("topic", topic.name),
+                data={
+                    "subscription": str(subscription.uuid),
+                    "message_id": message_id,
+                    "endpoint": subscription.endpoint,
+                    "error": err.wire_query_code,
+                    "reason": err.message,
+                },
+                clock=clock,
+            )
+    events.record(
+        topic.workspace,
+        "topic.published",
+        subject=events.subject("topic", topic.name),
+        data={"message_id": message_id, "delivered": delivered, "failed": failed},
+        clock=clock,
+    )
+    return Published(message_id, sequence_number)
+
+
+def _deliver_to_queue(
+    topic: Topic,
+    subscription: Subscription,
+    *,
+    message_id: str,
+    message: str,
+    subject: str | None,
+    attributes: dict,
+    group_id: str | None,
+    deduplication_id: str | None,
+    sequence_number: str | None,
+    at: float,
+    base_url: str,
+    clock,
+) -> None:
+    queue = sqs.queue_by_arn(topic.workspace, subscription.endpoint)
+    if queue is None:
+        raise errors.QueueDoesNotExist()
+    raw = subscription.attributes.get("RawMessageDelivery") == "true"
+    if raw:
+        body, queue_attributes = message, attributes
+    else:
+        envelope = envelopes.notification(
+            topic,
+            subscription,
+            message_id=message_id,
+            message=message,
+            subject=subject,
+            attributes=_envelope_attributes(attributes),
+            at=at,
+            base_url=base_url,
+            sequence_number=sequence_number,
+        )
+        body, queue_attributes = json.dumps(envelope, indent=2), {}
+    sqs.send_message(
+        queue,
+        body=body,
+        attributes=queue_attributes,
+        group_id=group_id if queue.is_fifo else None,
+        deduplication_id=deduplication_id if queue.is_fifo else None,
+        sender=f"sns:{topic.name}",
+        clock=clock,
+    )
+
+
+def _envelope_attributes(attributes: dict) -> dict:
+    """Binary values travel base64-encoded in the envelope, as SNS writes them."""
+    return {
+        name: (
+            {"DataType": v["DataType"], "BinaryValue": base64.b64encode(v["BinaryValue"]).decode()}
+            if "BinaryValue" in v
+            else v
+        )
+        for name, v in attributes.items()
+    }
