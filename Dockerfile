@@ -30,6 +30,9 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0 
     && chown playground:playground /var/lib/playground
 
 USER playground
+# Where the secret key is made on first start, unless SECRET_KEY is set (the image's own
+# directory is not writable by this user).
+ENV SECRET_KEY_FILE=/var/lib/playground/secret_key
 EXPOSE 8000
 ENTRYPOINT ["playground-entrypoint"]
 CMD ["web"]

@@ -421,7 +421,7 @@ class Event(models.Model):
     message_id = models.CharField(max_length=100, blank=True)
     # The resource beside the queue whose page lists the event, `<resource>:<name>`
     # (`function:orders`): see `events.subject`.
-    subject = models.CharField(max_length=160, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:

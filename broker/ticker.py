@@ -23,7 +23,8 @@ nothing, however many there are:
   Each is queued once: `lambdas.claim_*` marks the row with a conditional UPDATE.
 
 Once a wall second it also folds every queue's tally rows. When it starts it reckons
-every workspace that has a queue once.
+every workspace that has a queue once, and again after it could not read the marks
+(some may have been lost); a workspace whose work fails is tried again a second later.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from broker.sqs import fifo, redrive, retention, tally
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1.0  # wall seconds between tally folds and deduplication sweeps
+RETRY_AFTER = 1.0  # wall seconds before a workspace whose work failed is tried again
 
 
 def next_due(workspace, *, clock) -> float | None:
@@ -78,8 +80,17 @@ class Ticker:
     def __init__(self):
         self.heap: list[tuple[float, int]] = []  # (wall time, workspace id)
         self.due_at: dict[int, float] = {}  # the entry of each workspace that counts
-        self.started = False
+        self.started = False  # every workspace with a queue reckoned once
         self.last_sweep = 0.0
+
+    def _push(self, pk: int, wall: float) -> None:
+        if abs(self.due_at.get(pk, -math.inf) - wall) < 0.001:
+            return  # the same reckoning again: one entry is enough
+        self.due_at[pk] = wall
+        heapq.heappush(self.heap, (wall, pk))
+        if len(self.heap) > 4 * len(self.due_at) + 1024:  # drop the entries that no longer count
+            self.heap = [(w, p) for p, w in self.due_at.items()]
+            heapq.heapify(self.heap)
 
     def _schedule(self, workspace) -> None:
         clock = clocks.for_workspace(workspace)
@@ -88,9 +99,7 @@ class Ticker:
         if math.isinf(wait):
             self.due_at.pop(workspace.pk, None)
             return
-        wall = time.time() + wait
-        self.due_at[workspace.pk] = wall
-        heapq.heappush(self.heap, (wall, workspace.pk))
+        self._push(workspace.pk, time.time() + wait)
 
     def _pop_due(self, now: float) -> set[int]:
         due = set()
@@ -101,50 +110,86 @@ class Ticker:
                 due.add(pk)
         return due
 
+    def _changed(self) -> set[int]:
+        """The workspaces to reckon again: those marked touched; all of them with a queue
+        at the start, and again after the marks could not be read (some may be lost)."""
+        touched = wakeup.take_touched()
+        if touched is None:
+            self.started = False
+            return set()
+        if not self.started:
+            touched |= set(Queue.objects.values_list("workspace_id", flat=True).distinct())
+            self.started = True
+        return touched
+
     def tick_once(self) -> int:
-        """One pass over the workspaces with work due; returns how many things it woke."""
+        """One pass over the workspaces with work due; returns how many things it woke.
+
+        A workspace whose work fails (a locked database, a broker that is down) is tried
+        again RETRY_AFTER wall seconds later: no due work is forgotten."""
         close_old_connections()
         woke = 0
-        if self.started:
-            touched = wakeup.take_touched()
-        else:
-            self.started = True
-            wakeup.take_touched()  # what it says is reckoned here anyway
-            touched = set(Queue.objects.values_list("workspace_id", flat=True).distinct())
+        touched = self._changed()
         due = self._pop_due(time.time())
-        # Two indexed look-ups spare the Lambda checks in workspaces without functions at work.
-        busy = set(
-            EventSourceMapping.objects.filter(enabled=True).values_list("workspace_id", flat=True)
-        ) | set(
-            Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
-                "workspace_id", flat=True
+        pending, done = touched | due, set()
+        try:
+            # Two indexed look-ups spare the Lambda checks in workspaces without functions.
+            busy = set(
+                EventSourceMapping.objects.filter(enabled=True).values_list(
+                    "workspace_id", flat=True
+                )
+            ) | set(
+                Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
+                    "workspace_id", flat=True
+                )
             )
-        )
-        moving = set(
-            MoveTask.objects.filter(status=MoveTask.Status.RUNNING).values_list(
-                "workspace_id", flat=True
+            moving = set(
+                MoveTask.objects.filter(status=MoveTask.Status.RUNNING).values_list(
+                    "workspace_id", flat=True
+                )
             )
-        )
-        sweep = time.monotonic() - self.last_sweep >= SWEEP_EVERY
-        if sweep:
-            self.last_sweep = time.monotonic()
-            tally.fold()
-        for workspace in Workspace.objects.filter(pk__in=touched | due | busy | moving):
-            if workspace.paused:
-                self.due_at.pop(workspace.pk, None)  # resuming is a clock change: touched
-                continue
-            clock = clocks.for_workspace(workspace)
-            if workspace.pk in touched or workspace.pk in due:
-                woke += sqs.announce_returns(workspace, clock=clock)
-                if sweep or workspace.pk in due:
-                    woke += retention.expire_messages(workspace, clock=clock)
-                if sweep:
-                    fifo.forget_expired(workspace, now=clock.now())
-                self._schedule(workspace)
-            if workspace.pk in moving:
-                woke += redrive.advance_move_tasks(workspace, clock=clock)
-            if workspace.pk in busy:
-                woke += wake_functions(workspace, clock=clock)
+            sweep = time.monotonic() - self.last_sweep >= SWEEP_EVERY
+            if sweep:
+                self.last_sweep = time.monotonic()
+                tally.fold()
+            workspaces = list(Workspace.objects.filter(pk__in=pending | busy | moving))
+            done |= pending - {w.pk for w in workspaces}  # deleted since
+            for workspace in workspaces:
+                try:
+                    woke += self._visit(
+                        workspace,
+                        reckon=workspace.pk in pending,
+                        expire=sweep or workspace.pk in due,
+                        sweep=sweep,
+                        moving=workspace.pk in moving,
+                        busy=workspace.pk in busy,
+                    )
+                    done.add(workspace.pk)
+                except Exception:
+                    log.exception("the ticker could not wake workspace %s", workspace.pk)
+        finally:
+            for pk in pending - done:
+                self._push(pk, time.time() + RETRY_AFTER)
+        return woke
+
+    def _visit(self, workspace, *, reckon, expire, sweep, moving, busy) -> int:
+        woke = 0
+        if workspace.paused:
+            self.due_at.pop(workspace.pk, None)  # resuming is a clock change: touched
+            return 0
+        clock = clocks.for_workspace(workspace)
+        if reckon:
+            woke += sqs.announce_returns(workspace, clock=clock)
+            if expire:
+                woke += retention.expire_messages(workspace, clock=clock)
+            if sweep:
+                fifo.forget_expired(workspace, now=clock.now())
+        if moving:
+            woke += redrive.advance_move_tasks(workspace, clock=clock)
+        if busy:
+            woke += wake_functions(workspace, clock=clock)
+        if reckon:
+            self._schedule(workspace)
         return woke
 
 

@@ -102,8 +102,9 @@ def mark_touched(key: str, workspace_ids) -> None:
         log.warning("could not mark workspaces %s for the ticker", workspace_ids, exc_info=True)
 
 
-def take_touched() -> set[int]:
-    """The workspaces marked since the last call, unmarked in the same step."""
+def take_touched() -> set[int] | None:
+    """The workspaces marked since the last call, unmarked in the same step; None when
+    Redis could not be read (marks may have been lost meanwhile)."""
     key = touched_key()
     pipe = redis_client().pipeline(transaction=True)
     pipe.smembers(key)
@@ -111,7 +112,6 @@ def take_touched() -> set[int]:
     try:
         members, _ = pipe.execute()
     except redis.RedisError:
-        # Work already scheduled still runs on time; a change is picked up when Redis is back.
         log.warning("could not read the touched workspaces", exc_info=True)
-        return set()
+        return None
     return {int(m) for m in members}

@@ -45,15 +45,23 @@ def read_or_create_key(path: Path) -> str:
         key = ""
     if key:
         return key
+    if path.exists():  # there, but empty: made by hand or cut short, never by this
+        raise RuntimeError(f"{path} is empty: delete it to make a new key, or set SECRET_KEY.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(50) + "\n")
-        with contextlib.suppress(FileExistsError):  # another process made it first
+        try:
             os.link(tmp, path)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        except OSError:  # a file system without hard links: rename, which is atomic too
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     return path.read_text().strip()
 
 

@@ -35,7 +35,7 @@ def _topic(call: Call, params: dict):
 def create_topic(call: Call, params: dict) -> dict:
     topic = sns.create_topic(
         call.workspace,
-        _required(params, "Name"),
+        str(params.get("Name") or ""),
         attributes=params.get("Attributes") or {},
         tags=_list(params, "Tags") if "Tags" in params else None,
         clock=call.clock,

@@ -34,12 +34,15 @@ def _shape(name: str, node):
         for item in _items(name, node["entry"]):
             if not isinstance(item, dict):
                 raise errors.SnsInvalidParameter(f"Invalid parameter: {name}")
-            if "key" in item:  # an attribute map: entry.N.key / entry.N.value
-                mapped[item["key"]] = item.get("value", "")
-            elif "Name" in item:  # message attributes: entry.N.Name / entry.N.Value.*
-                mapped[item["Name"]] = _shape(name, item.get("Value", {}))
-            else:
+            key, value = item.get("key", item.get("Name")), item.get("value", item.get("Value"))
+            if not isinstance(key, str):
                 raise errors.SnsInvalidParameter(f"Invalid parameter: {name}")
+            if "key" in item:  # an attribute map: entry.N.key / entry.N.value
+                if isinstance(value, dict):
+                    raise errors.SnsInvalidParameter(f"Invalid parameter: {name}")
+                mapped[key] = value if value is not None else ""
+            else:  # message attributes: entry.N.Name / entry.N.Value.DataType …
+                mapped[key] = _shape(name, value if isinstance(value, dict) else {})
         return mapped
     return {key: _shape(key, value) for key, value in node.items()}
 

@@ -91,6 +91,8 @@ def subscribe(
             "yet; subscribe an SQS queue (its ARN)"
         )
     _endpoint_queue(topic, endpoint)
+    if not isinstance(attributes, dict | type(None)):
+        raise invalid("Attributes")
     checked = {str(k): _checked(str(k), str(v)) for k, v in (attributes or {}).items()}
     existing = Subscription.objects.filter(
         topic=topic, protocol=protocol, endpoint=endpoint

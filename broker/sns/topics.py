@@ -110,9 +110,16 @@ def _checked_value(name: str, value: str, *, fifo: bool) -> str:
         raise invalid(f"Attributes Reason: {name}: Invalid value [{value[:80]}]")
     if name in JSON_VALUED and value:
         try:
-            json.loads(value)
+            document = json.loads(value)
         except ValueError:
             raise invalid(f"Attributes Reason: {name}: failed to parse JSON") from None
+        if not isinstance(document, dict):
+            raise invalid(f"Attributes Reason: {name}: must be a JSON object")
+        if name == "Policy" and not (
+            isinstance(document.get("Statement"), list)
+            and all(isinstance(st, dict) for st in document["Statement"])
+        ):
+            raise invalid("Attributes Reason: Policy: Statement must be a list of statements")
     if name.endswith("SampleRate") and not (value.isdigit() and 0 <= int(value) <= 100):
         raise invalid(f"Attributes Reason: {name}: must be an integer from 0 to 100")
     if name == "DisplayName" and len(value) > 100:
@@ -123,9 +130,13 @@ def _checked_value(name: str, value: str, *, fifo: bool) -> str:
 def _tag_map(tags: list[dict] | dict | None) -> dict[str, str]:
     """Tags as a map; duplicated keys are refused, as SNS refuses them."""
     if isinstance(tags, dict):
-        return dict(tags)
+        return {str(k): str(v) for k, v in tags.items()}
+    if not isinstance(tags, list | type(None)):
+        raise invalid("Tags")
     result: dict[str, str] = {}
     for tag in tags or []:
+        if not isinstance(tag, dict):
+            raise invalid("Tags")
         key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
         if key in result:
             raise invalid("Duplicated keys are not allowed.")
@@ -143,6 +154,8 @@ def create_topic(
     Records `topic.created`. InvalidParameter for a bad name, a FIFO name without
     FifoTopic (or the reverse) and a name taken with other attributes or tags.
     """
+    if not isinstance(attributes, dict | type(None)):
+        raise invalid("Attributes")
     attributes = {str(k): str(v) for k, v in (attributes or {}).items()}
     fifo = attributes.pop("FifoTopic", "false").lower() == "true"
     if fifo and not FIFO_NAME_RE.match(name or ""):

@@ -11,7 +11,7 @@ import uuid
 
 from django.db import transaction
 
-from broker import message_attributes
+from broker import message_attributes, wakeup
 from broker.models import Message, MessageGroup, Queue
 from broker.sqs import tally
 
@@ -61,6 +61,8 @@ def fill(
             )
             tally.record(queue.pk, after=[(held, held)] * n)
         done += n
+    # No event tells the ticker about these messages: mark the workspace for it.
+    wakeup.mark_touched(wakeup.touched_key(), [queue.workspace_id])
     if groups:
         MessageGroup.objects.bulk_create(
             [

@@ -78,3 +78,9 @@ def test_processes_that_start_together_agree_on_one_key(tmp_path):
         keys = pool.map(read_or_create_key, [path] * 24)
     assert set(keys) == {path.read_text().strip()}
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary left
+
+
+def test_an_empty_key_file_is_a_clear_error_not_an_empty_key(tmp_path):
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(RuntimeError, match="is empty"):
+        read_or_create_key(tmp_path / "secret_key")

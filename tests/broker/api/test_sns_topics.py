@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from tests.broker.api import wire
 from tests.broker.api.conftest import AWS, service_client
 from tests.broker.api.test_sqs_boto3 import error_of
 
@@ -209,3 +210,30 @@ def test_the_cli_creates_lists_and_deletes_topics(live_server_url):
     assert sns_cli("get-topic-attributes", "--topic-arn", arn)["Attributes"]["TopicArn"] == arn
     sns_cli("delete-topic", "--topic-arn", arn)
     assert arn not in [t["TopicArn"] for t in sns_cli("list-topics")["Topics"]]
+
+
+def test_the_longest_topic_name_works_everywhere(sns):
+    name = "n" * 256
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="Long")
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
+    sns.delete_topic(TopicArn=arn)
+
+
+def test_malformed_attributes_and_policies_are_invalid_parameters(sns, live_server_url):
+    arn = sns.create_topic(Name=unique())["TopicArn"]
+    for value in ("{}", "[]", '{"Statement": {"Sid": "x"}}'):
+        error = error_of(
+            sns.set_topic_attributes, TopicArn=arn, AttributeName="Policy", AttributeValue=value
+        )
+        assert (error["Code"], error["status"]) == ("InvalidParameter", 400), value
+    for body in (
+        {"Action": "CreateTopic", "Name": unique(), "Attributes": "x"},
+        {"Action": "CreateTopic", "Name": unique(), "Tags.member.1": "x"},
+        {"Action": "CreateTopic", "Name": unique(), "Attributes.entry.1.key.sub": "x"},
+    ):
+        status, _headers, text = wire.query(
+            live_server_url, {"Version": "2010-03-31", **body}, service="sns"
+        )
+        assert status == 400, text
+        assert "<Code>InvalidParameter</Code>" in text
