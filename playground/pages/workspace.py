@@ -167,7 +167,8 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
             continue
         if e.kind == "message.sent":
             # A topic's delivery comes along its subscription edge: SNS pushes.
-            topic = topics.get(str(e.data.get("sender") or "").removeprefix("sns:"))
+            sender = str(e.data.get("sender") or "")
+            topic = topics.get(sender.removeprefix("sns:")) if sender.startswith("sns:") else None
             edges[(dom.node_id(topic), dom.node_id(queue))] += 1
         elif e.kind == "message.received":
             receiver = str(e.data.get("receiver") or "")
