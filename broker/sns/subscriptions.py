@@ -65,11 +65,17 @@ def _checked(name: str, value: str) -> str:
 
 
 def _endpoint_queue(topic: Topic, endpoint: str):
+    """The subscribed queue: any queue of the account for a FIFO topic (a standard queue
+    gets its messages without their order), a standard one for a standard topic."""
     queue = sqs.queue_by_arn(topic.workspace, endpoint)
     if queue is None:
         raise invalid("SQS endpoint ARN")
-    if topic.is_fifo and not queue.is_fifo:
-        raise invalid("Endpoint Reason: a FIFO topic delivers to FIFO SQS queues only")
+    if queue.is_fifo and not topic.is_fifo:
+        # AWS's text, its repeated prefix included (sns.md §6).
+        raise invalid(
+            "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+            "standard SNS topics"
+        )
     return queue
 
 

@@ -202,6 +202,12 @@ def test_a_fifo_topic_keeps_group_order_into_a_fifo_queue(sns, sqs):
     assert [json.loads(m["Body"])["Message"] for m in messages] == ["step 0", "step 1", "step 2"]
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"order-1"}
     assert "Signature" not in json.loads(messages[0]["Body"])  # FIFO envelopes are unsigned
+    standard_topic = sns.create_topic(Name=unique())["TopicArn"]
+    error = error_of(sns.subscribe, TopicArn=standard_topic, Protocol="sqs", Endpoint=arn)
+    assert error["Message"] == (
+        "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be "
+        "subscribed to standard SNS topics"
+    )
 
 
 def test_subscriptions_are_listed_described_changed_and_removed(sns, sqs):
