@@ -74,6 +74,7 @@ KINDS = _declare(
     Kind("subscription.updated", "sns", "subscription"),
     Kind("subscription.deleted", "sns", "subscription", structural=True),
     Kind("subscription.delivery_failed", "sns", "subscription"),
+    Kind("subscription.filtered_out", "sns", "subscription"),
     Kind("function.created", "lambda", "function", structural=True),
     Kind("function.updated", "lambda", "function", structural=True),
     Kind("function.logged", "lambda", "function"),

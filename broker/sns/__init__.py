@@ -1,6 +1,6 @@
-"""Amazon SNS: topics, SQS subscriptions and Publish with signed envelopes so far; the
-other protocols, filter policies and delivery retries are the next slices of the issue
-"SNS, complete" (sns.md).
+"""Amazon SNS: topics, SQS subscriptions with filter policies, and Publish with signed
+envelopes so far; the other protocols and delivery retries are the next slices of the
+issue "SNS, complete" (sns.md).
 
 One module per concept, as in `broker/sqs/`; callers import the package (`from broker
 import sns`) and call `sns.create_topic(...)`.

@@ -5,8 +5,10 @@ for nothing more than the topic to accept it, where an SQS message waits in its
 queue to be polled. This slice delivers to SQS subscriptions, in the publish's own
 transaction, each delivery in a savepoint of its own: a queue that refuses (deleted,
 its KMS key disabled) fails that delivery alone, recorded as
-`subscription.delivery_failed`, and the others go through. Filter policies, retries and
-subscription dead-letter queues are the next slices.
+`subscription.delivery_failed`, and the others go through. A subscription whose filter
+policy the message does not pass gets nothing, recorded with the reason as
+`subscription.filtered_out`. Retries and subscription dead-letter queues are the next
+slices.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db.models import F
 
 from broker import errors, events, message_attributes, sqs
 from broker.models import Subscription, Topic
-from broker.sns import envelopes
+from broker.sns import envelopes, filters
 from broker.sns.topics import invalid
 
 MAX_MESSAGE_BYTES = 262_144
@@ -161,7 +163,8 @@ def publish(
 ) -> Published:
     """Accept one message and deliver it to every SQS subscription of the topic.
 
-    Records `topic.published`, and per failed delivery `subscription.delivery_failed`;
+    Records `topic.published`, and per subscription that gets nothing
+    `subscription.filtered_out` or `subscription.delivery_failed`;
     the queues record their own `message.sent`. Raises InvalidParameter and
     ParameterValueInvalid with SNS's texts; nothing is delivered when it raises.
     """
@@ -199,8 +202,24 @@ def publish(
         topic.refresh_from_db(fields=["sequence"])
         sequence_number = f"{topic.sequence:020d}"
     now = clock.now()
-    delivered = failed = 0
+    delivered = failed = filtered = 0
     for subscription in Subscription.objects.filter(topic=topic, protocol="sqs"):
+        verdict = _filter(subscription, message=message, attributes=stored)
+        if not verdict.matched:
+            filtered += 1
+            events.record(
+                topic.workspace,
+                "subscription.filtered_out",
+                subject=events.subject("topic", topic.name),
+                data={
+                    "subscription": str(subscription.uuid),
+                    "message_id": message_id,
+                    "endpoint": subscription.endpoint,
+                    "reason": verdict.why,
+                },
+                clock=clock,
+            )
+            continue
         try:
             with transaction.atomic():
                 _deliver_to_queue(
@@ -237,10 +256,24 @@ def publish(
         topic.workspace,
         "topic.published",
         subject=events.subject("topic", topic.name),
-        data={"message_id": message_id, "delivered": delivered, "failed": failed},
+        data={
+            "message_id": message_id,
+            "delivered": delivered,
+            "failed": failed,
+            "filtered_out": filtered,
+        },
         clock=clock,
     )
     return Published(message_id, sequence_number)
+
+
+def _filter(subscription: Subscription, *, message: str, attributes: dict) -> filters.Verdict:
+    """The subscription's filter policy applied to the published message (none: a match)."""
+    text = subscription.attributes.get("FilterPolicy")
+    if not text:
+        return filters.Verdict(True)
+    scope = subscription.attributes.get("FilterPolicyScope", "MessageAttributes")
+    return filters.evaluate(json.loads(text), scope=scope, attributes=attributes, message=message)
 
 
 def _deliver_to_queue(

@@ -1,7 +1,8 @@
 """SNS subscriptions: Subscribe, Unsubscribe, listing and attributes (sns.md §2).
 
 This slice delivers to SQS queues only: an `sqs` subscription (the ARN of a queue of
-the same account) is confirmed at once, as on AWS. The other protocols (lambda,
+the same account) is confirmed at once, as on AWS. Its FilterPolicy is checked as AWS
+checks it (`filters`) and applied at each publish. The other protocols (lambda,
 http/https, email, email-json, sms) are the next slices; until then Subscribe refuses
 them with a message that says so, rather than keeping a subscription nothing delivers
 to.
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from broker import arns, errors, events, sqs
 from broker.models import Subscription, Topic
+from broker.sns import filters
 from broker.sns.topics import PAGE, invalid
 
 PROTOCOLS = {
@@ -39,7 +41,12 @@ SETTABLE = {
 }
 
 
-def _checked(name: str, value: str) -> str:
+def _checked(name: str, value: str, *, attributes: dict, subscribing: bool) -> str:
+    """One attribute's value as stored; InvalidParameter with AWS's text otherwise.
+
+    `attributes` are the subscription's others (a FilterPolicy is read with its
+    FilterPolicyScope); Subscribe words the reasons "Attributes Reason: …"."""
+    reason = "Attributes Reason: " if subscribing else ""
     if name not in SETTABLE:
         raise invalid("AttributeName")
     if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
@@ -47,21 +54,32 @@ def _checked(name: str, value: str) -> str:
             f"Attributes Reason: RawMessageDelivery: Invalid value [{value[:80]}]. "
             "Must be true or false."
         )
-    if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
-        raise invalid(
-            f"FilterPolicyScope: Invalid value [{value[:80]}]. Please use either MessageBody "
-            "or MessageAttributes"
-        )
-    if name in ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy") and value:
+    if name == "FilterPolicyScope":
+        if value not in ("MessageAttributes", "MessageBody"):
+            raise invalid(
+                f"FilterPolicyScope: Invalid value [{value[:80]}]. Please use either "
+                "MessageBody or MessageAttributes"
+            )
+        if attributes.get("FilterPolicy"):
+            _policy(attributes["FilterPolicy"], value, reason)
+    if name == "FilterPolicy" and value:
+        _policy(value, attributes.get("FilterPolicyScope", "MessageAttributes"), reason)
+    if name in ("DeliveryPolicy", "RedrivePolicy") and value:
         try:
             json.loads(value)
         except ValueError:
-            raise invalid(f"{name}: failed to parse JSON.") from None
-    if name == "FilterPolicy" and value:
-        # Filtering is the next slice: refuse a policy nothing would apply, rather than
-        # deliver what it would have filtered out.
-        raise invalid("FilterPolicy: the playground does not filter deliveries yet")
+            raise invalid(f"{reason}{name}: failed to parse JSON.") from None
+    if name == "RedrivePolicy" and value:
+        # Subscription dead-letter queues are the next slice: refuse one nothing would use.
+        raise invalid(f"{reason}RedrivePolicy: the playground does not redrive deliveries yet")
     return value.lower() if name == "RawMessageDelivery" else value
+
+
+def _policy(text: str, scope: str, reason: str) -> dict:
+    try:
+        return filters.parse(text, scope=scope)
+    except filters.PolicyError as error:
+        raise invalid(f"{reason}FilterPolicy: {error}") from None
 
 
 def _endpoint_queue(topic: Topic, endpoint: str):
@@ -99,7 +117,8 @@ def subscribe(
     _endpoint_queue(topic, endpoint)
     if not isinstance(attributes, dict | type(None)):
         raise invalid("Attributes")
-    checked = {str(k): _checked(str(k), str(v)) for k, v in (attributes or {}).items()}
+    given = {str(k): str(v) for k, v in (attributes or {}).items()}
+    checked = {k: _checked(k, v, attributes=given, subscribing=True) for k, v in given.items()}
     existing = Subscription.objects.filter(
         topic=topic, protocol=protocol, endpoint=endpoint
     ).first()
@@ -209,7 +228,9 @@ def get_subscription_attributes(subscription: Subscription) -> dict[str, str]:
 
 @transaction.atomic
 def set_subscription_attributes(subscription: Subscription, name: str, value: str, *, clock):
-    subscription.attributes[name] = _checked(name, value or "")
+    subscription.attributes[name] = _checked(
+        name, value or "", attributes=subscription.attributes, subscribing=False
+    )
     subscription.save(update_fields=["attributes"])
     events.record(
         subscription.topic.workspace,

@@ -282,3 +282,71 @@ def test_deleting_a_topic_removes_its_subscriptions(sns, sqs):
     sns.delete_topic(TopicArn=topic)
     error = error_of(sns.get_subscription_attributes, SubscriptionArn=subscription)
     assert error["Code"] == "NotFound"
+
+
+def test_a_filter_policy_decides_which_queues_get_a_copy(sns, sqs):
+    topic = sns.create_topic(Name=unique("orders"))["TopicArn"]
+    big_url, big = new_queue(sqs)
+    eu_url, eu = new_queue(sqs)
+    all_url, everything = new_queue(sqs)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=big,
+        Attributes={"FilterPolicy": json.dumps({"total": [{"numeric": [">", 100]}]})},
+    )
+    eu_subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=eu)["SubscriptionArn"]
+    sns.set_subscription_attributes(
+        SubscriptionArn=eu_subscription,
+        AttributeName="FilterPolicyScope",
+        AttributeValue="MessageBody",
+    )
+    sns.set_subscription_attributes(
+        SubscriptionArn=eu_subscription,
+        AttributeName="FilterPolicy",
+        AttributeValue=json.dumps({"address": {"country": ["NL", "BE"]}}),
+    )
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=everything)
+
+    def order(total: int, country: str):
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps({"address": {"country": country}}),
+            MessageAttributes={"total": {"DataType": "Number", "StringValue": str(total)}},
+        )
+
+    order(250, "US")  # big, not in the EU
+    order(20, "NL")  # small, in the EU
+
+    def bodies(url: str, count: int) -> list[dict]:
+        return [json.loads(json.loads(m["Body"])["Message"]) for m in received(sqs, url, count)]
+
+    assert bodies(big_url, 1) == [{"address": {"country": "US"}}]
+    assert bodies(eu_url, 1) == [{"address": {"country": "NL"}}]
+    assert len(bodies(all_url, 2)) == 2
+
+
+def test_a_filter_policy_sns_would_refuse_is_refused_with_its_words(sns, sqs):
+    topic = sns.create_topic(Name=unique())["TopicArn"]
+    _url, arn = new_queue(sqs)
+    error = error_of(
+        sns.subscribe,
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"a": []})},
+    )
+    assert error["Message"] == (
+        "Invalid parameter: Attributes Reason: FilterPolicy: Empty arrays are not allowed"
+    )
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+    error = error_of(
+        sns.set_subscription_attributes,
+        SubscriptionArn=subscription,
+        AttributeName="FilterPolicy",
+        AttributeValue=json.dumps({"a": {"b": ["c"]}}),
+    )
+    assert error["Message"] == (
+        "Invalid parameter: FilterPolicy: Filter policy scope MessageAttributes does not "
+        "support nested filter policy"
+    )
