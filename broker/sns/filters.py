@@ -51,9 +51,14 @@ def parse(text: str, *, scope: str = "MessageAttributes") -> dict:
         policy = json.loads(text)
     except ValueError as exc:
         raise PolicyError(f"failed to parse JSON. {exc}") from None
+    except RecursionError:
+        raise PolicyError("Filter policy is too complex") from None
     if not isinstance(policy, dict):
         raise PolicyError("Filter policy must be a JSON object")
-    branches = _branches(policy, nested=scope == "MessageBody")
+    try:
+        branches = _branches(policy, nested=scope == "MessageBody")
+    except RecursionError:  # nested deeper than any real policy
+        raise PolicyError("Filter policy is too complex") from None
     combinations = 0
     for keys, product in branches:
         if keys > MAX_KEYS:
@@ -88,6 +93,8 @@ def _branches(policy: dict, *, nested: bool) -> list[tuple[int, int]]:
         else:
             raise PolicyError(f'"{key}" must be an object or an array')
         branches = [(k1 + k2, p1 * p2) for k1, p1 in branches for k2, p2 in alternatives]
+        if len(branches) > MAX_COMBINATIONS:  # each branch is one combination at least
+            raise PolicyError("Filter policy is too complex")
     return branches
 
 

@@ -216,3 +216,17 @@ def test_combinations_of_or_branches_add_up_to_at_most_150():
     filters.parse(json.dumps(policy(3)))  # 24 + 64 + 48 = 136
     with pytest.raises(filters.PolicyError, match="Filter policy is too complex"):
         filters.parse(json.dumps(policy(4)))  # 24 + 64 + 64 = 152
+
+
+def test_a_policy_nested_beyond_reason_is_too_complex_not_a_crash():
+    deep = '{"a": ' * 5000 + '["x"]' + "}" * 5000
+    with pytest.raises(filters.PolicyError, match="too complex"):
+        filters.parse(deep, scope="MessageBody")
+
+
+def test_many_or_branches_are_refused_before_they_are_all_expanded():
+    policy = {"a": ["1"]}
+    for _ in range(12):  # 4,096 branches, were they all expanded
+        policy = {"$or": [policy, policy]}
+    with pytest.raises(filters.PolicyError, match="too complex"):
+        filters.parse(json.dumps(policy))
