@@ -317,3 +317,27 @@ class SnsParameterValueInvalid(AwsError):
 
 class SnsValidationError(AwsError):
     code = "ValidationError"
+
+
+class SnsTooManyEntriesInBatchRequest(AwsError):
+    code = "TooManyEntriesInBatchRequest"
+    default_message = "The batch request contains more entries than permissible."
+
+
+class SnsEmptyBatchRequest(AwsError):
+    code = "EmptyBatchRequest"
+    default_message = "The batch request doesn't contain any entries."
+
+
+class SnsBatchEntryIdsNotDistinct(AwsError):
+    code = "BatchEntryIdsNotDistinct"
+    default_message = "Two or more batch entries in the request have the same Id."
+
+
+class SnsInvalidBatchEntryId(AwsError):
+    code = "InvalidBatchEntryId"
+
+
+class SnsBatchRequestTooLong(AwsError):
+    code = "BatchRequestTooLong"
+    default_message = "The length of all the messages put together is more than the limit."

@@ -2,7 +2,7 @@
 
 So far (sns.md §9): the topic actions (CreateTopic, DeleteTopic, ListTopics,
 Get/SetTopicAttributes, Tag/UntagResource, ListTagsForResource, Add/RemovePermission),
-the subscription actions for SQS endpoints and Publish.
+the subscription actions for SQS endpoints, Publish and PublishBatch.
 """
 
 from __future__ import annotations
@@ -201,6 +201,44 @@ def publish(call: Call, params: dict) -> dict:
     return result
 
 
+def publish_batch(call: Call, params: dict) -> dict:
+    entries = params.get("PublishBatchRequestEntries") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise errors.SnsInvalidParameter("Invalid parameter: PublishBatchRequestEntries")
+    result = sns.publish_batch(
+        _topic(call, params),
+        [
+            {**e, "MessageAttributes": _message_attributes(e.get("MessageAttributes") or {})}
+            for e in entries
+        ],
+        base_url=call.base_url,
+        clock=call.clock,
+    )
+    return {
+        "Successful": [
+            {
+                "Id": entry_id,
+                "MessageId": published.message_id,
+                **(
+                    {"SequenceNumber": published.sequence_number}
+                    if published.sequence_number
+                    else {}
+                ),
+            }
+            for entry_id, published in result.successful
+        ],
+        "Failed": [
+            {
+                "Id": entry_id,
+                "Code": error.wire_query_code,
+                "Message": error.message,
+                "SenderFault": error.sender_fault,
+            }
+            for entry_id, error in result.failed
+        ],
+    }
+
+
 def _message_attributes(raw: dict) -> dict:
     """The wire's attributes with BinaryValue decoded from base64 (a bad one refused)."""
     if not isinstance(raw, dict):
@@ -227,6 +265,7 @@ ACTIONS = {
     "GetSubscriptionAttributes": get_subscription_attributes,
     "SetSubscriptionAttributes": set_subscription_attributes,
     "Publish": publish,
+    "PublishBatch": publish_batch,
     "CreateTopic": create_topic,
     "DeleteTopic": delete_topic,
     "ListTopics": list_topics,

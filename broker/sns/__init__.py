@@ -8,7 +8,7 @@ import sns`) and call `sns.create_topic(...)`.
 
 from __future__ import annotations
 
-from broker.sns.publish import Published, publish
+from broker.sns.publish import BatchPublished, Published, publish, publish_batch
 from broker.sns.subscriptions import (
     get_subscription,
     get_subscription_attributes,
@@ -33,6 +33,7 @@ from broker.sns.topics import (
 )
 
 __all__ = [
+    "BatchPublished",
     "Published",
     "add_permission",
     "create_topic",
@@ -50,6 +51,7 @@ __all__ = [
     "list_subscriptions",
     "list_subscriptions_by_topic",
     "publish",
+    "publish_batch",
     "set_subscription_attributes",
     "subscribe",
     "unsubscribe",

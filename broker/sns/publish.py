@@ -41,6 +41,62 @@ class Published:
     sequence_number: str | None = None
 
 
+@dataclass
+class BatchPublished:
+    successful: list[tuple[str, Published]]  # (entry id, what it published)
+    failed: list[tuple[str, errors.AwsError]]  # (entry id, why it was refused)
+
+
+MAX_BATCH_ENTRIES = 10
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def publish_batch(topic: Topic, entries: list[dict], *, base_url: str, clock) -> BatchPublished:
+    """PublishBatch (sns.md §4.3): up to 10 entries, each published as Publish does, in
+    order; an entry SNS refuses fails alone. Whole-request errors (too many, none,
+    repeated or bad ids, more than 256 KiB in all) refuse everything.
+
+    Each entry: {"Id", "Message", "Subject"?, "MessageStructure"?, "MessageAttributes"?,
+    "MessageGroupId"?, "MessageDeduplicationId"?}.
+    """
+    if not entries:
+        raise errors.SnsEmptyBatchRequest()
+    if len(entries) > MAX_BATCH_ENTRIES:
+        raise errors.SnsTooManyEntriesInBatchRequest()
+    ids = [str(e.get("Id") or "") for e in entries]
+    for entry_id in ids:
+        if not BATCH_ID_RE.match(entry_id):
+            what = "is too long" if len(entry_id) > 80 else "contains an impermissible character"
+            raise errors.SnsInvalidBatchEntryId(
+                f"The Id of a batch entry in the batch request {what}: {entry_id[:100]}"
+            )
+    if len(set(ids)) != len(ids):
+        raise errors.SnsBatchEntryIdsNotDistinct()
+    if sum(len(str(e.get("Message") or "").encode()) for e in entries) > MAX_MESSAGE_BYTES:
+        raise errors.SnsBatchRequestTooLong()
+    result = BatchPublished([], [])
+    for entry_id, entry in zip(ids, entries, strict=True):
+        subject = entry.get("Subject")
+        try:
+            with transaction.atomic():
+                published = publish(
+                    topic,
+                    message=str(entry.get("Message") or ""),
+                    subject=None if subject is None else str(subject),
+                    structure=entry.get("MessageStructure") or None,
+                    attributes=entry.get("MessageAttributes") or {},
+                    group_id=entry.get("MessageGroupId") or None,
+                    deduplication_id=entry.get("MessageDeduplicationId") or None,
+                    base_url=base_url,
+                    clock=clock,
+                )
+        except errors.AwsError as error:
+            result.failed.append((entry_id, error))
+        else:
+            result.successful.append((entry_id, published))
+    return result
+
+
 def _attribute_error(text: str) -> errors.AwsError:
     return errors.SnsParameterValueInvalid(text)
 

@@ -350,3 +350,42 @@ def test_a_filter_policy_sns_would_refuse_is_refused_with_its_words(sns, sqs):
         "Invalid parameter: FilterPolicy: Filter policy scope MessageAttributes does not "
         "support nested filter policy"
     )
+
+
+def test_publish_batch_publishes_each_entry_and_fails_the_bad_ones_alone(sns, sqs):
+    topic = sns.create_topic(Name=unique())["TopicArn"]
+    url, arn = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    result = sns.publish_batch(
+        TopicArn=topic,
+        PublishBatchRequestEntries=[
+            {"Id": "first", "Message": "one"},
+            {"Id": "empty", "Message": ""},
+            {"Id": "third", "Message": "three", "Subject": "numbers"},
+        ],
+    )
+    assert [s["Id"] for s in result["Successful"]] == ["first", "third"]
+    [failed] = result["Failed"]
+    assert (failed["Id"], failed["Code"], failed["SenderFault"]) == (
+        "empty",
+        "InvalidParameter",
+        True,
+    )
+    assert failed["Message"] == "Invalid parameter: Empty message"
+    bodies = sorted(json.loads(m["Body"])["Message"] for m in received(sqs, url, 2))
+    assert bodies == ["one", "three"]
+
+
+def test_publish_batch_refuses_a_bad_request_whole(sns):
+    topic = sns.create_topic(Name=unique())["TopicArn"]
+    for entries, code in (
+        ([{"Id": str(i), "Message": "m"} for i in range(11)], "TooManyEntriesInBatchRequest"),
+        ([{"Id": "a", "Message": "m"}, {"Id": "a", "Message": "m"}], "BatchEntryIdsNotDistinct"),
+        ([{"Id": "no spaces", "Message": "m"}], "InvalidBatchEntryId"),
+        (
+            [{"Id": str(i), "Message": "x" * 40_000} for i in range(7)],
+            "BatchRequestTooLong",
+        ),
+    ):
+        error = error_of(sns.publish_batch, TopicArn=topic, PublishBatchRequestEntries=entries)
+        assert (error["Code"], error["status"]) == (code, 400)
