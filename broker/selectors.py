@@ -150,11 +150,11 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
         if overview.dead_letter_queue is not None:
             result.edges.append(Edge(q, overview.dead_letter_queue, "redrive"))
     result.topics = list(Topic.objects.filter(workspace=workspace).select_related("workspace"))
+    topics_by_pk = {t.pk: t for t in result.topics}
     for subscription in Subscription.objects.filter(topic__workspace=workspace, protocol="sqs"):
         queue = by_name.get(arns.queue_name(subscription.endpoint))
-        topic = next(t for t in result.topics if t.pk == subscription.topic_id)
         if queue is not None:
-            result.edges.append(Edge(topic, queue, "subscription"))
+            result.edges.append(Edge(topics_by_pk[subscription.topic_id], queue, "subscription"))
     result.functions = [function_overview(f) for f in functions(workspace)]
     result.mappings = mappings(workspace)
     for m in result.mappings:

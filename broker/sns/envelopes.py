@@ -93,8 +93,7 @@ def _private_key(workspace_pk: int, sealed: str):
     return serialization.load_pem_private_key(pem, password=None)
 
 
-def sign(workspace: Workspace, text: str, version: str) -> str:
-    cert = certificate(workspace)
+def sign(workspace: Workspace, cert: SigningCertificate, text: str, version: str) -> str:
     signature = _private_key(workspace.pk, cert.private_key).sign(
         text.encode(), padding.PKCS1v15(), HASHES[version]()
     )
@@ -131,7 +130,7 @@ def notification(
         version = topic.attributes.get("SignatureVersion", "1")
         cert = certificate(topic.workspace)
         envelope["SignatureVersion"] = version
-        envelope["Signature"] = sign(topic.workspace, string_to_sign(envelope), version)
+        envelope["Signature"] = sign(topic.workspace, cert, string_to_sign(envelope), version)
         envelope["SigningCertURL"] = certificate_url(base_url, topic.workspace, cert)
     envelope["UnsubscribeURL"] = unsubscribe_url(base_url, subscription)
     if attributes:

@@ -104,8 +104,9 @@ def _attribute_error(text: str) -> errors.AwsError:
 def validated_attributes(attributes: dict) -> tuple[dict, int]:
     """SNS's message attributes, refused with SNS's texts; (stored form, byte size).
 
-    The shapes and MD5 are SQS's (`message_attributes`); SNS adds String.Array, the
-    Number range, and words its errors its own way."""
+    The shapes and data types are SQS's (`message_attributes`), but SNS checks names rule
+    by rule with its own texts and codes, adds String.Array and the Number range, so this
+    is a check of its own rather than `message_attributes.validate`."""
     stored, size = {}, 0
     for name, value in attributes.items():
         if name.startswith("."):
@@ -263,17 +264,8 @@ def publish(
         verdict = _filter(subscription, message=message, attributes=stored)
         if not verdict.matched:
             filtered += 1
-            events.record(
-                topic.workspace,
-                "subscription.filtered_out",
-                subject=events.subject("topic", topic.name),
-                data={
-                    "subscription": str(subscription.uuid),
-                    "message_id": message_id,
-                    "endpoint": subscription.endpoint,
-                    "reason": verdict.why,
-                },
-                clock=clock,
+            _missed(
+                "filtered_out", topic, subscription, message_id, clock=clock, reason=verdict.why
             )
             continue
         try:
@@ -295,18 +287,14 @@ def publish(
             delivered += 1
         except errors.AwsError as err:
             failed += 1
-            events.record(
-                topic.workspace,
-                "subscription.delivery_failed",
-                subject=events.subject("topic", topic.name),
-                data={
-                    "subscription": str(subscription.uuid),
-                    "message_id": message_id,
-                    "endpoint": subscription.endpoint,
-                    "error": err.wire_query_code,
-                    "reason": err.message,
-                },
+            _missed(
+                "delivery_failed",
+                topic,
+                subscription,
+                message_id,
                 clock=clock,
+                error=err.wire_query_code,
+                reason=err.message,
             )
     events.record(
         topic.workspace,
@@ -321,6 +309,24 @@ def publish(
         clock=clock,
     )
     return Published(message_id, sequence_number)
+
+
+def _missed(
+    what: str, topic: Topic, subscription: Subscription, message_id: str, *, clock, **data
+) -> None:
+    """Record that a subscription got no copy of a message (`subscription.<what>`)."""
+    events.record(
+        topic.workspace,
+        f"subscription.{what}",
+        subject=events.subject("topic", topic.name),
+        data={
+            "subscription": str(subscription.uuid),
+            "message_id": message_id,
+            "endpoint": subscription.endpoint,
+            **data,
+        },
+        clock=clock,
+    )
 
 
 def _filter(subscription: Subscription, *, message: str, attributes: dict) -> filters.Verdict:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from broker import arns, errors, events, sqs
 from broker.models import Subscription, Topic
 from broker.sns import filters
-from broker.sns.topics import PAGE, invalid
+from broker.sns.topics import PAGE, arn_parts, invalid
 
 PROTOCOLS = {
     "sqs",
@@ -154,12 +154,7 @@ def _default(name: str) -> str:
 
 
 def get_subscription(workspace, arn: str) -> Subscription:
-    parts = (arn or "").split(":")
-    if len(parts) < 6:
-        raise invalid(
-            f"SubscriptionArn Reason: An ARN must have at least 6 elements, not {len(parts)}"
-        )
-    uuid = parts[-1]
+    uuid = arn_parts("SubscriptionArn", arn)[-1]
     subscription = (
         Subscription.objects.filter(topic__workspace=workspace, uuid=uuid)
         .select_related("topic__workspace")

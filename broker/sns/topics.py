@@ -202,12 +202,19 @@ def _default(topic: Topic, name: str) -> str:
     return {"DisplayName": "", "ContentBasedDeduplication": "false"}.get(name, "")
 
 
+def arn_parts(name: str, arn: str) -> list[str]:
+    """The colon-separated parts of an ARN parameter; InvalidParameter, worded as SNS words
+    it, for fewer than six."""
+    parts = (arn or "").split(":")
+    if len(parts) < 6:
+        raise invalid(f"{name} Reason: An ARN must have at least 6 elements, not {len(parts)}")
+    return parts
+
+
 def get_topic(workspace, arn: str) -> Topic:
     """The workspace's topic an ARN names; InvalidParameter for what is not a topic ARN,
     NotFound for a topic that does not exist."""
-    parts = (arn or "").split(":")
-    if len(parts) < 6:
-        raise invalid(f"TopicArn Reason: An ARN must have at least 6 elements, not {len(parts)}")
+    arn_parts("TopicArn", arn)
     parsed = arns.parse(arn)
     if parsed is None or parsed.service != "sns" or parsed.region != workspace.region:
         raise invalid("TopicArn")

@@ -156,7 +156,10 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
     if not relevant:
         return []
     queues = selectors.queues_by_name(workspace)
-    topics = selectors.topics_by_name(workspace)
+    senders = {str(e.data.get("sender") or "") for e in relevant if e.kind == "message.sent"}
+    topics = (
+        selectors.topics_by_name(workspace) if any(s.startswith("sns:") for s in senders) else {}
+    )
     triggers: dict[int, list] = {}
     for m in selectors.mappings(workspace):
         triggers.setdefault(m.queue_id, []).append(m)
