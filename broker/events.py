@@ -75,6 +75,9 @@ KINDS = _declare(
     Kind("subscription.deleted", "sns", "subscription", structural=True),
     Kind("subscription.delivery_failed", "sns", "subscription"),
     Kind("subscription.filtered_out", "sns", "subscription"),
+    Kind("subscription.delivered", "sns", "subscription"),  # after a retry
+    Kind("subscription.dead_lettered", "sns", "subscription"),
+    Kind("subscription.discarded", "sns", "subscription"),
     Kind("function.created", "lambda", "function", structural=True),
     Kind("function.updated", "lambda", "function", structural=True),
     Kind("function.logged", "lambda", "function"),

@@ -129,6 +129,13 @@ class Subscription(models.Model):
     endpoint = models.CharField(max_length=2048)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.FloatField()
+    # http/https/email/email-json start pending until the endpoint's owner confirms
+    # with the token sent to it (sns.md §2.2); nothing is delivered before that.
+    confirmed = models.BooleanField(default=True)
+    token = models.CharField(max_length=128, blank=True)
+    token_expires_at = models.FloatField(null=True, blank=True)
+    confirmation_authenticated = models.BooleanField(default=True)
+    authenticate_on_unsubscribe = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -144,6 +151,36 @@ class Subscription(models.Model):
     @property
     def arn(self) -> str:
         return f"{self.topic.arn}:{self.uuid}"
+
+
+class Delivery(models.Model):
+    """A notification SNS still has to hand to one subscription (sns.md §7): a retry
+    waiting for its time, or a request to an HTTP endpoint. A delivery that succeeds at
+    once leaves no row, and a row is deleted once its notification is delivered, sent
+    to the subscription's dead-letter queue or discarded: the events tell the story."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.CharField(max_length=100)
+    # What to deliver: the published message as `sns.deliveries.Notification` stores it.
+    payload = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)  # made so far
+    next_at = models.FloatField(help_text="Simulated epoch seconds of the next attempt.")
+    last_error = models.TextField(blank=True)
+    # Ticker bookkeeping (wall epoch seconds): an attempt task is queued.
+    requested_at = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The ticker lists workspaces with deliveries, then each one's due ones.
+            models.Index(fields=["workspace", "next_at"], name="delivery_due"),
+        ]
+        ordering = ["next_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.subscription_id}"
 
 
 class SigningCertificate(models.Model):
@@ -408,7 +445,8 @@ class Invocation(models.Model):
 
     @property
     def message_ids(self) -> list[str]:
-        return [r["messageId"] for r in self.event.get("Records", [])]
+        # SQS records carry `messageId`; an SNS record its notification's `Sns.MessageId`.
+        return [r.get("messageId") or r["Sns"]["MessageId"] for r in self.event.get("Records", [])]
 
 
 class Event(models.Model):

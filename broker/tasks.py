@@ -32,3 +32,12 @@ def finish_invocation(invocation_id: int) -> None:
     invocation = Invocation.objects.select_related("workspace").filter(pk=invocation_id).first()
     if invocation is not None:
         lambdas.finish_invocation(invocation, clock=clock.for_workspace(invocation.workspace))
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def attempt_delivery(delivery_id: int) -> None:
+    """Retry one SNS delivery whose time has come (sns.md §7)."""
+    from broker import clock
+    from broker.sns import deliveries
+
+    deliveries.attempt(delivery_id, clock_for=clock.for_workspace)

@@ -21,6 +21,8 @@ nothing, however many there are:
   invocations whose `ends_at` has come and `poll_mapping` for triggers with spare
   concurrency whose queue has a visible message; running redrive tasks advance.
   Each is queued once: `lambdas.claim_*` marks the row with a conditional UPDATE.
+- SNS deliveries waiting for a retry are found the same way (workspaces with a
+  `Delivery` row), and `attempt_delivery` is queued for each one due.
 
 Once a wall second it also folds every queue's tally rows. When it starts it reckons
 every workspace that has a queue once, and again after it could not read the marks
@@ -38,7 +40,16 @@ from django.db import close_old_connections
 
 from broker import clock as clocks
 from broker import lambdas, sqs, tasks, wakeup
-from broker.models import EventSourceMapping, Invocation, Message, MoveTask, Queue, Workspace
+from broker.models import (
+    Delivery,
+    EventSourceMapping,
+    Invocation,
+    Message,
+    MoveTask,
+    Queue,
+    Workspace,
+)
+from broker.sns import deliveries
 from broker.sqs import fifo, redrive, retention, tally
 
 log = logging.getLogger(__name__)
@@ -148,11 +159,12 @@ class Ticker:
                     "workspace_id", flat=True
                 )
             )
+            retrying = set(Delivery.objects.values_list("workspace_id", flat=True).distinct())
             sweep = time.monotonic() - self.last_sweep >= SWEEP_EVERY
             if sweep:
                 self.last_sweep = time.monotonic()
                 tally.fold()
-            workspaces = list(Workspace.objects.filter(pk__in=pending | busy | moving))
+            workspaces = list(Workspace.objects.filter(pk__in=pending | busy | moving | retrying))
             done |= pending - {w.pk for w in workspaces}  # deleted since
             for workspace in workspaces:
                 try:
@@ -163,6 +175,7 @@ class Ticker:
                         sweep=sweep,
                         moving=workspace.pk in moving,
                         busy=workspace.pk in busy,
+                        retrying=workspace.pk in retrying,
                     )
                     done.add(workspace.pk)
                 except Exception:
@@ -172,7 +185,7 @@ class Ticker:
                 self._push(pk, time.time() + RETRY_AFTER)
         return woke
 
-    def _visit(self, workspace, *, reckon, expire, sweep, moving, busy) -> int:
+    def _visit(self, workspace, *, reckon, expire, sweep, moving, busy, retrying) -> int:
         woke = 0
         if workspace.paused:
             self.due_at.pop(workspace.pk, None)  # resuming is a clock change: touched
@@ -188,6 +201,8 @@ class Ticker:
             woke += redrive.advance_move_tasks(workspace, clock=clock)
         if busy:
             woke += wake_functions(workspace, clock=clock)
+        if retrying:
+            woke += wake_deliveries(workspace, clock=clock)
         if reckon:
             self._schedule(workspace)
         return woke
@@ -216,3 +231,11 @@ def wake_functions(workspace, *, clock) -> int:
     for pk in polls:
         tasks.poll_mapping.delay_on_commit(pk)
     return len(finishes) + len(polls)
+
+
+def wake_deliveries(workspace, *, clock) -> int:
+    """Queue the SNS delivery attempts that are due in one workspace (each claimed once)."""
+    due = deliveries.claim_due(workspace, clock=clock)
+    for pk in due:
+        tasks.attempt_delivery.delay_on_commit(pk)
+    return len(due)

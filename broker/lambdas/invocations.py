@@ -74,13 +74,23 @@ def sqs_event(queue, received: list[sqs.Received]) -> dict:
     return {"Records": [_record(queue, r) for r in received]}
 
 
+def record_body(record: dict) -> str:
+    """What a record carries: an SQS message's body, or an SNS notification's message."""
+    return record["Sns"]["Message"] if "Sns" in record else record["body"]
+
+
+def record_message_id(record: dict) -> str:
+    return record["Sns"]["MessageId"] if "Sns" in record else record["messageId"]
+
+
 def log_line(template: str, record: dict) -> str:
     # Plain substitution, not str.format: a learner's template may hold any braces
     # and must never reach attributes of the values.
+    receive_count = record.get("attributes", {}).get("ApproximateReceiveCount", "")
     return (
-        template.replace("{body}", record["body"])
-        .replace("{message_id}", record["messageId"])
-        .replace("{receive_count}", record["attributes"].get("ApproximateReceiveCount", ""))
+        template.replace("{body}", record_body(record))
+        .replace("{message_id}", record_message_id(record))
+        .replace("{receive_count}", receive_count)
     )
 
 
@@ -151,18 +161,42 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         )
     if not received:
         return None
+    return _start(
+        function,
+        sqs_event(queue, received),
+        workspace=queue.workspace,
+        mapping=mapping,
+        queue=queue,
+        source={"queue": queue.name, "mapping": str(mapping.uuid)},
+        clock=clock,
+    )
+
+
+def start_event_invocation(function, event: dict, *, source: str, clock) -> Invocation:
+    """Start an asynchronous invocation (InvocationType=Event) with an event another
+    service sends, such as SNS's (`source` names it: "sns:<topic>")."""
+    return _start(
+        function,
+        event,
+        workspace=function.workspace,
+        mapping=None,
+        queue=None,
+        source={"source": source},
+        clock=clock,
+    )
+
+
+def _start(function, event: dict, *, workspace, mapping, queue, source: dict, clock) -> Invocation:
     now = clock.now()
-    config = describe_function(function)
     runs_for = min(function.duration, function.timeout)
-    event = sqs_event(queue, received)
     invocation = Invocation.objects.create(
-        workspace_id=queue.workspace_id,
+        workspace_id=workspace.pk,
         function=function,
         mapping=mapping,
         queue=queue,
         request_id=str(uuid.uuid4()),
         event=event,
-        config=config,
+        config=describe_function(function),
         started_at=now,
         ends_at=now + runs_for,
     )
@@ -170,7 +204,7 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     lines = [f"START RequestId: {request_id} Version: $LATEST"]
     lines += [log_line(function.log_template, r) for r in event["Records"]]
     events.record_many(
-        queue.workspace,
+        workspace,
         [
             {
                 "kind": "invocation.started",
@@ -182,8 +216,7 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
                     "message_ids": invocation.message_ids,
                     "duration": runs_for,
                     "ends_at": invocation.ends_at,
-                    "queue": queue.name,
-                    "mapping": str(mapping.uuid),
+                    **source,
                 },
             },
             *log_entries(function.name, request_id, lines, now),
@@ -202,7 +235,7 @@ def _outcome(invocation: Invocation) -> tuple[str, str, list[str]]:
         line = f"{iso(invocation.ends_at)} {invocation.request_id} {error}"
         return Invocation.Status.TIMED_OUT, error, [line]
     needle = config["fail_when_body_contains"]
-    if needle and any(needle in r["body"] for r in records):
+    if needle and any(needle in record_body(r) for r in records):
         error = f'Exception: body contains "{needle}"'
         return Invocation.Status.FAILED, error, [f"[ERROR] {error}"]
     return Invocation.Status.SUCCEEDED, "", []

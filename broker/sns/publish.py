@@ -1,19 +1,17 @@
 """Publish: one message to a topic, pushed at once to every subscription (sns.md §4).
 
-SNS is push: a publish delivers a copy to each subscriber while the publisher waits
-for nothing more than the topic to accept it, where an SQS message waits in its
-queue to be polled. This slice delivers to SQS subscriptions, in the publish's own
-transaction, each delivery in a savepoint of its own: a queue that refuses (deleted,
-its KMS key disabled) fails that delivery alone, recorded as
-`subscription.delivery_failed`, and the others go through. A subscription whose filter
-policy the message does not pass gets nothing, recorded with the reason as
-`subscription.filtered_out`. Retries and subscription dead-letter queues are the next
-slices.
+SNS is push: a publish delivers a copy to each confirmed subscriber while the
+publisher waits for nothing more than the topic to accept it, where an SQS message
+waits in its queue to be polled. Each first attempt is made in the publish's own
+transaction, in a savepoint of its own (`deliveries.deliver_now`): an endpoint that
+refuses fails that delivery alone, which is then retried, dead-lettered or discarded
+as `deliveries` says, and the others go through. A subscription whose filter policy
+the message does not pass gets nothing, recorded with the reason as
+`subscription.filtered_out`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -24,9 +22,9 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.db.models import F
 
-from broker import errors, events, message_attributes, sqs
+from broker import errors, events, message_attributes
 from broker.models import Subscription, Topic
-from broker.sns import envelopes, filters
+from broker.sns import deliveries, filters
 from broker.sns.topics import invalid
 
 MAX_MESSAGE_BYTES = 262_144
@@ -258,75 +256,56 @@ def publish(
         Topic.objects.filter(pk=topic.pk).update(sequence=F("sequence") + 1)
         topic.refresh_from_db(fields=["sequence"])
         sequence_number = f"{topic.sequence:020d}"
-    now = clock.now()
-    delivered = failed = filtered = 0
-    for subscription in Subscription.objects.filter(topic=topic, protocol="sqs"):
+    note = deliveries.Notification(
+        topic=topic,
+        message_id=message_id,
+        messages=per_protocol,
+        at=clock.now(),
+        base_url=base_url,
+        subject=subject,
+        attributes=stored,
+        structured=bool(structure),
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+        sequence_number=sequence_number,
+    )
+    delivered, failed, filtered = [], 0, 0
+    for subscription in Subscription.objects.filter(topic=topic, confirmed=True):
+        subscription.topic = topic  # one topic object: its signing certificate is read once
         verdict = _filter(subscription, message=message, attributes=stored)
         if not verdict.matched:
             filtered += 1
-            _missed(
-                "filtered_out", topic, subscription, message_id, clock=clock, reason=verdict.why
-            )
-            continue
-        try:
-            with transaction.atomic():
-                _deliver_to_queue(
-                    topic,
-                    subscription,
-                    message_id=message_id,
-                    message=per_protocol.get("sqs", per_protocol["default"]),
-                    subject=subject,
-                    attributes={} if structure else stored,
-                    group_id=group_id,
-                    deduplication_id=deduplication_id,
-                    sequence_number=sequence_number,
-                    at=now,
-                    base_url=base_url,
-                    clock=clock,
-                )
-            delivered += 1
-        except errors.AwsError as err:
-            failed += 1
-            _missed(
-                "delivery_failed",
-                topic,
-                subscription,
-                message_id,
+            events.record(
+                topic.workspace,
+                "subscription.filtered_out",
+                subject=events.subject("topic", topic.name),
+                data={
+                    "subscription": str(subscription.uuid),
+                    "protocol": subscription.protocol,
+                    "endpoint": subscription.endpoint,
+                    "message_id": message_id,
+                    "reason": verdict.why,
+                },
                 clock=clock,
-                error=err.wire_query_code,
-                reason=err.message,
             )
+        elif deliveries.deliver_now(subscription, note, clock=clock):
+            delivered.append(str(subscription.uuid))
+        else:
+            failed += 1
     events.record(
         topic.workspace,
         "topic.published",
         subject=events.subject("topic", topic.name),
         data={
             "message_id": message_id,
-            "delivered": delivered,
+            "delivered": len(delivered),
+            "delivered_to": delivered,
             "failed": failed,
             "filtered_out": filtered,
         },
         clock=clock,
     )
     return Published(message_id, sequence_number)
-
-
-def _missed(
-    what: str, topic: Topic, subscription: Subscription, message_id: str, *, clock, **data
-) -> None:
-    """Record that a subscription got no copy of a message (`subscription.<what>`)."""
-    events.record(
-        topic.workspace,
-        f"subscription.{what}",
-        subject=events.subject("topic", topic.name),
-        data={
-            "subscription": str(subscription.uuid),
-            "message_id": message_id,
-            "endpoint": subscription.endpoint,
-            **data,
-        },
-        clock=clock,
-    )
 
 
 def _filter(subscription: Subscription, *, message: str, attributes: dict) -> filters.Verdict:
@@ -336,60 +315,3 @@ def _filter(subscription: Subscription, *, message: str, attributes: dict) -> fi
         return filters.Verdict(True)
     scope = subscription.attributes.get("FilterPolicyScope", "MessageAttributes")
     return filters.evaluate(json.loads(text), scope=scope, attributes=attributes, message=message)
-
-
-def _deliver_to_queue(
-    topic: Topic,
-    subscription: Subscription,
-    *,
-    message_id: str,
-    message: str,
-    subject: str | None,
-    attributes: dict,
-    group_id: str | None,
-    deduplication_id: str | None,
-    sequence_number: str | None,
-    at: float,
-    base_url: str,
-    clock,
-) -> None:
-    queue = sqs.queue_by_arn(topic.workspace, subscription.endpoint)
-    if queue is None:
-        raise errors.QueueDoesNotExist()
-    raw = subscription.attributes.get("RawMessageDelivery") == "true"
-    if raw:
-        body, queue_attributes = message, attributes
-    else:
-        envelope = envelopes.notification(
-            topic,
-            subscription,
-            message_id=message_id,
-            message=message,
-            subject=subject,
-            attributes=_envelope_attributes(attributes),
-            at=at,
-            base_url=base_url,
-            sequence_number=sequence_number,
-        )
-        body, queue_attributes = json.dumps(envelope, indent=2), {}
-    sqs.send_message(
-        queue,
-        body=body,
-        attributes=queue_attributes,
-        group_id=group_id if queue.is_fifo else None,
-        deduplication_id=deduplication_id if queue.is_fifo else None,
-        sender=f"sns:{topic.name}",
-        clock=clock,
-    )
-
-
-def _envelope_attributes(attributes: dict) -> dict:
-    """Binary values travel base64-encoded in the envelope, as SNS writes them."""
-    return {
-        name: (
-            {"DataType": v["DataType"], "BinaryValue": base64.b64encode(v["BinaryValue"]).decode()}
-            if "BinaryValue" in v
-            else v
-        )
-        for name, v in attributes.items()
-    }

@@ -1,11 +1,12 @@
 """SNS subscriptions: Subscribe, Unsubscribe, listing and attributes (sns.md §2).
 
-This slice delivers to SQS queues only: an `sqs` subscription (the ARN of a queue of
-the same account) is confirmed at once, as on AWS. Its FilterPolicy is checked as AWS
-checks it (`filters`) and applied at each publish. The other protocols (lambda,
-http/https, email, email-json, sms) are the next slices; until then Subscribe refuses
-them with a message that says so, rather than keeping a subscription nothing delivers
-to.
+An `sqs` subscription (the ARN of a queue of the same account) and a `lambda` one (a
+function's ARN) are confirmed at once, as on AWS. Their FilterPolicy is checked as
+AWS checks it (`filters`) and applied at each publish; a RedrivePolicy names the SQS
+queue that gets what cannot be delivered, and an HTTP/S DeliveryPolicy its retries
+(`retries`). The other protocols (http/https, email, email-json, sms) are the next
+slice; until then Subscribe refuses them with a message that says so, rather than
+keeping a subscription nothing delivers to.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 
 from broker import arns, errors, events, sqs
 from broker.models import Subscription, Topic
-from broker.sns import filters
+from broker.sns import filters, retries
 from broker.sns.topics import PAGE, arn_parts, invalid
 
 PROTOCOLS = {
@@ -30,7 +31,7 @@ PROTOCOLS = {
     "application",
     "firehose",
 }
-DELIVERED = {"sqs"}
+DELIVERED = {"sqs", "lambda"}
 SETTABLE = {
     "DeliveryPolicy",
     "FilterPolicy",
@@ -41,12 +42,21 @@ SETTABLE = {
 }
 
 
-def _checked(name: str, value: str, *, attributes: dict, subscribing: bool) -> str:
+def _checked(
+    name: str,
+    value: str,
+    *,
+    subscription: Subscription | None,
+    attributes: dict,
+    topic: Topic,
+    protocol: str,
+) -> str:
     """One attribute's value as stored; InvalidParameter with AWS's text otherwise.
 
     `attributes` are the subscription's others (a FilterPolicy is read with its
-    FilterPolicyScope); Subscribe words the reasons "Attributes Reason: …"."""
-    reason = "Attributes Reason: " if subscribing else ""
+    FilterPolicyScope); Subscribe (no `subscription` yet) words the reasons
+    "Attributes Reason: …"."""
+    reason = "Attributes Reason: " if subscription is None else ""
     if name not in SETTABLE:
         raise invalid("AttributeName")
     if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
@@ -64,15 +74,43 @@ def _checked(name: str, value: str, *, attributes: dict, subscribing: bool) -> s
             _policy(attributes["FilterPolicy"], value, reason)
     if name == "FilterPolicy" and value:
         _policy(value, attributes.get("FilterPolicyScope", "MessageAttributes"), reason)
-    if name in ("DeliveryPolicy", "RedrivePolicy") and value:
+    if name == "DeliveryPolicy" and value:
+        if protocol not in retries.HTTP_PROTOCOLS:
+            raise invalid(
+                f"{reason}DeliveryPolicy: Delivery protocol [{protocol}] does not support "
+                "delivery policies"
+            )
         try:
-            json.loads(value)
-        except ValueError:
-            raise invalid(f"{reason}{name}: failed to parse JSON.") from None
+            retries.check_subscription_policy(value)
+        except retries.PolicyError as error:
+            raise invalid(f"{reason}DeliveryPolicy: {error}") from None
     if name == "RedrivePolicy" and value:
-        # Subscription dead-letter queues are the next slice: refuse one nothing would use.
-        raise invalid(f"{reason}RedrivePolicy: the playground does not redrive deliveries yet")
+        _dead_letter_target(value, topic, reason)
     return value.lower() if name == "RawMessageDelivery" else value
+
+
+def _dead_letter_target(text: str, topic: Topic, reason: str) -> None:
+    """A RedrivePolicy names an SQS queue of the topic's account and region (sns.md §7.4)."""
+    try:
+        policy = json.loads(text)
+    except ValueError:
+        raise invalid(f"{reason}RedrivePolicy: failed to parse JSON.") from None
+    target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
+    parsed = arns.parse(target) if isinstance(target, str) else None
+    workspace = topic.workspace
+    if (
+        parsed is None
+        or parsed.service != "sqs"
+        or parsed.account != workspace.account_id
+        or parsed.region != workspace.region
+        or not parsed.resource
+    ):
+        raise invalid(f"{reason}RedrivePolicy: deadLetterTargetArn is an invalid arn")
+    if topic.is_fifo and not parsed.resource.endswith(".fifo"):
+        raise invalid(
+            f"{reason}RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription "
+            "to a FIFO Topic."
+        )
 
 
 def _policy(text: str, scope: str, reason: str) -> dict:
@@ -82,19 +120,32 @@ def _policy(text: str, scope: str, reason: str) -> dict:
         raise invalid(f"{reason}FilterPolicy: {error}") from None
 
 
-def _endpoint_queue(topic: Topic, endpoint: str):
-    """The subscribed queue: any queue of the account for a FIFO topic (a standard queue
-    gets its messages without their order), a standard one for a standard topic."""
-    queue = sqs.queue_by_arn(topic.workspace, endpoint)
-    if queue is None:
-        raise invalid("SQS endpoint ARN")
-    if queue.is_fifo and not topic.is_fifo:
-        # AWS's text, its repeated prefix included (sns.md §6).
+def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
+    """The endpoint is one of its protocol's kind (sns.md §2.1)."""
+    if topic.is_fifo and protocol != "sqs":
         raise invalid(
-            "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
-            "standard SNS topics"
+            f"Invalid parameter: Endpoint Reason: FIFO topics deliver only to SQS queues, "
+            f"not to {protocol} endpoints"
         )
-    return queue
+    if protocol == "sqs":
+        queue = sqs.queue_by_arn(topic.workspace, endpoint)
+        if queue is None:
+            raise invalid("SQS endpoint ARN")
+        if queue.is_fifo and not topic.is_fifo:
+            # AWS's text, its repeated prefix included (sns.md §6).
+            raise invalid(
+                "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+                "standard SNS topics"
+            )
+    if protocol == "lambda":
+        parsed = arns.parse(endpoint)
+        if (
+            parsed is None
+            or parsed.service != "lambda"
+            or parsed.account != topic.workspace.account_id
+            or not parsed.resource.startswith("function:")
+        ):
+            raise invalid("Lambda endpoint ARN")
 
 
 @transaction.atomic
@@ -114,11 +165,14 @@ def subscribe(
             f"Protocol Reason: the playground does not deliver to {protocol} subscriptions "
             "yet; subscribe an SQS queue (its ARN)"
         )
-    _endpoint_queue(topic, endpoint)
+    _check_endpoint(topic, protocol, endpoint)
     if not isinstance(attributes, dict | type(None)):
         raise invalid("Attributes")
     given = {str(k): str(v) for k, v in (attributes or {}).items()}
-    checked = {k: _checked(k, v, attributes=given, subscribing=True) for k, v in given.items()}
+    checked = {
+        k: _checked(k, v, subscription=None, attributes=given, topic=topic, protocol=protocol)
+        for k, v in given.items()
+    }
     existing = Subscription.objects.filter(
         topic=topic, protocol=protocol, endpoint=endpoint
     ).first()
@@ -207,24 +261,32 @@ def list_subscriptions_by_topic(topic: Topic, *, next_token: str = ""):
 
 def get_subscription_attributes(subscription: Subscription) -> dict[str, str]:
     topic = subscription.topic
-    return {
+    result = {
         "SubscriptionArn": subscription.arn,
         "TopicArn": topic.arn,
         "Owner": topic.workspace.account_id,
         "Protocol": subscription.protocol,
         "Endpoint": subscription.endpoint,
-        "PendingConfirmation": "false",
-        "ConfirmationWasAuthenticated": "true",
+        "PendingConfirmation": "false" if subscription.confirmed else "true",
+        "ConfirmationWasAuthenticated": str(subscription.confirmation_authenticated).lower(),
         "RawMessageDelivery": "false",
         "SubscriptionPrincipal": arns.account_root(topic.workspace.account_id),
         **subscription.attributes,
     }
+    if subscription.protocol in retries.HTTP_PROTOCOLS:
+        result["EffectiveDeliveryPolicy"] = retries.effective_policy(subscription)
+    return result
 
 
 @transaction.atomic
 def set_subscription_attributes(subscription: Subscription, name: str, value: str, *, clock):
     subscription.attributes[name] = _checked(
-        name, value or "", attributes=subscription.attributes, subscribing=False
+        name,
+        value or "",
+        subscription=subscription,
+        attributes=subscription.attributes,
+        topic=subscription.topic,
+        protocol=subscription.protocol,
     )
     subscription.save(update_fields=["attributes"])
     events.record(

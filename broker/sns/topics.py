@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from broker import arns, errors, events
 from broker.models import Topic
+from broker.sns import retries
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 FIFO_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
@@ -120,6 +121,11 @@ def _checked_value(name: str, value: str, *, fifo: bool) -> str:
             and all(isinstance(st, dict) for st in document["Statement"])
         ):
             raise invalid("Attributes Reason: Policy: Statement must be a list of statements")
+    if name == "DeliveryPolicy" and value:
+        try:
+            retries.check_topic_policy(value)
+        except retries.PolicyError as error:
+            raise invalid(f"Attributes Reason: DeliveryPolicy: {error}") from None
     if name.endswith("SampleRate") and not (value.isdigit() and 0 <= int(value) <= 100):
         raise invalid(f"Attributes Reason: {name}: must be an integer from 0 to 100")
     if name == "DisplayName" and len(value) > 100:

@@ -1,0 +1,419 @@
+"""Handing a published message to one subscription, and what happens when that fails
+(sns.md §3, §7).
+
+Publish tries each subscription at once (`deliver_now`). An attempt that fails on the
+endpoint's side (a throttled KMS key, an HTTP 5xx or timeout) is retried under the
+subscription's retry policy (`retries`): a `Delivery` row waits for its simulated
+time, the ticker queues `tasks.attempt_delivery` when it comes, and `attempt` tries
+again. A client-side failure (the queue or function is gone, the key is disabled) is
+not retried. A notification out of attempts goes to the subscription's dead-letter
+queue (RedrivePolicy) or, without one, is discarded. Every step is an event, so a
+learner sees "attempt 2 of 4 failed: next at 12:00:20" and where the message ended.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+
+from broker import arns, errors, events, sqs
+from broker.lambdas import invocations
+from broker.models import Delivery, Function, Subscription, Topic
+from broker.sns import envelopes, retries
+
+# A queued attempt that has not run within this many wall seconds is queued again.
+REQUEST_STALE_AFTER = 30.0
+
+
+@dataclass
+class Notification:
+    """One published message as every subscription's delivery reads it."""
+
+    topic: Topic
+    message_id: str
+    messages: dict[str, str]  # "default" and, with MessageStructure=json, per protocol
+    at: float  # simulated time of the publish
+    base_url: str  # the endpoint the publisher called: SigningCertURL and UnsubscribeURL
+    subject: str | None = None
+    attributes: dict = field(default_factory=dict)  # validated; Binary values as bytes
+    structured: bool = False
+    group_id: str | None = None
+    deduplication_id: str | None = None
+    sequence_number: str | None = None
+
+    def message_for(self, protocol: str) -> str:
+        return self.messages.get(protocol, self.messages["default"])
+
+    @property
+    def delivered_attributes(self) -> dict:
+        """Attributes travel only with a plain message, not with MessageStructure=json."""
+        return {} if self.structured else self.attributes
+
+    def to_payload(self) -> dict:
+        return {
+            "message_id": self.message_id,
+            "messages": self.messages,
+            "at": self.at,
+            "base_url": self.base_url,
+            "subject": self.subject,
+            "attributes": _envelope_attributes(self.attributes),
+            "structured": self.structured,
+            "group_id": self.group_id,
+            "deduplication_id": self.deduplication_id,
+            "sequence_number": self.sequence_number,
+        }
+
+    @classmethod
+    def from_payload(cls, topic: Topic, payload: dict) -> Notification:
+        attributes = {
+            name: (
+                {"DataType": v["DataType"], "BinaryValue": base64.b64decode(v["BinaryValue"])}
+                if "BinaryValue" in v
+                else v
+            )
+            for name, v in payload["attributes"].items()
+        }
+        return cls(topic=topic, **{**payload, "attributes": attributes})
+
+    def envelope(self, subscription: Subscription, protocol: str | None = None) -> dict:
+        return envelopes.notification(
+            self.topic,
+            subscription,
+            message_id=self.message_id,
+            message=self.message_for(protocol or subscription.protocol),
+            subject=self.subject,
+            attributes=_envelope_attributes(self.delivered_attributes),
+            at=self.at,
+            base_url=self.base_url,
+            sequence_number=self.sequence_number,
+        )
+
+
+def _envelope_attributes(attributes: dict) -> dict:
+    """Binary values travel base64-encoded in the envelope, as SNS writes them."""
+    return {
+        name: (
+            {"DataType": v["DataType"], "BinaryValue": base64.b64encode(v["BinaryValue"]).decode()}
+            if isinstance(v.get("BinaryValue"), bytes)
+            else v
+        )
+        for name, v in attributes.items()
+    }
+
+
+class Failure(Exception):
+    """An attempt that did not deliver: AWS's error code, the reason, and whether SNS
+    retries it (server-side) or not (client-side)."""
+
+    def __init__(self, code: str, reason: str, *, retriable: bool):
+        super().__init__(reason)
+        self.code, self.reason, self.retriable = code, reason, retriable
+
+
+def _raw(subscription: Subscription) -> bool:
+    return subscription.attributes.get("RawMessageDelivery") == "true"
+
+
+def _to_queue(queue, subscription: Subscription, note: Notification, *, clock) -> None:
+    if _raw(subscription):
+        body, attributes = note.message_for("sqs"), note.delivered_attributes
+    else:
+        body, attributes = json.dumps(note.envelope(subscription, "sqs"), indent=2), {}
+    sqs.send_message(
+        queue,
+        body=body,
+        attributes=attributes,
+        group_id=note.group_id if queue.is_fifo else None,
+        deduplication_id=note.deduplication_id if queue.is_fifo else None,
+        sender=f"sns:{note.topic.name}",
+        clock=clock,
+    )
+
+
+def _queue_failure(error: errors.AwsError) -> Failure:
+    # Throttling is the endpoint being busy: SNS tries again. Everything else a queue
+    # answers (it is gone, its key is disabled or denies SNS) is the subscriber's to fix.
+    return Failure(
+        error.wire_query_code,
+        error.message,
+        retriable=isinstance(error, errors.KmsThrottled),
+    )
+
+
+def _send_sqs(subscription: Subscription, note: Notification, *, clock) -> None:
+    queue = sqs.queue_by_arn(note.topic.workspace, subscription.endpoint)
+    if queue is None:
+        raise Failure(
+            "AWS.SimpleQueueService.NonExistentQueue",
+            f"The queue {subscription.endpoint} does not exist.",
+            retriable=False,
+        )
+    try:
+        _to_queue(queue, subscription, note, clock=clock)
+    except errors.AwsError as error:
+        raise _queue_failure(error) from None
+
+
+def function_by_arn(workspace, arn: str) -> Function | None:
+    """The workspace's function a Lambda function ARN names ($LATEST or unqualified)."""
+    parsed = arns.parse(arn)
+    if parsed is None or parsed.service != "lambda" or parsed.account != workspace.account_id:
+        return None
+    kind, _, name = parsed.resource.partition(":")
+    name = name.removesuffix(":$LATEST")
+    if kind != "function" or not name:
+        return None
+    return (
+        Function.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+    )
+
+
+def lambda_event(subscription: Subscription, note: Notification) -> dict:
+    """The event Lambda hands a function subscribed to a topic (sns.md §3.4): one record,
+    Subject null when absent, MessageAttributes always there, the URLs spelled `Url`."""
+    envelope = note.envelope(subscription, "lambda")
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription.arn,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": note.message_id,
+                    "TopicArn": note.topic.arn,
+                    "Subject": note.subject,
+                    "Message": envelope["Message"],
+                    "Timestamp": envelope["Timestamp"],
+                    "SignatureVersion": envelope.get("SignatureVersion", "1"),
+                    "Signature": envelope.get("Signature", ""),
+                    "SigningCertUrl": envelope.get("SigningCertURL", ""),
+                    "UnsubscribeUrl": envelope["UnsubscribeURL"],
+                    "MessageAttributes": {
+                        name: {
+                            "Type": "String"
+                            if value["Type"].split(".")[0] in ("Number", "String")
+                            else value["Type"],
+                            "Value": value["Value"],
+                        }
+                        for name, value in envelope.get("MessageAttributes", {}).items()
+                    },
+                },
+            }
+        ]
+    }
+
+
+def _send_lambda(subscription: Subscription, note: Notification, *, clock) -> None:
+    function = function_by_arn(note.topic.workspace, subscription.endpoint)
+    if function is None:
+        raise Failure(
+            "ResourceNotFoundException",
+            f"Function not found: {subscription.endpoint}",
+            retriable=False,
+        )
+    # SNS invokes asynchronously: the delivery succeeds once Lambda has the event.
+    invocations.start_event_invocation(
+        function, lambda_event(subscription, note), source=f"sns:{note.topic.name}", clock=clock
+    )
+
+
+SENDERS = {"sqs": _send_sqs, "lambda": _send_lambda}
+
+
+def _send(subscription: Subscription, note: Notification, *, clock) -> None:
+    """One attempt, in a savepoint of its own: a failure undoes only this attempt."""
+    with transaction.atomic():
+        SENDERS[subscription.protocol](subscription, note, clock=clock)
+
+
+def deliver_now(subscription: Subscription, note: Notification, *, clock) -> bool:
+    """The first attempt, made while publishing; whether it delivered. A failure is
+    recorded and either waits for a retry or ends the delivery (`_failed`)."""
+    try:
+        _send(subscription, note, clock=clock)
+    except Failure as failure:
+        _failed(subscription, note, attempts=1, failure=failure, clock=clock)
+        return False
+    return True
+
+
+def _event(subscription: Subscription, kind: str, message_id: str, *, clock, **data) -> None:
+    topic = subscription.topic
+    events.record(
+        topic.workspace,
+        f"subscription.{kind}",
+        subject=events.subject("topic", topic.name),
+        data={
+            "subscription": str(subscription.uuid),
+            "protocol": subscription.protocol,
+            "endpoint": subscription.endpoint,
+            "message_id": message_id,
+            **data,
+        },
+        clock=clock,
+    )
+
+
+def _failed(
+    subscription: Subscription,
+    note: Notification,
+    *,
+    attempts: int,
+    failure: Failure,
+    clock,
+    delivery: Delivery | None = None,
+) -> None:
+    """Record a failed attempt; keep the delivery for its next retry, or end it."""
+    policy = retries.policy_for(subscription)
+    delay = policy.delay_before(attempts) if failure.retriable else None
+    now = clock.now()
+    next_at = None if delay is None else now + delay
+    _event(
+        subscription,
+        "delivery_failed",
+        note.message_id,
+        clock=clock,
+        attempt=attempts,
+        attempts=policy.attempts,
+        error=failure.code,
+        reason=failure.reason,
+        retriable=failure.retriable,
+        next_at=next_at,
+    )
+    if next_at is not None:
+        if delivery is None:
+            Delivery.objects.create(
+                workspace_id=note.topic.workspace_id,
+                subscription=subscription,
+                message_id=note.message_id,
+                payload=note.to_payload(),
+                attempts=attempts,
+                next_at=next_at,
+                last_error=failure.reason[:2000],
+            )
+        else:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                attempts=attempts,
+                next_at=next_at,
+                last_error=failure.reason[:2000],
+                requested_at=None,
+            )
+        return
+    if delivery is not None:
+        delivery.delete()
+    why = (
+        failure.reason
+        if not failure.retriable
+        else f"all {policy.attempts} attempts failed; the last: {failure.reason}"
+    )
+    _dead_letter(subscription, note, why=why, clock=clock)
+
+
+def dead_letter_queue_arn(subscription: Subscription) -> str:
+    text = subscription.attributes.get("RedrivePolicy") or ""
+    try:
+        policy = json.loads(text) if text else {}
+    except ValueError:
+        return ""
+    return str(policy.get("deadLetterTargetArn") or "") if isinstance(policy, dict) else ""
+
+
+def _dead_letter(subscription: Subscription, note: Notification, *, why: str, clock) -> None:
+    """Send what SNS could not deliver to the subscription's DLQ (sns.md §7.4): the
+    envelope, or with raw delivery the message and its attributes; else discard it."""
+    target = dead_letter_queue_arn(subscription)
+    if not target:
+        _event(subscription, "discarded", note.message_id, clock=clock, reason=why)
+        return
+    queue = sqs.queue_by_arn(note.topic.workspace, target)
+    if queue is None:
+        _event(
+            subscription,
+            "discarded",
+            note.message_id,
+            clock=clock,
+            reason=f"{why}; its dead-letter queue {target} does not exist",
+        )
+        return
+    try:
+        with transaction.atomic():
+            _to_queue(queue, subscription, note, clock=clock)
+    except errors.AwsError as error:
+        _event(
+            subscription,
+            "discarded",
+            note.message_id,
+            clock=clock,
+            reason=f"{why}; its dead-letter queue {queue.name} refused it: {error.message}",
+        )
+        return
+    _event(
+        subscription, "dead_lettered", note.message_id, clock=clock, queue=queue.name, reason=why
+    )
+
+
+@transaction.atomic
+def attempt(delivery_pk: int, *, clock_for) -> bool:
+    """Retry one delivery whose time has come (`tasks.attempt_delivery`); whether it
+    delivered. `clock_for(workspace)` gives the workspace's clock. A delivery whose
+    subscription was deleted is gone with it; one not due yet is left alone."""
+    delivery = (
+        Delivery.objects.select_for_update(of=("self",))
+        .select_related("subscription__topic__workspace")
+        .filter(pk=delivery_pk)
+        .first()
+    )
+    if delivery is None:
+        return False
+    subscription = delivery.subscription
+    clock = clock_for(subscription.topic.workspace)
+    if clock.now() < delivery.next_at:
+        Delivery.objects.filter(pk=delivery.pk).update(requested_at=None)
+        return False
+    note = Notification.from_payload(subscription.topic, delivery.payload)
+    attempts = delivery.attempts + 1
+    try:
+        _send(subscription, note, clock=clock)
+    except Failure as failure:
+        _failed(
+            subscription, note, attempts=attempts, failure=failure, clock=clock, delivery=delivery
+        )
+        return False
+    delivery.delete()
+    _event(subscription, "delivered", note.message_id, clock=clock, attempt=attempts)
+    return True
+
+
+def claim_due(workspace, *, clock, wall_now: float | None = None, limit: int = 200) -> list[int]:
+    """Ids of the workspace's deliveries due for an attempt and not queued yet (or
+    queued more than REQUEST_STALE_AFTER wall seconds ago), each marked with a
+    conditional UPDATE so it is queued once. The caller queues the attempts."""
+    wall_now = time.time() if wall_now is None else wall_now
+    unclaimed = Q(requested_at__isnull=True) | Q(requested_at__lt=wall_now - REQUEST_STALE_AFTER)
+    due = list(
+        Delivery.objects.filter(workspace=workspace, next_at__lte=clock.now())
+        .filter(unclaimed)
+        .order_by("next_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return [
+        pk
+        for pk in due
+        if Delivery.objects.filter(pk=pk).filter(unclaimed).update(requested_at=wall_now)
+    ]
+
+
+def next_due(workspace) -> float | None:
+    """The simulated instant of the workspace's next delivery attempt, or None."""
+    return (
+        Delivery.objects.filter(workspace=workspace)
+        .order_by("next_at")
+        .values_list("next_at", flat=True)
+        .first()
+    )
