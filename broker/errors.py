@@ -311,6 +311,11 @@ class SnsTagLimitExceeded(AwsError):
     default_message = "Can't add more than 50 tags to a topic."
 
 
+class SnsAuthorizationError(AwsError):
+    code = "AuthorizationError"
+    status = 403
+
+
 class SnsParameterValueInvalid(AwsError):
     code = "ParameterValueInvalid"
 

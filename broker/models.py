@@ -36,6 +36,8 @@ class Workspace(models.Model):
     # Whether the account is subscribed to AWS KMS. Off, every KMS request fails with
     # OptInRequired (SQS: KmsOptInRequired): the one way to show that error code.
     kms_opted_in = models.BooleanField(default=True)
+    # SNS's account-wide SMS settings (SetSMSAttributes), as SNS answers them: strings.
+    sms_attributes = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -181,6 +183,56 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.subscription_id}"
+
+
+class Inbox(models.Model):
+    """An endpoint built into the workspace that SNS delivers to: an HTTP/S request
+    inbox (its URL is `/_aws/inbox/<account>/<name>`), an email address or a phone
+    number. The learner decides how an HTTP inbox answers, to watch retries."""
+
+    class Kind(models.TextChoices):
+        HTTP = "http"
+        EMAIL = "email"
+        SMS = "sms"
+
+    class Mode(models.TextChoices):
+        OK = "ok", "Answer 200"
+        ERROR = "error", "Answer 500"
+        TIMEOUT = "timeout", "Time out"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="inboxes")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    address = models.CharField(max_length=320)  # the inbox name, email address or number
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.OK)
+    opted_out = models.BooleanField(default=False)  # SMS: the number replied STOP
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "address"], name="inbox_address_unique"
+            ),
+        ]
+        ordering = ["kind", "address"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.address}"
+
+
+class InboxMessage(models.Model):
+    """One request, email or text an inbox received, as it arrived."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="messages")
+    at = models.FloatField(help_text="Simulated epoch seconds.")
+    message_type = models.CharField(max_length=32)  # Notification, SubscriptionConfirmation…
+    message_id = models.CharField(max_length=100, blank=True)
+    subject = models.CharField(max_length=256, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField()
+    status = models.PositiveIntegerField(null=True, blank=True)  # HTTP: what it answered
+
+    class Meta:
+        indexes = [models.Index(fields=["inbox", "-at"], name="inbox_message_recent")]
+        ordering = ["-at", "-pk"]
 
 
 class SigningCertificate(models.Model):

@@ -151,11 +151,18 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
             result.edges.append(Edge(q, overview.dead_letter_queue, "redrive"))
     result.topics = list(Topic.objects.filter(workspace=workspace).select_related("workspace"))
     topics_by_pk = {t.pk: t for t in result.topics}
-    for subscription in Subscription.objects.filter(topic__workspace=workspace, protocol="sqs"):
-        queue = by_name.get(arns.queue_name(subscription.endpoint))
-        if queue is not None:
-            result.edges.append(Edge(topics_by_pk[subscription.topic_id], queue, "subscription"))
     result.functions = [function_overview(f) for f in functions(workspace)]
+    functions_by_arn = {o.function.arn: o.function for o in result.functions}
+    for subscription in Subscription.objects.filter(
+        topic__workspace=workspace, protocol__in=("sqs", "lambda"), confirmed=True
+    ):
+        target = (
+            by_name.get(arns.queue_name(subscription.endpoint))
+            if subscription.protocol == "sqs"
+            else functions_by_arn.get(subscription.endpoint.removesuffix(":$LATEST"))
+        )
+        if target is not None:
+            result.edges.append(Edge(topics_by_pk[subscription.topic_id], target, "subscription"))
     result.mappings = mappings(workspace)
     for m in result.mappings:
         result.edges.append(Edge(m.queue, m.function, "trigger", m.enabled))

@@ -41,3 +41,11 @@ def attempt_delivery(delivery_id: int) -> None:
     from broker.sns import deliveries
 
     deliveries.attempt(delivery_id, clock_for=clock.for_workspace)
+
+
+@shared_task(ignore_result=True)
+def post_notice(url: str, headers: dict, body: str) -> None:
+    """POST a one-off SNS notice (an UnsubscribeConfirmation) to a real HTTP endpoint."""
+    from broker.sns import deliveries
+
+    deliveries.post_request(url, headers, body)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from broker.api import developer, sns_certificate
+from broker.api import developer, sns_certificate, sns_links
 from broker.api import views as aws
 from broker.api.urls import QUEUE_URL_PATH
 from playground.views import function, message, queue, root, workspace
@@ -36,6 +36,8 @@ urlpatterns = [
     path("w/<str:slug>/messages/<str:message_id>/", message.message, name="message"),
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
+    # The SubscribeURL and UnsubscribeURL of SNS's messages.
+    path("_aws/sns/", sns_links.subscription_link, name="sns-links"),
     # SNS envelopes name it as their SigningCertURL.
     path(
         "_aws/sns/<str:account_id>/<str:name>",

@@ -108,19 +108,42 @@ def remove_permission(call: Call, params: dict) -> dict:
     return {}
 
 
+def _flag(params: dict, name: str) -> bool:
+    return str(params.get(name) or "").lower() == "true"
+
+
 def subscribe(call: Call, params: dict) -> dict:
     subscription = sns.subscribe(
         _topic(call, params),
         _required(params, "Protocol"),
         str(params.get("Endpoint") or ""),
         attributes=params.get("Attributes") or {},
+        base_url=call.base_url,
+        clock=call.clock,
+    )
+    if not subscription.confirmed and not _flag(params, "ReturnSubscriptionArn"):
+        return {"SubscriptionArn": "pending confirmation"}
+    return {"SubscriptionArn": subscription.arn}
+
+
+def confirm_subscription(call: Call, params: dict) -> dict:
+    subscription = sns.confirm_subscription(
+        _topic(call, params),
+        _required(params, "Token"),
+        authenticated=True,
+        authenticate_on_unsubscribe=_flag(params, "AuthenticateOnUnsubscribe"),
         clock=call.clock,
     )
     return {"SubscriptionArn": subscription.arn}
 
 
 def unsubscribe(call: Call, params: dict) -> dict:
-    sns.unsubscribe(call.workspace, _required(params, "SubscriptionArn"), clock=call.clock)
+    sns.unsubscribe(
+        call.workspace,
+        _required(params, "SubscriptionArn"),
+        base_url=call.base_url,
+        clock=call.clock,
+    )
     return {}
 
 
@@ -128,7 +151,7 @@ def _listed(page: list, token: str) -> dict:
     return {
         "Subscriptions": [
             {
-                "SubscriptionArn": s.arn,
+                "SubscriptionArn": s.arn if s.confirmed else "PendingConfirmation",
                 "Owner": s.topic.workspace.account_id,
                 "Protocol": s.protocol,
                 "Endpoint": s.endpoint,
@@ -174,9 +197,19 @@ def set_subscription_attributes(call: Call, params: dict) -> dict:
 
 def publish(call: Call, params: dict) -> dict:
     if params.get("PhoneNumber"):
-        raise errors.SnsInvalidParameter(
-            "Invalid parameter: PhoneNumber Reason: the playground has no SMS inbox yet"
+        if params.get("TopicArn") or params.get("TargetArn"):
+            raise errors.SnsInvalidParameter(
+                "Invalid parameter: PhoneNumber Reason: give a TopicArn, a TargetArn or a "
+                "PhoneNumber, not several"
+            )
+        published = sns.publish_sms(
+            call.workspace,
+            str(params["PhoneNumber"]),
+            message=str(params.get("Message") or ""),
+            base_url=call.base_url,
+            clock=call.clock,
         )
+        return {"MessageId": published.message_id}
     arn = params.get("TopicArn") or params.get("TargetArn")
     if not arn:
         raise errors.SnsInvalidParameter(
@@ -257,8 +290,45 @@ def _message_attributes(raw: dict) -> dict:
     return decoded
 
 
+def check_if_phone_number_is_opted_out(call: Call, params: dict) -> dict:
+    return {"isOptedOut": sns.is_opted_out(call.workspace, _required(params, "phoneNumber"))}
+
+
+def list_phone_numbers_opted_out(call: Call, params: dict) -> dict:
+    numbers, token = sns.list_opted_out(call.workspace, next_token=params.get("nextToken") or "")
+    return {"phoneNumbers": numbers, "nextToken": token or None}
+
+
+def opt_in_phone_number(call: Call, params: dict) -> dict:
+    sns.set_opted_out(call.workspace, _required(params, "phoneNumber"), False, clock=call.clock)
+    return {}
+
+
+def get_sms_attributes(call: Call, params: dict) -> dict:
+    names = params.get("attributes") or []
+    if not isinstance(names, list):
+        raise errors.SnsInvalidParameter("Invalid parameter: attributes")
+    return {"attributes": sns.get_sms_attributes(call.workspace, [str(n) for n in names])}
+
+
+def set_sms_attributes(call: Call, params: dict) -> dict:
+    attributes = params.get("attributes")
+    if not isinstance(attributes, dict):
+        raise errors.SnsInvalidParameter(
+            "Invalid parameter: attributes Reason: no value for required parameter"
+        )
+    sns.set_sms_attributes(call.workspace, attributes, clock=call.clock)
+    return {}
+
+
 ACTIONS = {
     "Subscribe": subscribe,
+    "ConfirmSubscription": confirm_subscription,
+    "CheckIfPhoneNumberIsOptedOut": check_if_phone_number_is_opted_out,
+    "ListPhoneNumbersOptedOut": list_phone_numbers_opted_out,
+    "OptInPhoneNumber": opt_in_phone_number,
+    "GetSMSAttributes": get_sms_attributes,
+    "SetSMSAttributes": set_sms_attributes,
     "Unsubscribe": unsubscribe,
     "ListSubscriptions": list_subscriptions,
     "ListSubscriptionsByTopic": list_subscriptions_by_topic,

@@ -1,6 +1,6 @@
-"""Amazon SNS: topics, SQS subscriptions with filter policies, and Publish with signed
-envelopes so far; the other protocols and delivery retries are the next slices of the
-issue "SNS, complete" (sns.md).
+"""Amazon SNS (sns.md): topics; subscriptions to queues, functions, HTTP/S endpoints,
+email and SMS inboxes, with confirmation and filter policies; Publish with signed
+envelopes; delivery retries under each protocol's policy, dead-letter queues.
 
 One module per concept, as in `broker/sqs/`; callers import the package (`from broker
 import sns`) and call `sns.create_topic(...)`.
@@ -8,8 +8,16 @@ import sns`) and call `sns.create_topic(...)`.
 
 from __future__ import annotations
 
-from broker.sns.publish import BatchPublished, Published, publish, publish_batch
+from broker.sns.inboxes import (
+    get_sms_attributes,
+    is_opted_out,
+    list_opted_out,
+    set_opted_out,
+    set_sms_attributes,
+)
+from broker.sns.publish import BatchPublished, Published, publish, publish_batch, publish_sms
 from broker.sns.subscriptions import (
+    confirm_subscription,
     get_subscription,
     get_subscription_attributes,
     list_subscriptions,
@@ -33,6 +41,13 @@ from broker.sns.topics import (
 )
 
 __all__ = [
+    "confirm_subscription",
+    "get_sms_attributes",
+    "is_opted_out",
+    "list_opted_out",
+    "publish_sms",
+    "set_opted_out",
+    "set_sms_attributes",
     "BatchPublished",
     "Published",
     "add_permission",

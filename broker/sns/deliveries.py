@@ -16,15 +16,17 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
 
-from broker import arns, errors, events, sqs
+from broker import arns, errors, events, sqs, tasks
 from broker.lambdas import invocations
-from broker.models import Delivery, Function, Subscription, Topic
-from broker.sns import envelopes, retries
+from broker.models import Delivery, Function, Inbox, Subscription, Topic
+from broker.sns import envelopes, inboxes, retries
 
 # A queued attempt that has not run within this many wall seconds is queued again.
 REQUEST_STALE_AFTER = 30.0
@@ -45,6 +47,8 @@ class Notification:
     group_id: str | None = None
     deduplication_id: str | None = None
     sequence_number: str | None = None
+    # Notification, or SubscriptionConfirmation / UnsubscribeConfirmation (sns.md §3.2)
+    type: str = "Notification"
 
     def message_for(self, protocol: str) -> str:
         return self.messages.get(protocol, self.messages["default"])
@@ -66,6 +70,7 @@ class Notification:
             "group_id": self.group_id,
             "deduplication_id": self.deduplication_id,
             "sequence_number": self.sequence_number,
+            "type": self.type,
         }
 
     @classmethod
@@ -81,6 +86,15 @@ class Notification:
         return cls(topic=topic, **{**payload, "attributes": attributes})
 
     def envelope(self, subscription: Subscription, protocol: str | None = None) -> dict:
+        if self.type != "Notification":
+            return envelopes.confirmation(
+                self.type,
+                self.topic,
+                subscription,
+                message_id=self.message_id,
+                at=self.at,
+                base_url=self.base_url,
+            )
         return envelopes.notification(
             self.topic,
             subscription,
@@ -107,12 +121,13 @@ def _envelope_attributes(attributes: dict) -> dict:
 
 
 class Failure(Exception):
-    """An attempt that did not deliver: AWS's error code, the reason, and whether SNS
-    retries it (server-side) or not (client-side)."""
+    """An attempt that did not deliver: AWS's error code, the reason, whether SNS
+    retries it (server-side) or not (client-side), and the simulated seconds the
+    attempt itself took (an endpoint that never answers holds it 15 s)."""
 
-    def __init__(self, code: str, reason: str, *, retriable: bool):
+    def __init__(self, code: str, reason: str, *, retriable: bool, waited: float = 0.0):
         super().__init__(reason)
-        self.code, self.reason, self.retriable = code, reason, retriable
+        self.code, self.reason, self.retriable, self.waited = code, reason, retriable, waited
 
 
 def _raw(subscription: Subscription) -> bool:
@@ -223,24 +238,182 @@ def _send_lambda(subscription: Subscription, note: Notification, *, clock) -> No
     )
 
 
-SENDERS = {"sqs": _send_sqs, "lambda": _send_lambda}
+def http_request(subscription: Subscription, note: Notification) -> tuple[dict, str]:
+    """The headers and body SNS POSTs to an HTTP/S endpoint (sns.md §3.3)."""
+    raw = _raw(subscription) and note.type == "Notification"
+    headers = {
+        "x-amz-sns-message-type": note.type,
+        "x-amz-sns-message-id": note.message_id,
+        "x-amz-sns-topic-arn": note.topic.arn,
+    }
+    if note.type != "SubscriptionConfirmation":
+        headers["x-amz-sns-subscription-arn"] = subscription.arn
+    if raw:
+        headers["x-amz-sns-rawdelivery"] = "true"
+    headers["Content-Type"] = retries.content_type(subscription)
+    headers["User-Agent"] = "Amazon Simple Notification Service Agent"
+    body = (
+        note.message_for(subscription.protocol)
+        if raw
+        else json.dumps(note.envelope(subscription), indent=2)
+    )
+    return headers, body
+
+
+def _send_to_request_inbox(
+    subscription: Subscription, note: Notification, *, clock
+) -> Failure | None:
+    workspace = note.topic.workspace
+    name = inboxes.request_inbox_name(workspace, subscription.endpoint)
+    box = inboxes.inbox(workspace, Inbox.Kind.HTTP, name)
+    status = {"ok": 200, "error": 500, "timeout": None}[box.mode]
+    headers, body = http_request(subscription, note)
+    inboxes.receive(
+        box,
+        message_type=note.type,
+        message_id=note.message_id,
+        headers=headers,
+        body=body,
+        status=status,
+        clock=clock,
+    )
+    if status is None:
+        return Failure(
+            "Timeout",
+            f"{subscription.endpoint} did not answer within {retries.HTTP_TIMEOUT:g} seconds",
+            retriable=True,
+            waited=retries.HTTP_TIMEOUT,
+        )
+    if status >= 500:
+        return Failure("HTTP 500", f"{subscription.endpoint} answered HTTP 500", retriable=True)
+    return None
+
+
+def is_network(subscription: Subscription) -> bool:
+    """An HTTP/S endpoint outside the workspace: delivered by a worker, not in a publish."""
+    return subscription.protocol in retries.HTTP_PROTOCOLS and (
+        inboxes.request_inbox_name(subscription.topic.workspace, subscription.endpoint) is None
+    )
+
+
+def post(subscription: Subscription, note: Notification) -> Failure | None:
+    """POST to a real HTTP/S endpoint, outside any transaction: any answer from 200 to
+    499 delivers, a 5xx, a refused connection or 15 s without an answer does not."""
+    headers, body = http_request(subscription, note)
+    return post_request(subscription.endpoint, headers, body)
+
+
+def post_request(url: str, headers: dict, body: str) -> Failure | None:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=retries.HTTP_TIMEOUT) as response:
+            response.read(65_536)
+    except urllib.error.HTTPError as error:
+        if error.code < 500:
+            return None
+        return Failure(
+            f"HTTP {error.code}",
+            f"{url} answered HTTP {error.code}",
+            retriable=True,
+        )
+    except (OSError, ValueError) as error:  # refused, unreachable, timed out, bad URL
+        reason = getattr(error, "reason", None) or error
+        return Failure(
+            "Unreachable",
+            f"{url} could not be reached: {str(reason)[:200]}",
+            retriable=True,
+        )
+    return None
+
+
+def _send_email(subscription: Subscription, note: Notification, *, clock) -> None:
+    box = inboxes.inbox(note.topic.workspace, Inbox.Kind.EMAIL, subscription.endpoint)
+    if subscription.protocol == "email-json":
+        body = json.dumps(note.envelope(subscription), indent=2)
+    elif note.type == "Notification":
+        body = note.message_for("email")
+    else:
+        envelope = note.envelope(subscription)
+        body = f"{envelope['Message']}\n\n{envelope['SubscribeURL']}"
+    subject = {
+        "SubscriptionConfirmation": "AWS Notification - Subscription Confirmation",
+        "UnsubscribeConfirmation": "AWS Notification - Unsubscribe Confirmation",
+    }.get(note.type, note.subject or "AWS Notification Message")
+    inboxes.receive(
+        box,
+        message_type=note.type,
+        message_id=note.message_id,
+        subject=subject,
+        body=body,
+        clock=clock,
+    )
+
+
+def _send_sms(subscription: Subscription, note: Notification, *, clock) -> None:
+    send_text(note.topic.workspace, subscription.endpoint, note, clock=clock)
+
+
+def send_text(workspace, number: str, note: Notification, *, clock) -> None:
+    """An SMS to a phone's inbox; a phone that opted out gets nothing (a client error)."""
+    box = inboxes.inbox(workspace, Inbox.Kind.SMS, number)
+    if box.opted_out:
+        raise Failure(
+            "OptedOut", f"{number} has opted out of SMS (it replied STOP)", retriable=False
+        )
+    inboxes.receive(
+        box,
+        message_type=note.type,
+        message_id=note.message_id,
+        body=note.message_for("sms"),
+        clock=clock,
+    )
+
+
+SENDERS = {
+    "sqs": _send_sqs,
+    "lambda": _send_lambda,
+    "http": _send_to_request_inbox,
+    "https": _send_to_request_inbox,
+    "email": _send_email,
+    "email-json": _send_email,
+    "sms": _send_sms,
+}
 
 
 def _send(subscription: Subscription, note: Notification, *, clock) -> None:
-    """One attempt, in a savepoint of its own: a failure undoes only this attempt."""
+    """One attempt, in a savepoint of its own. A sender raises a Failure to undo what
+    it wrote (a queue that refused), or returns one to keep it: a request inbox keeps
+    the request it answered with a 500."""
     with transaction.atomic():
-        SENDERS[subscription.protocol](subscription, note, clock=clock)
+        failure = SENDERS[subscription.protocol](subscription, note, clock=clock)
+    if failure is not None:
+        raise failure
 
 
-def deliver_now(subscription: Subscription, note: Notification, *, clock) -> bool:
-    """The first attempt, made while publishing; whether it delivered. A failure is
-    recorded and either waits for a retry or ends the delivery (`_failed`)."""
+def deliver_now(subscription: Subscription, note: Notification, *, clock) -> str:
+    """The first attempt, made while publishing: "delivered", "failed" (recorded, and
+    retried or ended by `_failed`), or "queued" for a worker (a real HTTP endpoint)."""
+    if is_network(subscription) and note.type == "UnsubscribeConfirmation":
+        # The subscription and its deliveries are deleted with this transaction: the
+        # notice goes once, by a worker, after it commits.
+        headers, body = http_request(subscription, note)
+        tasks.post_notice.delay_on_commit(subscription.endpoint, headers, body)
+        return "queued"
+    if is_network(subscription):
+        Delivery.objects.create(
+            workspace_id=note.topic.workspace_id,
+            subscription=subscription,
+            message_id=note.message_id,
+            payload=note.to_payload(),
+            next_at=clock.now(),
+        )
+        return "queued"
     try:
         _send(subscription, note, clock=clock)
     except Failure as failure:
         _failed(subscription, note, attempts=1, failure=failure, clock=clock)
-        return False
-    return True
+        return "failed"
+    return "delivered"
 
 
 def _event(subscription: Subscription, kind: str, message_id: str, *, clock, **data) -> None:
@@ -273,7 +446,7 @@ def _failed(
     policy = retries.policy_for(subscription)
     delay = policy.delay_before(attempts) if failure.retriable else None
     now = clock.now()
-    next_at = None if delay is None else now + delay
+    next_at = None if delay is None else now + failure.waited + delay
     _event(
         subscription,
         "delivery_failed",
@@ -328,7 +501,7 @@ def _dead_letter(subscription: Subscription, note: Notification, *, why: str, cl
     """Send what SNS could not deliver to the subscription's DLQ (sns.md §7.4): the
     envelope, or with raw delivery the message and its attributes; else discard it."""
     target = dead_letter_queue_arn(subscription)
-    if not target:
+    if not target or note.type != "Notification":  # a lost confirmation is not redriven
         _event(subscription, "discarded", note.message_id, clock=clock, reason=why)
         return
     queue = sqs.queue_by_arn(note.topic.workspace, target)
@@ -358,36 +531,54 @@ def _dead_letter(subscription: Subscription, note: Notification, *, why: str, cl
     )
 
 
-@transaction.atomic
 def attempt(delivery_pk: int, *, clock_for) -> bool:
-    """Retry one delivery whose time has come (`tasks.attempt_delivery`); whether it
-    delivered. `clock_for(workspace)` gives the workspace's clock. A delivery whose
-    subscription was deleted is gone with it; one not due yet is left alone."""
+    """Try one delivery whose time has come (`tasks.attempt_delivery`); whether it
+    delivered. `clock_for(workspace)` gives the workspace's clock. A real HTTP
+    endpoint is called outside any transaction; the outcome is then written in one. A
+    delivery whose subscription was deleted is gone with it; one not due yet is left
+    alone."""
     delivery = (
-        Delivery.objects.select_for_update(of=("self",))
-        .select_related("subscription__topic__workspace")
+        Delivery.objects.select_related("subscription__topic__workspace")
         .filter(pk=delivery_pk)
         .first()
     )
     if delivery is None:
         return False
     subscription = delivery.subscription
-    clock = clock_for(subscription.topic.workspace)
-    if clock.now() < delivery.next_at:
+    if clock_for(subscription.topic.workspace).now() < delivery.next_at:
         Delivery.objects.filter(pk=delivery.pk).update(requested_at=None)
         return False
     note = Notification.from_payload(subscription.topic, delivery.payload)
-    attempts = delivery.attempts + 1
-    try:
-        _send(subscription, note, clock=clock)
-    except Failure as failure:
-        _failed(
-            subscription, note, attempts=attempts, failure=failure, clock=clock, delivery=delivery
+    failure = post(subscription, note) if is_network(subscription) else None
+    with transaction.atomic():
+        # Unsubscribed meanwhile, or attempted by another worker: nothing more to do.
+        locked = (
+            Delivery.objects.select_for_update()
+            .filter(pk=delivery.pk, attempts=delivery.attempts)
+            .first()
         )
-        return False
-    delivery.delete()
-    _event(subscription, "delivered", note.message_id, clock=clock, attempt=attempts)
-    return True
+        if locked is None:
+            return False
+        clock = clock_for(subscription.topic.workspace)
+        if not is_network(subscription):
+            try:
+                _send(subscription, note, clock=clock)
+            except Failure as error:
+                failure = error
+        attempts = delivery.attempts + 1
+        if failure is not None:
+            _failed(
+                subscription,
+                note,
+                attempts=attempts,
+                failure=failure,
+                clock=clock,
+                delivery=delivery,
+            )
+            return False
+        delivery.delete()
+        _event(subscription, "delivered", note.message_id, clock=clock, attempt=attempts)
+        return True
 
 
 def claim_due(workspace, *, clock, wall_now: float | None = None, limit: int = 200) -> list[int]:

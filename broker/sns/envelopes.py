@@ -17,6 +17,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
@@ -80,10 +81,50 @@ def certificate_url(base_url: str, workspace: Workspace, cert: SigningCertificat
     return f"{base_url.rstrip('/')}/_aws/sns/{workspace.account_id}/{cert.name}"
 
 
+CONFIRMATION_FIELDS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+
+
 def string_to_sign(envelope: dict) -> str:
-    return "".join(
-        f"{name}\n{envelope[name]}\n" for name in NOTIFICATION_FIELDS if name in envelope
-    )
+    fields = NOTIFICATION_FIELDS if envelope["Type"] == "Notification" else CONFIRMATION_FIELDS
+    return "".join(f"{name}\n{envelope[name]}\n" for name in fields if name in envelope)
+
+
+def _sign_into(envelope: dict, topic: Topic, base_url: str) -> None:
+    version = topic.attributes.get("SignatureVersion", "1")
+    cert = certificate(topic.workspace)
+    envelope["SignatureVersion"] = version
+    envelope["Signature"] = sign(topic.workspace, cert, string_to_sign(envelope), version)
+    envelope["SigningCertURL"] = certificate_url(base_url, topic.workspace, cert)
+
+
+def verifies(envelope: dict) -> bool:
+    """Whether an envelope's signature checks out against its workspace's certificate, as
+    the SDKs' validators check it (here from the stored certificate, not over HTTP)."""
+    url = str(envelope.get("SigningCertURL") or "")
+    name = url.rsplit("/", 1)[-1]
+    cert = SigningCertificate.objects.filter(name=name).first() if name else None
+    version = str(envelope.get("SignatureVersion") or "")
+    if cert is None or version not in HASHES or "Signature" not in envelope:
+        return False
+    public = x509.load_pem_x509_certificate(cert.certificate.encode()).public_key()
+    try:
+        public.verify(
+            base64.b64decode(envelope["Signature"]),
+            string_to_sign(envelope).encode(),
+            padding.PKCS1v15(),
+            HASHES[version](),
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @lru_cache(maxsize=256)
@@ -100,8 +141,56 @@ def sign(workspace: Workspace, cert: SigningCertificate, text: str, version: str
     return base64.b64encode(signature).decode()
 
 
+# The links in envelopes work unsigned, as AWS's do: a GET from a browser or curl.
+LINKS_PATH = "/_aws/sns/"
+
+
 def unsubscribe_url(base_url: str, subscription: Subscription) -> str:
-    return f"{base_url.rstrip('/')}/?Action=Unsubscribe&SubscriptionArn={quote(subscription.arn)}"
+    return (
+        f"{base_url.rstrip('/')}{LINKS_PATH}?Action=Unsubscribe"
+        f"&SubscriptionArn={quote(subscription.arn, safe='')}"
+    )
+
+
+def subscribe_url(base_url: str, topic: Topic, token: str) -> str:
+    return (
+        f"{base_url.rstrip('/')}{LINKS_PATH}?Action=ConfirmSubscription"
+        f"&TopicArn={quote(topic.arn, safe='')}&Token={token}"
+    )
+
+
+def confirmation(
+    kind: str,
+    topic: Topic,
+    subscription: Subscription,
+    *,
+    message_id: str,
+    at: float,
+    base_url: str,
+) -> dict:
+    """A SubscriptionConfirmation or UnsubscribeConfirmation (sns.md §3.2)."""
+    if kind == "SubscriptionConfirmation":
+        message = (
+            f"You have chosen to subscribe to the topic {topic.arn}.\n"
+            "To confirm the subscription, visit the SubscribeURL included in this message."
+        )
+    else:
+        message = (
+            f"You have chosen to deactivate subscription {subscription.arn}.\n"
+            "To cancel this operation and restore the subscription, visit the SubscribeURL "
+            "included in this message."
+        )
+    envelope = {
+        "Type": kind,
+        "MessageId": message_id,
+        "Token": subscription.token,
+        "TopicArn": topic.arn,
+        "Message": message,
+        "SubscribeURL": subscribe_url(base_url, topic, subscription.token),
+        "Timestamp": timestamp(at),
+    }
+    _sign_into(envelope, topic, base_url)
+    return envelope
 
 
 def notification(
@@ -127,11 +216,7 @@ def notification(
     envelope["Message"] = message
     envelope["Timestamp"] = timestamp(at)
     if not topic.is_fifo:
-        version = topic.attributes.get("SignatureVersion", "1")
-        cert = certificate(topic.workspace)
-        envelope["SignatureVersion"] = version
-        envelope["Signature"] = sign(topic.workspace, cert, string_to_sign(envelope), version)
-        envelope["SigningCertURL"] = certificate_url(base_url, topic.workspace, cert)
+        _sign_into(envelope, topic, base_url)
     envelope["UnsubscribeURL"] = unsubscribe_url(base_url, subscription)
     if attributes:
         envelope["MessageAttributes"] = {

@@ -24,7 +24,7 @@ from django.db.models import F
 
 from broker import errors, events, message_attributes
 from broker.models import Subscription, Topic
-from broker.sns import deliveries, filters
+from broker.sns import deliveries, filters, inboxes
 from broker.sns.topics import invalid
 
 MAX_MESSAGE_BYTES = 262_144
@@ -269,7 +269,7 @@ def publish(
         deduplication_id=deduplication_id,
         sequence_number=sequence_number,
     )
-    delivered, failed, filtered = [], 0, 0
+    delivered, failed, filtered, queued = [], 0, 0, 0
     for subscription in Subscription.objects.filter(topic=topic, confirmed=True):
         subscription.topic = topic  # one topic object: its signing certificate is read once
         verdict = _filter(subscription, message=message, attributes=stored)
@@ -288,8 +288,12 @@ def publish(
                 },
                 clock=clock,
             )
-        elif deliveries.deliver_now(subscription, note, clock=clock):
+            continue
+        outcome = deliveries.deliver_now(subscription, note, clock=clock)
+        if outcome == "delivered":
             delivered.append(str(subscription.uuid))
+        elif outcome == "queued":
+            queued += 1
         else:
             failed += 1
     events.record(
@@ -302,6 +306,7 @@ def publish(
             "delivered_to": delivered,
             "failed": failed,
             "filtered_out": filtered,
+            "queued": queued,
         },
         clock=clock,
     )
@@ -315,3 +320,38 @@ def _filter(subscription: Subscription, *, message: str, attributes: dict) -> fi
         return filters.Verdict(True)
     scope = subscription.attributes.get("FilterPolicyScope", "MessageAttributes")
     return filters.evaluate(json.loads(text), scope=scope, attributes=attributes, message=message)
+
+
+MAX_SMS_CHARACTERS = 1600  # SNS splits longer texts' delivery into parts, up to this
+
+
+@transaction.atomic
+def publish_sms(workspace, number: str, *, message: str, base_url: str, clock) -> Published:
+    """Publish with PhoneNumber: one text straight to the phone's inbox, no topic. A phone
+    that opted out gets nothing; the publish still succeeds, as on AWS, and the event
+    says why nothing arrived."""
+    number = inboxes.checked_number(number, "PhoneNumber")
+    if not message:
+        raise invalid("Empty message")
+    if len(message) > MAX_SMS_CHARACTERS:
+        raise invalid("Message too long")
+    message_id = str(uuid.uuid4())
+    note = deliveries.Notification(
+        topic=None,
+        message_id=message_id,
+        messages={"default": message},
+        at=clock.now(),
+        base_url=base_url,
+    )
+    try:
+        deliveries.send_text(workspace, number, note, clock=clock)
+    except deliveries.Failure as failure:
+        events.record(
+            workspace,
+            "inbox.refused",
+            subject=events.subject("inbox", f"sms:{number}"),
+            message_id=message_id,
+            data={"address": number, "error": failure.code, "reason": failure.reason},
+            clock=clock,
+        )
+    return Published(message_id)

@@ -1,23 +1,29 @@
-"""SNS subscriptions: Subscribe, Unsubscribe, listing and attributes (sns.md §2).
+"""SNS subscriptions: Subscribe, confirmation, Unsubscribe, listing and attributes
+(sns.md §2).
 
-An `sqs` subscription (the ARN of a queue of the same account) and a `lambda` one (a
-function's ARN) are confirmed at once, as on AWS. Their FilterPolicy is checked as
-AWS checks it (`filters`) and applied at each publish; a RedrivePolicy names the SQS
-queue that gets what cannot be delivered, and an HTTP/S DeliveryPolicy its retries
-(`retries`). The other protocols (http/https, email, email-json, sms) are the next
-slice; until then Subscribe refuses them with a message that says so, rather than
-keeping a subscription nothing delivers to.
+An `sqs` subscription (the ARN of a queue of the same account), a `lambda` one (a
+function's ARN) and an `sms` one (an E.164 number) are confirmed at once, as on AWS.
+`http`/`https` (a request inbox of the workspace, or a URL on this machine), `email`
+and `email-json` start PendingConfirmation: SNS sends the endpoint a
+SubscriptionConfirmation with a token, valid two days, and nothing else reaches it
+until ConfirmSubscription (or a GET of its SubscribeURL) presents that token. A
+subscription's FilterPolicy is checked as AWS checks it (`filters`) and applied at
+each publish; a RedrivePolicy names the SQS queue that gets what cannot be
+delivered, and an HTTP/S DeliveryPolicy its retries (`retries`).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import uuid as uuid_module
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
 from broker import arns, errors, events, sqs
 from broker.models import Subscription, Topic
-from broker.sns import filters, retries
+from broker.sns import deliveries, filters, inboxes, retries
 from broker.sns.topics import PAGE, arn_parts, invalid
 
 PROTOCOLS = {
@@ -31,7 +37,10 @@ PROTOCOLS = {
     "application",
     "firehose",
 }
-DELIVERED = {"sqs", "lambda"}
+DELIVERED = {"sqs", "lambda", "http", "https", "email", "email-json", "sms"}
+NEEDS_CONFIRMATION = {"http", "https", "email", "email-json"}
+TOKEN_VALID_FOR = 2 * 86_400  # seconds: "Confirmation tokens are valid for two days"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 SETTABLE = {
     "DeliveryPolicy",
     "FilterPolicy",
@@ -137,6 +146,12 @@ def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
                 "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
                 "standard SNS topics"
             )
+    if protocol in ("http", "https"):
+        _check_url(topic, protocol, endpoint)
+    if protocol in ("email", "email-json") and not inboxes.is_email(endpoint):
+        raise invalid("Email address")
+    if protocol == "sms" and not inboxes.E164.match(endpoint or ""):
+        raise invalid(f"Invalid SMS endpoint: {str(endpoint)[:40]}")
     if protocol == "lambda":
         parsed = arns.parse(endpoint)
         if (
@@ -148,22 +163,49 @@ def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
             raise invalid("Lambda endpoint ARN")
 
 
+def _check_url(topic: Topic, protocol: str, endpoint: str) -> None:
+    try:
+        parts = urlsplit(endpoint or "")
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise invalid("Endpoint must match the specified protocol") from None
+    if parts.scheme != protocol or not host:
+        raise invalid("Endpoint must match the specified protocol")
+    if inboxes.request_inbox_name(topic.workspace, endpoint) is not None:
+        return
+    # Anyone who reaches the API could otherwise make this server call any address.
+    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+        raise invalid(
+            "Endpoint Reason: the playground delivers to its request inboxes "
+            f"(/_aws/inbox/{topic.workspace.account_id}/<name>) and to URLs on this machine "
+            "(localhost), not to other hosts"
+        )
+
+
 @transaction.atomic
 def subscribe(
-    topic: Topic, protocol: str, endpoint: str, *, attributes: dict | None = None, clock
+    topic: Topic,
+    protocol: str,
+    endpoint: str,
+    *,
+    attributes: dict | None = None,
+    base_url: str = "",
+    clock,
 ) -> Subscription:
-    """Subscribe an endpoint; the existing subscription if the same one is there.
+    """Subscribe an endpoint; the existing subscription if the same one is there (a
+    pending one gets its confirmation again).
 
     Records `subscription.created`. InvalidParameter for an unknown protocol, an endpoint
     that is not one of its kind, and the same endpoint with other attributes.
+    `base_url` is the endpoint the caller reached: the confirmation's links point there.
     """
     protocol = (protocol or "").lower()
     if protocol not in PROTOCOLS:
         raise invalid(f"Amazon SNS does not support this protocol string: {protocol[:40]}")
     if protocol not in DELIVERED:
         raise invalid(
-            f"Protocol Reason: the playground does not deliver to {protocol} subscriptions "
-            "yet; subscribe an SQS queue (its ARN)"
+            f"Protocol Reason: the playground has no {protocol} endpoints; it delivers to "
+            "sqs, lambda, http, https, email, email-json and sms"
         )
     _check_endpoint(topic, protocol, endpoint)
     if not isinstance(attributes, dict | type(None)):
@@ -181,7 +223,10 @@ def subscribe(
             raise invalid(
                 "Attributes Reason: Subscription already exists with different attributes"
             )
+        if not existing.confirmed:
+            _request_confirmation(existing, base_url=base_url, clock=clock)
         return existing
+    pending = protocol in NEEDS_CONFIRMATION
     try:
         with transaction.atomic():
             subscription = Subscription.objects.create(
@@ -190,6 +235,8 @@ def subscribe(
                 endpoint=endpoint,
                 attributes=checked,
                 created_at=clock.now(),
+                confirmed=not pending,
+                confirmation_authenticated=not pending,
             )
     except IntegrityError:  # the same subscription, made meanwhile
         return Subscription.objects.get(topic=topic, protocol=protocol, endpoint=endpoint)
@@ -197,7 +244,73 @@ def subscribe(
         topic.workspace,
         "subscription.created",
         subject=events.subject("topic", topic.name),
-        data={"subscription": str(subscription.uuid), "protocol": protocol, "endpoint": endpoint},
+        data={
+            "subscription": str(subscription.uuid),
+            "protocol": protocol,
+            "endpoint": endpoint,
+            "pending": pending,
+        },
+        clock=clock,
+    )
+    if pending:
+        _request_confirmation(subscription, base_url=base_url, clock=clock)
+    return subscription
+
+
+def _request_confirmation(subscription: Subscription, *, base_url: str, clock) -> None:
+    """A fresh token, valid two days, sent to the endpoint in a SubscriptionConfirmation."""
+    subscription.token = secrets.token_hex(64)
+    subscription.token_expires_at = clock.now() + TOKEN_VALID_FOR
+    subscription.save(update_fields=["token", "token_expires_at"])
+    _send_control(subscription, "SubscriptionConfirmation", base_url=base_url, clock=clock)
+
+
+def _send_control(subscription: Subscription, kind: str, *, base_url: str, clock) -> None:
+    note = deliveries.Notification(
+        topic=subscription.topic,
+        message_id=str(uuid_module.uuid4()),
+        messages={"default": ""},
+        at=clock.now(),
+        base_url=base_url,
+        type=kind,
+    )
+    deliveries.deliver_now(subscription, note, clock=clock)
+
+
+@transaction.atomic
+def confirm_subscription(
+    topic: Topic, token: str, *, authenticated: bool, authenticate_on_unsubscribe=False, clock
+) -> Subscription:
+    """ConfirmSubscription, or a GET of the SubscribeURL (`authenticated` False): the
+    subscription the token was sent for starts receiving. Confirming again with the
+    same token answers the same ARN. InvalidParameter "Invalid token" otherwise."""
+    token = str(token or "")
+    subscription = (
+        Subscription.objects.filter(topic=topic, token=token).first()
+        if 0 < len(token) <= 128
+        else None
+    )
+    if subscription is None or (subscription.token_expires_at or 0) < clock.now():
+        raise invalid("Token")
+    subscription.topic = topic
+    if subscription.confirmed:
+        return subscription
+    subscription.confirmed = True
+    subscription.confirmation_authenticated = authenticated
+    subscription.authenticate_on_unsubscribe = bool(authenticated and authenticate_on_unsubscribe)
+    subscription.save(
+        update_fields=["confirmed", "confirmation_authenticated", "authenticate_on_unsubscribe"]
+    )
+    events.record(
+        topic.workspace,
+        "subscription.confirmed",
+        subject=events.subject("topic", topic.name),
+        data={
+            "subscription": str(subscription.uuid),
+            "protocol": subscription.protocol,
+            "endpoint": subscription.endpoint,
+            "authenticated": authenticated,
+        },
         clock=clock,
     )
     return subscription
@@ -222,13 +335,24 @@ def get_subscription(workspace, arn: str) -> Subscription:
 
 
 @transaction.atomic
-def unsubscribe(workspace, arn: str, *, clock) -> None:
-    """Remove a subscription (a missing one is no error, as on AWS)."""
+def unsubscribe(
+    workspace, arn: str, *, authenticated: bool = True, base_url: str = "", clock
+) -> None:
+    """Remove a subscription (a missing one is no error, as on AWS). An unsigned request
+    (the UnsubscribeURL) may not remove one confirmed with AuthenticateOnUnsubscribe.
+    An HTTP/S endpoint is told with an UnsubscribeConfirmation."""
     try:
         subscription = get_subscription(workspace, arn)
     except errors.SnsNotFound:
         return
+    if subscription.authenticate_on_unsubscribe and not authenticated:
+        raise errors.SnsAuthorizationError(
+            "Unsubscribe requires authentication: this subscription was confirmed with "
+            "AuthenticateOnUnsubscribe"
+        )
     topic = subscription.topic
+    if subscription.confirmed and subscription.protocol in ("http", "https"):
+        _send_control(subscription, "UnsubscribeConfirmation", base_url=base_url, clock=clock)
     data = {"subscription": str(subscription.uuid), "protocol": subscription.protocol}
     subscription.delete()
     events.record(

@@ -265,8 +265,8 @@ def get_topic_attributes(topic: Topic) -> dict[str, str]:
         "Owner": topic.workspace.account_id,
         "DisplayName": "",
         "Policy": default_policy(topic),
-        "SubscriptionsConfirmed": str(topic.subscriptions.count()),
-        "SubscriptionsPending": "0",
+        "SubscriptionsConfirmed": str(topic.subscriptions.filter(confirmed=True).count()),
+        "SubscriptionsPending": str(topic.subscriptions.filter(confirmed=False).count()),
         "SubscriptionsDeleted": "0",
         "EffectiveDeliveryPolicy": EFFECTIVE_DELIVERY_POLICY,
     }

@@ -153,7 +153,8 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
     relevant = [
         e for e in new if e.kind in {"message.sent", "message.received", "message.moved_to_dlq"}
     ]
-    if not relevant:
+    pushed = [e for e in new if e.kind == "invocation.started" and "source" in e.data]
+    if not relevant and not pushed:
         return []
     queues = selectors.queues_by_name(workspace)
     senders = {str(e.data.get("sender") or "") for e in relevant if e.kind == "message.sent"}
@@ -186,4 +187,13 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
             dlq = queues.get(e.data.get("dlq"))
             if dlq is not None:
                 edges[(dom.node_id(queue), dom.node_id(dlq))] += 1
+    if pushed:  # a topic invoking a function: SNS pushes along the subscription edge
+        topics = topics or selectors.topics_by_name(workspace)
+        names = {e.subject.removeprefix("function:") for e in pushed}
+        functions = {f.name: f for f in selectors.functions_named(workspace, names)}
+        for e in pushed:
+            topic = topics.get(str(e.data["source"]).removeprefix("sns:"))
+            function = functions.get(e.subject.removeprefix("function:"))
+            if topic is not None and function is not None:
+                edges[(dom.node_id(topic), dom.node_id(function))] += 1
     return [{"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE)} for (a, b), n in edges.items()]

@@ -124,8 +124,13 @@ def aws(live_server_url, query_model_dir):
         "AWS_MAX_ATTEMPTS": "1",
     }
 
-    def run(*args, debug: bool = False, credentials: tuple[str, str] | None = None):
-        command = [AWS, "--endpoint-url", live_server_url, "--output", "json", "sqs", *args]
+    def run(
+        *args,
+        debug: bool = False,
+        credentials: tuple[str, str] | None = None,
+        service: str = "sqs",
+    ):
+        command = [AWS, "--endpoint-url", live_server_url, "--output", "json", service, *args]
         if debug:
             command.append("--debug")
         keys = {}

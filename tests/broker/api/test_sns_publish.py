@@ -220,7 +220,7 @@ def test_subscriptions_are_listed_described_changed_and_removed(sns, sqs):
         "Invalid parameter: Amazon SNS does not support this protocol string: pigeon"
     )
     error = error_of(sns.subscribe, TopicArn=topic, Protocol="https", Endpoint="https://x.test/")
-    assert "does not deliver to https subscriptions yet" in error["Message"]
+    assert "not to other hosts" in error["Message"]
     subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
     assert (
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
