@@ -316,6 +316,35 @@ class SnsAuthorizationError(AwsError):
     status = 403
 
 
+class SnsKmsFailure(AwsError):
+    """SNS could not use the topic's KMS key (sns.md §10: KMS* errors)."""
+
+
+class SnsKMSDisabled(SnsKmsFailure):
+    code = "KMSDisabled"
+
+
+class SnsKMSNotFound(SnsKmsFailure):
+    code = "KMSNotFound"
+
+
+class SnsKMSAccessDenied(SnsKmsFailure):
+    code = "KMSAccessDenied"
+
+
+class SnsKMSInvalidState(SnsKmsFailure):
+    code = "KMSInvalidState"
+
+
+class SnsKMSThrottling(SnsKmsFailure):
+    code = "KMSThrottling"
+
+
+class SnsKMSOptInRequired(SnsKmsFailure):
+    code = "KMSOptInRequired"
+    status = 403
+
+
 class SnsParameterValueInvalid(AwsError):
     code = "ParameterValueInvalid"
 

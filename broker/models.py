@@ -235,6 +235,25 @@ class InboxMessage(models.Model):
         ordering = ["-at", "-pk"]
 
 
+class TopicDeduplication(models.Model):
+    """A FIFO topic's deduplication id seen in the last 5 minutes (sns.md §6): a publish
+    with it is accepted and answered with the first message's id, but not delivered."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="deduplications")
+    deduplication_id = models.CharField(max_length=128)
+    message_id = models.CharField(max_length=100)
+    sequence_number = models.CharField(max_length=40)
+    expires_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "deduplication_id"], name="topic_deduplication_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="topic_deduplication_expiry")]
+
+
 class SigningCertificate(models.Model):
     """The key and self-signed certificate a workspace's SNS messages are signed with: the
     certificate is served at the envelopes' SigningCertURL, as AWS serves its own."""

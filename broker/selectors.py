@@ -15,6 +15,8 @@ from broker.models import (
     Event,
     EventSourceMapping,
     Function,
+    Inbox,
+    InboxMessage,
     Invocation,
     Message,
     MessageGroup,
@@ -24,6 +26,7 @@ from broker.models import (
     Topic,
     Workspace,
 )
+from broker.sns import inboxes as sns_inboxes
 
 MESSAGE_TABLE_LIMIT = 50
 API_FEED_LIMIT = 40
@@ -70,7 +73,7 @@ class Edge:
     """A connection of the pipeline, between domain objects (a page draws it)."""
 
     source: Queue | Topic | None  # None: the producer (your code, the console)
-    target: Queue | Function
+    target: Queue | Function | Inbox
     kind: str  # "send", "trigger", "redrive", "subscription"
     enabled: bool = True
 
@@ -90,6 +93,7 @@ class Pipeline:
     functions: list[FunctionOverview] = field(default_factory=list)
     mappings: list[EventSourceMapping] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
+    inboxes: list[Inbox] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
 
@@ -152,21 +156,45 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
     result.topics = list(Topic.objects.filter(workspace=workspace).select_related("workspace"))
     topics_by_pk = {t.pk: t for t in result.topics}
     result.functions = [function_overview(f) for f in functions(workspace)]
-    functions_by_arn = {o.function.arn: o.function for o in result.functions}
-    for subscription in Subscription.objects.filter(
-        topic__workspace=workspace, protocol__in=("sqs", "lambda"), confirmed=True
-    ):
-        target = (
-            by_name.get(arns.queue_name(subscription.endpoint))
-            if subscription.protocol == "sqs"
-            else functions_by_arn.get(subscription.endpoint.removesuffix(":$LATEST"))
-        )
+    result.inboxes = inboxes(workspace)
+    targets = subscriber_nodes(
+        workspace, by_name, [o.function for o in result.functions], result.inboxes
+    )
+    for subscription in Subscription.objects.filter(topic__workspace=workspace):
+        target = targets(subscription.protocol, subscription.endpoint)
         if target is not None:
-            result.edges.append(Edge(topics_by_pk[subscription.topic_id], target, "subscription"))
+            result.edges.append(
+                Edge(
+                    topics_by_pk[subscription.topic_id],
+                    target,
+                    "subscription",
+                    enabled=subscription.confirmed,  # pending: drawn greyed
+                )
+            )
     result.mappings = mappings(workspace)
     for m in result.mappings:
         result.edges.append(Edge(m.queue, m.function, "trigger", m.enabled))
     return result
+
+
+def subscriber_nodes(workspace: Workspace, queues_by_name: dict, functions, boxes):
+    """A function (protocol, endpoint) → the pipeline node a subscription reaches, or None
+    (a URL outside the workspace, a queue or function that is gone)."""
+    functions_by_arn = {f.arn: f for f in functions}
+    boxes_by_key = {(b.kind, b.address): b for b in boxes}
+
+    def target(protocol: str, endpoint: str):
+        if protocol == "sqs":
+            return queues_by_name.get(arns.queue_name(endpoint))
+        if protocol == "lambda":
+            return functions_by_arn.get(endpoint.removesuffix(":$LATEST"))
+        if protocol in ("http", "https"):
+            name = sns_inboxes.request_inbox_name(workspace, endpoint)
+            return boxes_by_key.get((Inbox.Kind.HTTP, name)) if name else None
+        kind = Inbox.Kind.SMS if protocol == "sms" else Inbox.Kind.EMAIL
+        return boxes_by_key.get((kind, endpoint))
+
+    return target
 
 
 def function_overview(function: Function) -> FunctionOverview:
@@ -392,3 +420,119 @@ def events_after(workspace_id: int, after: int, *, limit: int) -> list[Event]:
     return list(
         Event.objects.filter(workspace_id=workspace_id, id__gt=after).order_by("id")[:limit]
     )
+
+
+# --- SNS -------------------------------------------------------------------------
+
+TOPIC_MESSAGE_LIMIT = 10
+TOPIC_EVENT_WINDOW = 1000  # the newest events of a topic its page reads
+INBOX_MESSAGE_LIMIT = 30
+DELIVERY_KINDS = (
+    "topic.published",
+    "subscription.filtered_out",
+    "subscription.delivery_failed",
+    "subscription.delivered",
+    "subscription.dead_lettered",
+    "subscription.discarded",
+)
+
+
+def topic(workspace: Workspace, name: str) -> Topic | None:
+    return Topic.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+
+
+def topic_subscriptions(topic: Topic) -> list[Subscription]:
+    subscriptions = list(Subscription.objects.filter(topic=topic))
+    for s in subscriptions:
+        s.topic = topic
+    return subscriptions
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """Where one published message stands for one subscription."""
+
+    subscription: str  # its uuid
+    state: str  # delivered, sending, filtered_out, retrying, dead_lettered, discarded
+    detail: str = ""
+    attempt: int = 0
+    attempts: int = 0
+    next_at: float | None = None
+
+
+@dataclass
+class PublishedMessage:
+    message_id: str
+    at: float
+    outcomes: dict[str, DeliveryOutcome] = field(default_factory=dict)  # by subscription
+
+
+def _outcome(e: Event) -> DeliveryOutcome:
+    d = e.data
+    uuid = str(d.get("subscription", ""))
+    if e.kind == "subscription.filtered_out":
+        return DeliveryOutcome(uuid, "filtered_out", str(d.get("reason", "")))
+    if e.kind == "subscription.delivered":
+        return DeliveryOutcome(uuid, "delivered", attempt=int(d.get("attempt") or 1))
+    if e.kind == "subscription.dead_lettered":
+        return DeliveryOutcome(uuid, "dead_lettered", str(d.get("queue", "")))
+    if e.kind == "subscription.discarded":
+        return DeliveryOutcome(uuid, "discarded", str(d.get("reason", "")))
+    return DeliveryOutcome(  # delivery_failed: a retry waits, or the delivery ends next
+        uuid,
+        "retrying",
+        str(d.get("reason", "")),
+        attempt=int(d.get("attempt") or 1),
+        attempts=int(d.get("attempts") or 1),
+        next_at=d.get("next_at"),
+    )
+
+
+def topic_messages(topic: Topic, *, limit: int = TOPIC_MESSAGE_LIMIT) -> list[PublishedMessage]:
+    """The topic's latest publishes, newest first, each with every subscription's outcome,
+    read from the newest TOPIC_EVENT_WINDOW delivery events of the topic."""
+    recent = list(
+        Event.objects.filter(
+            workspace_id=topic.workspace_id,
+            subject=events.subject("topic", topic.name),
+            kind__in=DELIVERY_KINDS,
+        ).order_by("-id")[:TOPIC_EVENT_WINDOW]
+    )
+    recent.reverse()
+    published: dict[str, PublishedMessage] = {}
+    # topic.published is recorded last in a publish, after its first attempts' events.
+    for e in recent:
+        if e.kind == "topic.published":
+            message_id = str(e.data.get("message_id", ""))
+            message = published[message_id] = PublishedMessage(message_id, e.at)
+            for uuid in e.data.get("delivered_to", []):
+                message.outcomes[uuid] = DeliveryOutcome(uuid, "delivered", attempt=1)
+            for uuid in e.data.get("sending_to", []):
+                message.outcomes[uuid] = DeliveryOutcome(uuid, "sending")
+    for e in recent:
+        if e.kind == "topic.published":
+            continue
+        message = published.get(str(e.data.get("message_id", "")))
+        if message is None:
+            continue  # published before the window
+        outcome = _outcome(e)
+        if e.kind == "subscription.delivery_failed" and e.data.get("next_at") is None:
+            continue  # its dead_lettered or discarded event follows and says where it went
+        message.outcomes[outcome.subscription] = outcome
+    return list(reversed(published.values()))[:limit]
+
+
+def inboxes(workspace: Workspace) -> list[Inbox]:
+    return list(Inbox.objects.filter(workspace=workspace))
+
+
+def inbox(workspace: Workspace, kind: str, address: str) -> Inbox | None:
+    return (
+        Inbox.objects.filter(workspace=workspace, kind=kind, address=address)
+        .select_related("workspace")
+        .first()
+    )
+
+
+def inbox_messages(inbox: Inbox, *, limit: int = INBOX_MESSAGE_LIMIT) -> list[InboxMessage]:
+    return list(InboxMessage.objects.filter(inbox=inbox)[:limit])

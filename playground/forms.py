@@ -45,6 +45,41 @@ def show_aws_error(form: forms.Form, err: errors.AwsError, field_map: dict | Non
     form.add_error(name, err.message)
 
 
+def attribute_rows(data) -> list[dict]:
+    """The `attr_name` / `attr_type` / `attr_value` rows a form posted, blank ones dropped."""
+    rows = []
+    names, types, values = (data.getlist(k) for k in ("attr_name", "attr_type", "attr_value"))
+    for name, type_, value in zip(names, types, values, strict=False):
+        if name.strip() or value.strip():
+            rows.append({"name": name.strip(), "type": type_, "value": value})
+    return rows
+
+
+def rows_as_attributes(rows: list[dict]) -> dict:
+    """Rows as message attributes; a Binary row's value is taken as its bytes."""
+    attributes = {}
+    for row in rows:
+        if row["type"] == "Binary":
+            attributes[row["name"]] = {"DataType": "Binary", "BinaryValue": row["value"].encode()}
+        else:
+            attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
+    return attributes
+
+
+def display_rows(rows: list[dict], empty: int = 1) -> list[dict]:
+    blank = {"name": "", "type": "String", "value": ""}
+    return [*rows, *([blank] * max(empty - len(rows), 1))]
+
+
+def sns_field(err: errors.AwsError, fields: dict[str, str]) -> str | None:
+    """The form field an SNS error is about, read from its text (SNS names the parameter
+    in the message: "Invalid parameter: Endpoint …", "… FilterPolicy: …")."""
+    for word, field in fields.items():
+        if word in err.message:
+            return field
+    return None
+
+
 class CreateQueueForm(forms.Form):
     name = forms.CharField(
         max_length=200,
@@ -202,28 +237,10 @@ class SendMessageForm(forms.Form):
         else:
             del self.fields["group_id"]
             del self.fields["deduplication_id"]
-        self.attribute_rows: list[dict] = []
-        if self.is_bound:
-            names = self.data.getlist("attr_name")
-            types = self.data.getlist("attr_type")
-            values = self.data.getlist("attr_value")
-            for name, type_, value in zip(names, types, values, strict=False):
-                if name.strip() or value.strip():
-                    self.attribute_rows.append(
-                        {"name": name.strip(), "type": type_, "value": value}
-                    )
+        self.attribute_rows = attribute_rows(self.data) if self.is_bound else []
 
     def message_attributes(self) -> dict:
-        attributes = {}
-        for row in self.attribute_rows:
-            if row["type"] == "Binary":
-                attributes[row["name"]] = {
-                    "DataType": "Binary",
-                    "BinaryValue": row["value"].encode(),
-                }
-            else:
-                attributes[row["name"]] = {"DataType": row["type"], "StringValue": row["value"]}
-        return attributes
+        return rows_as_attributes(self.attribute_rows)
 
     def send_arguments(self) -> dict:
         """Keyword arguments for `sqs.send_message`; empty optional fields are absent."""
@@ -237,8 +254,7 @@ class SendMessageForm(forms.Form):
         return arguments
 
     def rows_for_display(self, empty: int = 1) -> list[dict]:
-        blank = {"name": "", "type": "String", "value": ""}
-        return [*self.attribute_rows, *([blank] * max(empty - len(self.attribute_rows), 1))]
+        return display_rows(self.attribute_rows, empty)
 
 
 class PollForm(forms.Form):
@@ -383,3 +399,164 @@ class QueueAttributesForm(forms.Form):
         if changed.get("KmsDataKeyReusePeriodSeconds") == "":
             del changed["KmsDataKeyReusePeriodSeconds"]
         return changed
+
+
+class CreateTopicForm(forms.Form):
+    name = forms.CharField(
+        max_length=256,
+        initial="MyTopic",
+        help_text="Letters, digits, hyphens and underscores; a FIFO topic's name ends in .fifo.",
+    )
+    fifo = forms.BooleanField(
+        label="FIFO topic: ordered per message group, deduplicated, to SQS queues only",
+        required=False,
+    )
+    content_based_deduplication = forms.BooleanField(
+        label="Content-based deduplication (FIFO)", required=False
+    )
+
+    def __init__(self, *args, topic_names: list[str] = (), blank_name: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "topic_%s")
+        super().__init__(*args, **kwargs)
+        suggest_name(self, topic_names, blank=blank_name)
+
+    def attributes(self) -> dict[str, str]:
+        data = self.cleaned_data
+        if not (data["fifo"] or data["name"].endswith(".fifo")):
+            return {}
+        attributes = {"FifoTopic": "true"}
+        if data["content_based_deduplication"]:
+            attributes["ContentBasedDeduplication"] = "true"
+        return attributes
+
+
+class PublishForm(forms.Form):
+    """Publish's fields, plus rows of message attributes like the send form's."""
+
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    subject = forms.CharField(
+        required=False, max_length=200, help_text="Email subscribers see it as the subject."
+    )
+    structure_json = forms.BooleanField(
+        label='MessageStructure=json: the message is {"default": …, "sqs": …, "email": …}',
+        required=False,
+    )
+    group_id = forms.CharField(label="Message group ID", required=False, max_length=200)
+    deduplication_id = forms.CharField(label="Deduplication ID", required=False, max_length=200)
+
+    def __init__(self, *args, fifo: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "publish_%s")
+        super().__init__(*args, **kwargs)
+        self.fifo = fifo
+        if not fifo:
+            del self.fields["group_id"]
+            del self.fields["deduplication_id"]
+        self.attribute_rows = attribute_rows(self.data) if self.is_bound else []
+
+    def publish_arguments(self) -> dict:
+        data = self.cleaned_data
+        arguments = {
+            "message": data["message"],
+            "subject": data["subject"] or None,
+            "structure": "json" if data["structure_json"] else None,
+            "attributes": rows_as_attributes(self.attribute_rows),
+        }
+        if self.fifo:
+            arguments["group_id"] = data["group_id"] or None
+            arguments["deduplication_id"] = data["deduplication_id"] or None
+        return arguments
+
+    def rows_for_display(self) -> list[dict]:
+        return display_rows(self.attribute_rows)
+
+    FIELDS = {
+        "MessageGroupId": "group_id",
+        "MessageDeduplicationId": "deduplication_id",
+        "Subject": "subject",
+        "message attribute": None,
+        "Empty message": "message",
+        "Message": "message",
+    }
+
+
+SUBSCRIBE_PROTOCOLS = [
+    ("sqs", "SQS queue"),
+    ("lambda", "Lambda function"),
+    ("inbox", "HTTP request inbox (in this workspace)"),
+    ("email", "Email (inbox in this workspace)"),
+    ("email-json", "Email-JSON (inbox in this workspace)"),
+    ("sms", "SMS (phone inbox in this workspace)"),
+    ("http", "HTTP URL on this machine"),
+    ("https", "HTTPS URL on this machine"),
+]
+
+
+class SubscribeForm(forms.Form):
+    protocol = forms.ChoiceField(choices=SUBSCRIBE_PROTOCOLS)
+    endpoint = forms.CharField(
+        max_length=2048,
+        help_text="A queue or function name, an inbox name, an email address, a phone number "
+        "(+15550100) or a URL, as the protocol needs.",
+    )
+    raw = forms.BooleanField(
+        label="Raw message delivery (SQS, HTTP): the bare message, no envelope", required=False
+    )
+    filter_policy = forms.CharField(
+        label="Filter policy (JSON, optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"kind": ["order"]}'}),
+    )
+    dead_letter_queue = forms.ChoiceField(
+        label="Dead-letter queue",
+        required=False,
+        help_text="Gets what cannot be delivered. None: SNS discards it.",
+    )
+
+    FIELDS = {
+        "FilterPolicy": "filter_policy",
+        "RedrivePolicy": "dead_letter_queue",
+        "RawMessageDelivery": "raw",
+        "protocol": "protocol",
+        "Protocol": "protocol",
+        "ndpoint": "endpoint",
+        "SMS": "endpoint",
+        "Email": "endpoint",
+        "ARN": "endpoint",
+    }
+
+    def __init__(self, *args, queue_names: list[str] = (), **kwargs):
+        kwargs.setdefault("auto_id", "subscribe_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["dead_letter_queue"].choices = [("", "none"), *((n, n) for n in queue_names)]
+
+
+class FilterPolicyForm(forms.Form):
+    """A subscription's filter policy, and a sample message to test it against."""
+
+    policy = forms.CharField(
+        label="Filter policy",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "code"}),
+        help_text="Empty: every message matches.",
+    )
+    scope = forms.ChoiceField(
+        label="Applies to",
+        choices=[("MessageAttributes", "Message attributes"), ("MessageBody", "Message body")],
+        initial="MessageAttributes",
+    )
+    sample = forms.CharField(
+        label="Sample message body",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "code"}),
+    )
+
+    def __init__(self, *args, prefix_id: str = "filter", **kwargs):
+        kwargs.setdefault("auto_id", f"{prefix_id}_%s")
+        super().__init__(*args, **kwargs)
+        self.attribute_rows = attribute_rows(self.data) if self.is_bound else []
+
+    def sample_attributes(self) -> dict:
+        return rows_as_attributes(self.attribute_rows)
+
+    def rows_for_display(self) -> list[dict]:
+        return display_rows(self.attribute_rows)

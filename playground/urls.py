@@ -6,10 +6,13 @@ from django.views.decorators.csrf import csrf_exempt
 from broker.api import developer, sns_certificate, sns_links
 from broker.api import views as aws
 from broker.api.urls import QUEUE_URL_PATH
-from playground.views import function, message, queue, root, workspace
+from playground.views import function, inbox, message, queue, root, topic, workspace
 
 QUEUE = "w/<str:slug>/queues/<str:name>/"
 FUNCTION = "w/<str:slug>/functions/<str:name>/"
+TOPIC = "w/<str:slug>/topics/<str:name>/"
+SUBSCRIPTION = TOPIC + "subscriptions/<str:uuid>/"
+INBOX = "w/<str:slug>/inboxes/<str:kind>/<str:address>/"
 
 urlpatterns = [
     path("", csrf_exempt(root.root), name="home"),
@@ -34,6 +37,17 @@ urlpatterns = [
     path(QUEUE + "redrive/", queue.start_redrive, name="queue-redrive"),
     path(QUEUE + "redrive/cancel/", queue.cancel_redrive, name="queue-redrive-cancel"),
     path("w/<str:slug>/messages/<str:message_id>/", message.message, name="message"),
+    path("w/<str:slug>/topics/", topic.create_topic, name="create-topic"),
+    path(TOPIC, topic.topic, name="topic"),
+    path(TOPIC + "publish/", topic.publish, name="topic-publish"),
+    path(TOPIC + "subscribe/", topic.subscribe, name="topic-subscribe"),
+    path(SUBSCRIPTION + "unsubscribe/", topic.unsubscribe, name="topic-unsubscribe"),
+    path(SUBSCRIPTION + "filter/", topic.filter_editor, name="topic-filter-editor"),
+    path(SUBSCRIPTION + "filter/check/", topic.filter_policy, name="topic-filter"),
+    path(INBOX, inbox.inbox, name="inbox"),
+    path(INBOX + "mode/", inbox.set_mode, name="inbox-mode"),
+    path(INBOX + "opt-out/", inbox.opt_out, name="inbox-opt-out"),
+    path(INBOX + "messages/<int:pk>/confirm/", inbox.confirm, name="inbox-confirm"),
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
     # The SubscribeURL and UnsubscribeURL of SNS's messages.

@@ -51,6 +51,7 @@ from broker.models import KmsAlias, KmsKey
 log = logging.getLogger(__name__)
 
 AWS_SQS_ALIAS = "alias/aws/sqs"
+AWS_SNS_ALIAS = "alias/aws/sns"
 SQS_OWNED = "sqs-owned"  # the description that marks the SQS-owned key
 MAX_LIST = 1000
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -179,23 +180,29 @@ def create_key(
     return key
 
 
-def _aws_managed_sqs_key(workspace, *, clock) -> KmsKey:
-    alias = KmsAlias.objects.filter(workspace=workspace, name=AWS_SQS_ALIAS).first()
+AWS_MANAGED_ALIASES = {
+    AWS_SQS_ALIAS: "Default key that protects my SQS messages when no other key is defined",
+    AWS_SNS_ALIAS: "Default key that protects my SNS topics when no other key is defined",
+}
+
+
+def _aws_managed_key(workspace, alias_name: str, *, clock) -> KmsKey:
+    """alias/aws/sqs or alias/aws/sns: made on first use, as AWS makes them."""
+    alias = KmsAlias.objects.filter(workspace=workspace, name=alias_name).first()
     if alias is not None:
         return alias.key
     try:
         with transaction.atomic():
             key = _new_key(
                 workspace,
-                description="Default key that protects my SQS messages "
-                "when no other key is defined",
+                description=AWS_MANAGED_ALIASES[alias_name],
                 manager="AWS",
                 clock=clock,
             )
-            KmsAlias.objects.create(workspace=workspace, name=AWS_SQS_ALIAS, key=key)
+            KmsAlias.objects.create(workspace=workspace, name=alias_name, key=key)
             return key
     except IntegrityError:  # made by a concurrent first use
-        return KmsAlias.objects.get(workspace=workspace, name=AWS_SQS_ALIAS).key
+        return KmsAlias.objects.get(workspace=workspace, name=alias_name).key
 
 
 def sqs_owned_key(workspace, *, clock) -> KmsKey:
@@ -210,8 +217,8 @@ def resolve(workspace, ref: str, *, clock) -> KmsKey:
     arn = arns.parse(ref)
     if arn and arn == arns.Arn("kms", workspace.region, workspace.account_id, arn.resource):
         ref = arn.resource.removeprefix("key/")
-    if ref == AWS_SQS_ALIAS:
-        return _aws_managed_sqs_key(workspace, clock=clock)
+    if ref in AWS_MANAGED_ALIASES:
+        return _aws_managed_key(workspace, ref, clock=clock)
     if ref.startswith("alias/"):
         alias = (
             KmsAlias.objects.filter(workspace=workspace, name=ref)

@@ -26,7 +26,7 @@ from django.db.models import Q
 from broker import arns, errors, events, sqs, tasks
 from broker.lambdas import invocations
 from broker.models import Delivery, Function, Inbox, Subscription, Topic
-from broker.sns import envelopes, inboxes, retries
+from broker.sns import encryption, envelopes, inboxes, retries
 
 # A queued attempt that has not run within this many wall seconds is queued again.
 REQUEST_STALE_AFTER = 30.0
@@ -49,6 +49,9 @@ class Notification:
     sequence_number: str | None = None
     # Notification, or SubscriptionConfirmation / UnsubscribeConfirmation (sns.md §3.2)
     type: str = "Notification"
+    # A KMS-encrypted topic's data key for this publish (plain, wrapped): what is kept
+    # for a retry is sealed with it.
+    sealing: tuple[bytes, str] | None = None
 
     def message_for(self, protocol: str) -> str:
         return self.messages.get(protocol, self.messages["default"])
@@ -59,22 +62,34 @@ class Notification:
         return {} if self.structured else self.attributes
 
     def to_payload(self) -> dict:
-        return {
-            "message_id": self.message_id,
+        content = {
             "messages": self.messages,
-            "at": self.at,
-            "base_url": self.base_url,
             "subject": self.subject,
             "attributes": _envelope_attributes(self.attributes),
+        }
+        if self.sealing is not None:
+            content = encryption.seal(content, self.sealing, self.message_id)
+        return {
+            "message_id": self.message_id,
+            "at": self.at,
+            "base_url": self.base_url,
             "structured": self.structured,
             "group_id": self.group_id,
             "deduplication_id": self.deduplication_id,
             "sequence_number": self.sequence_number,
             "type": self.type,
+            **content,
         }
 
     @classmethod
     def from_payload(cls, topic: Topic, payload: dict) -> Notification:
+        """The notification a Delivery row keeps; KmsFailure when its sealed content
+        cannot be opened (the topic's key is disabled or gone)."""
+        payload = dict(payload)
+        if "sealed" in payload:
+            content = encryption.open_sealed(payload, payload["message_id"])
+            del payload["sealed"], payload["wrapped"]
+            payload.update(content)
         attributes = {
             name: (
                 {"DataType": v["DataType"], "BinaryValue": base64.b64decode(v["BinaryValue"])}
@@ -265,7 +280,7 @@ def _send_to_request_inbox(
 ) -> Failure | None:
     workspace = note.topic.workspace
     name = inboxes.request_inbox_name(workspace, subscription.endpoint)
-    box = inboxes.inbox(workspace, Inbox.Kind.HTTP, name)
+    box = inboxes.inbox(workspace, Inbox.Kind.HTTP, name, clock=clock)
     status = {"ok": 200, "error": 500, "timeout": None}[box.mode]
     headers, body = http_request(subscription, note)
     inboxes.receive(
@@ -275,6 +290,7 @@ def _send_to_request_inbox(
         headers=headers,
         body=body,
         status=status,
+        topic=note.topic.name,
         clock=clock,
     )
     if status is None:
@@ -327,7 +343,7 @@ def post_request(url: str, headers: dict, body: str) -> Failure | None:
 
 
 def _send_email(subscription: Subscription, note: Notification, *, clock) -> None:
-    box = inboxes.inbox(note.topic.workspace, Inbox.Kind.EMAIL, subscription.endpoint)
+    box = inboxes.inbox(note.topic.workspace, Inbox.Kind.EMAIL, subscription.endpoint, clock=clock)
     if subscription.protocol == "email-json":
         body = json.dumps(note.envelope(subscription), indent=2)
     elif note.type == "Notification":
@@ -345,6 +361,7 @@ def _send_email(subscription: Subscription, note: Notification, *, clock) -> Non
         message_id=note.message_id,
         subject=subject,
         body=body,
+        topic=note.topic.name,
         clock=clock,
     )
 
@@ -355,7 +372,7 @@ def _send_sms(subscription: Subscription, note: Notification, *, clock) -> None:
 
 def send_text(workspace, number: str, note: Notification, *, clock) -> None:
     """An SMS to a phone's inbox; a phone that opted out gets nothing (a client error)."""
-    box = inboxes.inbox(workspace, Inbox.Kind.SMS, number)
+    box = inboxes.inbox(workspace, Inbox.Kind.SMS, number, clock=clock)
     if box.opted_out:
         raise Failure(
             "OptedOut", f"{number} has opted out of SMS (it replied STOP)", retriable=False
@@ -365,6 +382,7 @@ def send_text(workspace, number: str, note: Notification, *, clock) -> None:
         message_type=note.type,
         message_id=note.message_id,
         body=note.message_for("sms"),
+        topic=note.topic.name if note.topic is not None else "",
         clock=clock,
     )
 
@@ -548,7 +566,11 @@ def attempt(delivery_pk: int, *, clock_for) -> bool:
     if clock_for(subscription.topic.workspace).now() < delivery.next_at:
         Delivery.objects.filter(pk=delivery.pk).update(requested_at=None)
         return False
-    note = Notification.from_payload(subscription.topic, delivery.payload)
+    try:
+        note = Notification.from_payload(subscription.topic, delivery.payload)
+    except errors.KmsFailure as error:
+        _unopenable(delivery, error, clock=clock_for(subscription.topic.workspace))
+        return False
     failure = post(subscription, note) if is_network(subscription) else None
     with transaction.atomic():
         # Unsubscribed meanwhile, or attempted by another worker: nothing more to do.
@@ -579,6 +601,20 @@ def attempt(delivery_pk: int, *, clock_for) -> bool:
         delivery.delete()
         _event(subscription, "delivered", note.message_id, clock=clock, attempt=attempts)
         return True
+
+
+@transaction.atomic
+def _unopenable(delivery: Delivery, error: errors.KmsFailure, *, clock) -> None:
+    """A retry whose sealed message KMS will not open: discarded, since nobody can read it."""
+    if not Delivery.objects.filter(pk=delivery.pk).delete()[0]:
+        return
+    _event(
+        delivery.subscription,
+        "discarded",
+        delivery.message_id,
+        clock=clock,
+        reason=f"the topic's KMS key cannot open the message for a retry: {error.message}",
+    )
 
 
 def claim_due(workspace, *, clock, wall_now: float | None = None, limit: int = 200) -> list[int]:

@@ -54,16 +54,25 @@ def is_email(address: str) -> bool:
     return True
 
 
-def inbox(workspace, kind: str, address: str) -> Inbox:
-    """The workspace's inbox of that kind and address, made on first use."""
+def inbox(workspace, kind: str, address: str, *, clock) -> Inbox:
+    """The workspace's inbox of that kind and address, made on first use (recorded as
+    `inbox.created`: the pipeline draws it)."""
     found = Inbox.objects.filter(workspace=workspace, kind=kind, address=address).first()
     if found is not None:
         return found
     try:
         with transaction.atomic():
-            return Inbox.objects.create(workspace=workspace, kind=kind, address=address)
+            box = Inbox.objects.create(workspace=workspace, kind=kind, address=address)
     except IntegrityError:  # made by another delivery meanwhile
         return Inbox.objects.get(workspace=workspace, kind=kind, address=address)
+    events.record(
+        workspace,
+        "inbox.created",
+        subject=events.subject("inbox", f"{kind}:{address}"),
+        data={"inbox": box.pk, "kind": kind, "address": address},
+        clock=clock,
+    )
+    return box
 
 
 def receive(
@@ -75,6 +84,7 @@ def receive(
     subject: str = "",
     headers: dict | None = None,
     status: int | None = None,
+    topic: str = "",
     clock,
 ) -> InboxMessage:
     """Keep what an inbox received; records `inbox.received`."""
@@ -99,6 +109,7 @@ def receive(
             "address": box.address,
             "message_type": message_type,
             "status": status,
+            "topic": topic,
         },
         clock=clock,
     )
@@ -144,7 +155,7 @@ def is_opted_out(workspace, number: str) -> bool:
 @transaction.atomic
 def set_opted_out(workspace, number: str, opted_out: bool, *, clock) -> None:
     """STOP from the phone (the inbox's button) or OptInPhoneNumber."""
-    box = inbox(workspace, Inbox.Kind.SMS, checked_number(number))
+    box = inbox(workspace, Inbox.Kind.SMS, checked_number(number), clock=clock)
     if box.opted_out == opted_out:
         return
     box.opted_out = opted_out

@@ -23,11 +23,12 @@ from django.db import transaction
 from django.db.models import F
 
 from broker import errors, events, message_attributes
-from broker.models import Subscription, Topic
-from broker.sns import deliveries, filters, inboxes
+from broker.models import Subscription, Topic, TopicDeduplication
+from broker.sns import deliveries, encryption, filters, inboxes
 from broker.sns.topics import invalid
 
 MAX_MESSAGE_BYTES = 262_144
+DEDUPLICATION_WINDOW = 300  # seconds: a FIFO topic's deduplication interval
 MAX_SUBJECT = 99  # "less than 100 characters"
 GROUP_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 NUMBER_LIMIT = Decimal(10) ** 9
@@ -253,11 +254,40 @@ def publish(
     message_id = str(uuid.uuid4())
     sequence_number = None
     if topic.is_fifo:
+        # The row lock of the sequence's UPDATE also orders concurrent duplicates.
         Topic.objects.filter(pk=topic.pk).update(sequence=F("sequence") + 1)
         topic.refresh_from_db(fields=["sequence"])
+        now = clock.now()
+        seen = TopicDeduplication.objects.filter(
+            topic=topic, deduplication_id=deduplication_id, expires_at__gt=now
+        ).first()
+        if seen is not None:
+            events.record(
+                topic.workspace,
+                "topic.deduplicated",
+                subject=events.subject("topic", topic.name),
+                data={
+                    "message_id": seen.message_id,
+                    "deduplication_id": deduplication_id,
+                    "group_id": group_id,
+                },
+                clock=clock,
+            )
+            return Published(seen.message_id, seen.sequence_number)
         sequence_number = f"{topic.sequence:020d}"
+        TopicDeduplication.objects.update_or_create(
+            topic=topic,
+            deduplication_id=deduplication_id,
+            defaults={
+                "message_id": message_id,
+                "sequence_number": sequence_number,
+                "expires_at": now + DEDUPLICATION_WINDOW,
+            },
+        )
+    sealing = encryption.data_key(topic, clock=clock)  # KMS's refusal fails the publish
     note = deliveries.Notification(
         topic=topic,
+        sealing=sealing,
         message_id=message_id,
         messages=per_protocol,
         at=clock.now(),
@@ -269,7 +299,7 @@ def publish(
         deduplication_id=deduplication_id,
         sequence_number=sequence_number,
     )
-    delivered, failed, filtered, queued = [], 0, 0, 0
+    delivered, queued, failed, filtered = [], [], 0, 0
     for subscription in Subscription.objects.filter(topic=topic, confirmed=True):
         subscription.topic = topic  # one topic object: its signing certificate is read once
         verdict = _filter(subscription, message=message, attributes=stored)
@@ -293,7 +323,7 @@ def publish(
         if outcome == "delivered":
             delivered.append(str(subscription.uuid))
         elif outcome == "queued":
-            queued += 1
+            queued.append(str(subscription.uuid))
         else:
             failed += 1
     events.record(
@@ -306,7 +336,7 @@ def publish(
             "delivered_to": delivered,
             "failed": failed,
             "filtered_out": filtered,
-            "queued": queued,
+            "sending_to": queued,
         },
         clock=clock,
     )

@@ -23,7 +23,14 @@ from django.db import connection
 from django.db.models import F, Value
 
 from broker import errors
-from broker.models import Deduplication, Message, MessageGroup, Queue, ReceiveAttempt
+from broker.models import (
+    Deduplication,
+    Message,
+    MessageGroup,
+    Queue,
+    ReceiveAttempt,
+    TopicDeduplication,
+)
 from broker.sqs import tally
 
 DEDUPLICATION_WINDOW = 300  # seconds (sqs.md §4.4)
@@ -311,11 +318,17 @@ def remember_attempt(
 
 
 def forget_expired(workspace, *, now: float, limit: int = 1000) -> int:
-    """Drop a workspace's deduplication and attempt ids whose 5 minutes are over."""
+    """Drop a workspace's deduplication and attempt ids whose 5 minutes are over, its
+    FIFO topics' deduplication ids too."""
     forgotten = 0
-    for model in (Deduplication, ReceiveAttempt):
+    owned = (
+        (Deduplication, "queue__workspace"),
+        (ReceiveAttempt, "queue__workspace"),
+        (TopicDeduplication, "topic__workspace"),
+    )
+    for model, owner in owned:
         pks = list(
-            model.objects.filter(queue__workspace=workspace, expires_at__lte=now).values_list(
+            model.objects.filter(**{owner: workspace}, expires_at__lte=now).values_list(
                 "pk", flat=True
             )[:limit]
         )

@@ -1,7 +1,7 @@
 """The playground's pages and their live fragments: one module per page.
 
 A page says what it shows (`Page`: the workspace canvas, one queue, one message,
-one function). Each page's module builds its context (for its view and its pushes
+one function, one topic, one inbox). Each page's module builds its context (for its view and its pushes
 alike), its `snapshot` (every live fragment, sent when a socket connects) and its
 `changes` (the fragments that new events change). The fragments are rendered from
 the *same* named partials the page itself renders, so the browser swaps them by id
@@ -21,13 +21,20 @@ from urllib.parse import parse_qs
 
 from broker import clock as clocks
 from broker import selectors
-from playground.pages import function, message, queue, workspace
+from playground.pages import function, inbox, message, queue, topic, workspace
 from playground.pages.common import Update, render_clock
 
 # How many new events one render looks at; more are picked up by the next render.
 EVENTS_PER_RENDER = 2000
 
-PAGES = {"workspace": workspace, "queue": queue, "message": message, "function": function}
+PAGES = {
+    "workspace": workspace,
+    "queue": queue,
+    "message": message,
+    "function": function,
+    "topic": topic,
+    "inbox": inbox,
+}
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,10 @@ def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
 
     queue_names = [q.name for q in selectors.queues(workspace)]
     function_names = [f.name for f in selectors.functions(workspace)]
+    topic_names = list(selectors.topics_by_name(workspace))
     return {
         "workspace": workspace,
+        "topic_form": forms.CreateTopicForm(topic_names=topic_names, blank_name=created),
         "queue_form": forms.CreateQueueForm(queue_names=queue_names, blank_name=created),
         "function_form": forms.CreateFunctionForm(
             function_names=function_names, blank_name=created
@@ -153,14 +155,10 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
     relevant = [
         e for e in new if e.kind in {"message.sent", "message.received", "message.moved_to_dlq"}
     ]
-    pushed = [e for e in new if e.kind == "invocation.started" and "source" in e.data]
+    pushed = [e for e in new if e.kind in SNS_PUSHES and _topic_of(e)]
     if not relevant and not pushed:
         return []
     queues = selectors.queues_by_name(workspace)
-    senders = {str(e.data.get("sender") or "") for e in relevant if e.kind == "message.sent"}
-    topics = (
-        selectors.topics_by_name(workspace) if any(s.startswith("sns:") for s in senders) else {}
-    )
     triggers: dict[int, list] = {}
     for m in selectors.mappings(workspace):
         triggers.setdefault(m.queue_id, []).append(m)
@@ -170,10 +168,9 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
         if queue is None:
             continue
         if e.kind == "message.sent":
-            # A topic's delivery comes along its subscription edge: SNS pushes.
-            sender = str(e.data.get("sender") or "")
-            topic = topics.get(sender.removeprefix("sns:")) if sender.startswith("sns:") else None
-            edges[(dom.node_id(topic), dom.node_id(queue))] += 1
+            # A topic's delivery is drawn with the other SNS pushes, below.
+            if not str(e.data.get("sender") or "").startswith("sns:"):
+                edges[(dom.PRODUCER, dom.node_id(queue), "")] += 1
         elif e.kind == "message.received":
             receiver = str(e.data.get("receiver") or "")
             candidates = triggers.get(queue.pk, [])
@@ -182,18 +179,61 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
             chosen = next(
                 (m for m in candidates if receiver == f"lambda:{m.function.name}"), candidates[0]
             )
-            edges[(dom.node_id(queue), dom.node_id(chosen.function))] += 1
+            edges[(dom.node_id(queue), dom.node_id(chosen.function), "")] += 1
         else:
             dlq = queues.get(e.data.get("dlq"))
             if dlq is not None:
-                edges[(dom.node_id(queue), dom.node_id(dlq))] += 1
-    if pushed:  # a topic invoking a function: SNS pushes along the subscription edge
-        topics = topics or selectors.topics_by_name(workspace)
-        names = {e.subject.removeprefix("function:") for e in pushed}
-        functions = {f.name: f for f in selectors.functions_named(workspace, names)}
-        for e in pushed:
-            topic = topics.get(str(e.data["source"]).removeprefix("sns:"))
-            function = functions.get(e.subject.removeprefix("function:"))
-            if topic is not None and function is not None:
-                edges[(dom.node_id(topic), dom.node_id(function))] += 1
-    return [{"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE)} for (a, b), n in edges.items()]
+                edges[(dom.node_id(queue), dom.node_id(dlq), "")] += 1
+    if pushed:
+        edges.update(_sns_pulses(workspace, pushed, queues))
+    return [
+        {"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE), **({"kind": k} if k else {})}
+        for (a, b, k), n in edges.items()
+    ]
+
+
+# SNS pushes a copy along each subscription edge at once: a queue's message.sent from
+# "sns:<topic>", a function invoked by it, an inbox receiving; a filtered-out copy
+# starts along its edge and stops (kind "filtered").
+SNS_PUSHES = {"message.sent", "invocation.started", "inbox.received", "subscription.filtered_out"}
+
+
+def _topic_of(e: Event) -> str:
+    if e.kind == "message.sent":
+        sender = str(e.data.get("sender") or "")
+        return sender.removeprefix("sns:") if sender.startswith("sns:") else ""
+    if e.kind == "invocation.started":
+        source = str(e.data.get("source") or "")
+        return source.removeprefix("sns:") if source.startswith("sns:") else ""
+    if e.kind == "inbox.received":
+        return (
+            str(e.data.get("topic") or "") if e.data.get("message_type") == "Notification" else ""
+        )
+    return e.subject.removeprefix("topic:")  # subscription.filtered_out
+
+
+def _sns_pulses(workspace: Workspace, pushed: list[Event], queues: dict) -> Counter:
+    topics = selectors.topics_by_name(workspace)
+    all_functions = selectors.functions(workspace)
+    boxes = selectors.inboxes(workspace)
+    target_of = selectors.subscriber_nodes(workspace, queues, all_functions, boxes)
+    functions = {f.name: f for f in all_functions}
+    boxes_by_id = {b.pk: b for b in boxes}
+    edges: Counter = Counter()
+    for e in pushed:
+        topic = topics.get(_topic_of(e))
+        if topic is None:
+            continue
+        kind = ""
+        if e.kind == "message.sent":
+            target = queues.get(e.queue)
+        elif e.kind == "invocation.started":
+            target = functions.get(e.subject.removeprefix("function:"))
+        elif e.kind == "inbox.received":
+            target = boxes_by_id.get(e.data.get("inbox"))
+        else:
+            target = target_of(str(e.data.get("protocol", "")), str(e.data.get("endpoint", "")))
+            kind = "filtered"
+        if target is not None:
+            edges[(dom.node_id(topic), dom.node_id(target), kind)] += 1
+    return edges

@@ -110,3 +110,9 @@ def break_at_underscores(value) -> str:
 def node_id(resource) -> str:
     """The element id of a pipeline node (`playground/pages/dom.py`)."""
     return dom.node_id(resource)
+
+
+@register.filter
+def outcome_for(message, subscription_uuid):
+    """A published message's outcome at one subscription (selectors.PublishedMessage)."""
+    return message.outcomes.get(str(subscription_uuid))

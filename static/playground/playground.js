@@ -89,7 +89,8 @@
 
   function animateDot(path, kind, delay) {
     var svg = path.ownerSVGElement;
-    var length = path.getTotalLength();
+    // A filtered-out copy sets off along its subscription and stops halfway.
+    var length = path.getTotalLength() * (kind === "filtered" ? 0.5 : 1);
     var dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
     dot.setAttribute("r", 9);
     dot.setAttribute("class", "dot dot-" + kind);
@@ -113,10 +114,10 @@
     pulses.forEach(function (p) {
       var path = document.querySelector('#pipeline path.edge[data-from="' + p.from + '"][data-to="' + p.to + '"]');
       if (!path) return;
-      var kind = (path.getAttribute("class").match(/edge-(\w+)/) || [])[1] || "send";
+      var kind = p.kind || (path.getAttribute("class").match(/edge-(\w+)/) || [])[1] || "send";
       for (var i = 0; i < p.n; i++) animateDot(path, kind, i * 140);
       var target = document.getElementById(p.to);
-      if (target) {
+      if (target && kind !== "filtered") {
         target.classList.remove("flash");
         void target.offsetWidth;  // restart the CSS animation
         target.classList.add("flash");
