@@ -33,6 +33,13 @@ class QueueDoesNotExist(AwsError):
     default_message = "The specified queue does not exist."
 
 
+class AccessDenied(AwsError):
+    """A queue's access policy refuses the caller (SQS answers AccessDenied, 403)."""
+
+    code = "AccessDenied"
+    status = 403
+
+
 class QueueNameExists(AwsError):
     code = "QueueNameExists"
     query_code = "QueueAlreadyExists"

@@ -85,6 +85,7 @@ KINDS = _declare(
     Kind("inbox.refused", "sns", "inbox"),
     Kind("inbox.updated", "sns", "inbox", structural=True),
     Kind("account.sms_changed", "sns", "account"),
+    Kind("account.strictness_changed", "playground", "account"),
     Kind("function.created", "lambda", "function", structural=True),
     Kind("function.updated", "lambda", "function", structural=True),
     Kind("function.logged", "lambda", "function"),

@@ -36,6 +36,8 @@ class Workspace(models.Model):
     # Whether the account is subscribed to AWS KMS. Off, every KMS request fails with
     # OptInRequired (SQS: KmsOptInRequired): the one way to show that error code.
     kms_opted_in = models.BooleanField(default=True)
+    # AWS's strict rules, or the relaxed ones of local emulators (settings.py).
+    aws_strict = models.BooleanField(default=True)
     # SNS's account-wide SMS settings (SetSMSAttributes), as SNS answers them: strings.
     sms_attributes = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from broker import clock as clocks
+from broker import events
 from broker.models import Workspace
 
 LOCAL_SECRET = "test"
@@ -47,8 +48,21 @@ def create_workspace(*, account_id: str | None = None, local_convention: bool = 
         access_key_id="AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
         secret_access_key=secrets.token_urlsafe(30)[:40],
         local_convention=local_convention,
+        aws_strict=(
+            settings.PLAYGROUND_STRICT_LOCAL_ACCOUNTS
+            if local_convention
+            else settings.PLAYGROUND_STRICT_WORKSPACES
+        ),
         **clocks.start_anchor(),
     )
+
+
+@transaction.atomic
+def set_strict(workspace: Workspace, strict: bool, *, clock) -> None:
+    """Switch between AWS's strict rules and the relaxed ones of local emulators."""
+    workspace.aws_strict = strict
+    workspace.save(update_fields=["aws_strict"])
+    events.record(workspace, "account.strictness_changed", data={"strict": strict}, clock=clock)
 
 
 def local_workspace(account_id: str) -> Workspace:

@@ -511,6 +511,12 @@ class SubscribeForm(forms.Form):
         required=False,
         help_text="Gets what cannot be delivered. None: SNS discards it.",
     )
+    allow_send = forms.BooleanField(
+        label="Let the topic send to the queue and its DLQ (adds a statement to their "
+        "access policies, as the AWS console does)",
+        required=False,
+        initial=True,
+    )
 
     FIELDS = {
         "FilterPolicy": "filter_policy",

@@ -174,6 +174,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The local-emulator convention: secret "test" with any access key id.
 PLAYGROUND_LOCAL_CREDENTIALS = env_bool("PLAYGROUND_LOCAL_CREDENTIALS", True)
 PLAYGROUND_REGION = os.environ.get("PLAYGROUND_REGION", "us-east-1")
+# AWS's strict rules (a queue's Policy must let a topic send to it; a deleted queue's
+# name waits 60 s; one purge a minute): a new workspace's default, which its page
+# switches. Browser workspaces start strict; the test-credential accounts relaxed, as
+# other local emulators are, so test suites run fast.
+PLAYGROUND_STRICT_WORKSPACES = env_bool("PLAYGROUND_STRICT_WORKSPACES", True)
+PLAYGROUND_STRICT_LOCAL_ACCOUNTS = env_bool("PLAYGROUND_STRICT_LOCAL_ACCOUNTS", False)
 
 LOGGING = {
     "version": 1,

@@ -26,6 +26,7 @@ urlpatterns = [
     path("w/<str:slug>/kms/", workspace.create_kms_key, name="kms-keys"),
     path("w/<str:slug>/kms-quota/", workspace.kms_quota, name="kms-quota"),
     path("w/<str:slug>/kms-opt-in/", workspace.kms_opt_in, name="kms-opt-in"),
+    path("w/<str:slug>/aws-rules/", workspace.aws_rules, name="aws-rules"),
     path("w/<str:slug>/kms/<str:key_id>/", workspace.toggle_kms_key, name="kms-key-toggle"),
     path("w/<str:slug>/triggers/<uuid:uuid>/", workspace.trigger, name="trigger"),
     path(QUEUE, queue.queue, name="queue"),

@@ -16,6 +16,14 @@ def workspace(db):
     return workspaces.create_workspace()
 
 
+@pytest.fixture
+def relaxed_rules(workspace, clock):
+    """The workspace under relaxed rules, as the test-credential accounts start: a topic
+    delivers to a queue without a Policy that allows it."""
+    workspaces.set_strict(workspace, False, clock=clock)
+    return workspace
+
+
 @pytest.fixture(scope="session")
 def live_stack():
     """A live playground (Daphne + Celery worker + ticker), one per run."""

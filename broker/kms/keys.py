@@ -206,9 +206,17 @@ def _aws_managed_key(workspace, alias_name: str, *, clock) -> KmsKey:
 
 
 def sqs_owned_key(workspace, *, clock) -> KmsKey:
-    """The key behind SqsManagedSseEnabled (one per workspace, never listed)."""
+    """The key behind SqsManagedSseEnabled (one per workspace, never listed). Kept on
+    the workspace object: nobody can disable or delete it, and one publish's copies to
+    many queues share one workspace."""
+    key = getattr(workspace, "_sqs_owned_key", None)
+    if key is not None:
+        return key
     key = KmsKey.objects.filter(workspace=workspace, manager="SQS").first()
-    return key or _new_key(workspace, description=SQS_OWNED, manager="SQS", clock=clock)
+    if key is None:  # not kept: the savepoint that makes it may still roll back
+        return _new_key(workspace, description=SQS_OWNED, manager="SQS", clock=clock)
+    workspace._sqs_owned_key = key
+    return key
 
 
 def resolve(workspace, ref: str, *, clock) -> KmsKey:

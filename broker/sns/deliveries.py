@@ -27,6 +27,7 @@ from broker import arns, errors, events, sqs, tasks
 from broker.lambdas import invocations
 from broker.models import Delivery, Function, Inbox, Subscription, Topic
 from broker.sns import encryption, envelopes, inboxes, retries
+from broker.sqs import permissions
 
 # A queued attempt that has not run within this many wall seconds is queued again.
 REQUEST_STALE_AFTER = 30.0
@@ -52,6 +53,10 @@ class Notification:
     # A KMS-encrypted topic's data key for this publish (plain, wrapped): what is kept
     # for a retry is sealed with it.
     sealing: tuple[bytes, str] | None = None
+    # Signatures made for this notification: its copies share one (`envelopes`).
+    signatures: dict = field(default_factory=dict, repr=False, compare=False)
+    # The subscribed queues by ARN, read once for the whole publish (None: look each up).
+    queues: dict | None = field(default=None, repr=False, compare=False)
 
     def message_for(self, protocol: str) -> str:
         return self.messages.get(protocol, self.messages["default"])
@@ -120,6 +125,7 @@ class Notification:
             at=self.at,
             base_url=self.base_url,
             sequence_number=self.sequence_number,
+            signatures=self.signatures,
         )
 
 
@@ -150,6 +156,17 @@ def _raw(subscription: Subscription) -> bool:
 
 
 def _to_queue(queue, subscription: Subscription, note: Notification, *, clock) -> None:
+    """Send the copy to an SQS queue; under strict rules only a queue whose Policy lets
+    the topic send to it takes it (AccessDenied otherwise, as on AWS)."""
+    if queue.workspace.aws_strict and not permissions.allows_service(
+        queue, permissions.SNS_SERVICE, "sqs:SendMessage", source_arn=note.topic.arn
+    ):
+        raise errors.AccessDenied(
+            f"The access policy of queue {queue.name} does not let {permissions.SNS_SERVICE} "
+            f"send it messages from {note.topic.arn}. Add a statement that allows "
+            "sqs:SendMessage on the condition aws:SourceArn = the topic (the console's "
+            "Subscribe offers to), or switch the workspace to relaxed rules."
+        )
     if _raw(subscription):
         body, attributes = note.message_for("sqs"), note.delivered_attributes
     else:
@@ -176,7 +193,11 @@ def _queue_failure(error: errors.AwsError) -> Failure:
 
 
 def _send_sqs(subscription: Subscription, note: Notification, *, clock) -> None:
-    queue = sqs.queue_by_arn(note.topic.workspace, subscription.endpoint)
+    queue = (
+        note.queues.get(subscription.endpoint)
+        if note.queues is not None
+        else sqs.queue_by_arn(note.topic.workspace, subscription.endpoint)
+    )
     if queue is None:
         raise Failure(
             "AWS.SimpleQueueService.NonExistentQueue",

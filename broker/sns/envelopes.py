@@ -97,11 +97,19 @@ def string_to_sign(envelope: dict) -> str:
     return "".join(f"{name}\n{envelope[name]}\n" for name in fields if name in envelope)
 
 
-def _sign_into(envelope: dict, topic: Topic, base_url: str) -> None:
+def _sign_into(envelope: dict, topic: Topic, base_url: str, cache: dict | None = None) -> None:
+    """Sign the envelope. The string to sign leaves out the per-subscription URLs, so one
+    publish's copies share a signature: `cache` (the publish's own) keeps it."""
     version = topic.attributes.get("SignatureVersion", "1")
-    cert = certificate(topic.workspace)
+    cache = {} if cache is None else cache
+    if "certificate" not in cache:
+        cache["certificate"] = certificate(topic.workspace)
+    cert = cache["certificate"]
+    text = string_to_sign(envelope)
+    if (version, text) not in cache:
+        cache[(version, text)] = sign(topic.workspace, cert, text, version)
     envelope["SignatureVersion"] = version
-    envelope["Signature"] = sign(topic.workspace, cert, string_to_sign(envelope), version)
+    envelope["Signature"] = cache[(version, text)]
     envelope["SigningCertURL"] = certificate_url(base_url, topic.workspace, cert)
 
 
@@ -204,9 +212,10 @@ def notification(
     at: float,
     base_url: str,
     sequence_number: str | None = None,
+    signatures: dict | None = None,
 ) -> dict:
     """The envelope one subscription receives (sns.md §3.1); FIFO topics' envelopes are
-    not signed, as AWS's are not."""
+    not signed, as AWS's are not. `signatures` caches the signature across copies."""
     envelope: dict = {"Type": "Notification", "MessageId": message_id}
     if sequence_number is not None:
         envelope["SequenceNumber"] = sequence_number
@@ -216,7 +225,7 @@ def notification(
     envelope["Message"] = message
     envelope["Timestamp"] = timestamp(at)
     if not topic.is_fifo:
-        _sign_into(envelope, topic, base_url)
+        _sign_into(envelope, topic, base_url, signatures)
     envelope["UnsubscribeURL"] = unsubscribe_url(base_url, subscription)
     if attributes:
         envelope["MessageAttributes"] = {

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 
 from broker import errors, events, message_attributes
-from broker.models import Subscription, Topic, TopicDeduplication
+from broker.models import Queue, Subscription, Topic, TopicDeduplication
 from broker.sns import deliveries, encryption, filters, inboxes
 from broker.sns.topics import invalid
 
@@ -299,24 +299,25 @@ def publish(
         deduplication_id=deduplication_id,
         sequence_number=sequence_number,
     )
-    delivered, queued, failed, filtered = [], [], 0, 0
-    for subscription in Subscription.objects.filter(topic=topic, confirmed=True):
-        subscription.topic = topic  # one topic object: its signing certificate is read once
+    subscriptions = list(Subscription.objects.filter(topic=topic, confirmed=True))
+    note.queues = _subscribed_queues(topic, subscriptions)
+    delivered, queued, failed, filtered = [], [], 0, []
+    for subscription in subscriptions:
+        subscription.topic = topic  # one topic object for every copy
         verdict = _filter(subscription, message=message, attributes=stored)
         if not verdict.matched:
-            filtered += 1
-            events.record(
-                topic.workspace,
-                "subscription.filtered_out",
-                subject=events.subject("topic", topic.name),
-                data={
-                    "subscription": str(subscription.uuid),
-                    "protocol": subscription.protocol,
-                    "endpoint": subscription.endpoint,
-                    "message_id": message_id,
-                    "reason": verdict.why,
-                },
-                clock=clock,
+            filtered.append(
+                {
+                    "kind": "subscription.filtered_out",
+                    "subject": events.subject("topic", topic.name),
+                    "data": {
+                        "subscription": str(subscription.uuid),
+                        "protocol": subscription.protocol,
+                        "endpoint": subscription.endpoint,
+                        "message_id": message_id,
+                        "reason": verdict.why,
+                    },
+                }
             )
             continue
         outcome = deliveries.deliver_now(subscription, note, clock=clock)
@@ -326,6 +327,8 @@ def publish(
             queued.append(str(subscription.uuid))
         else:
             failed += 1
+    if filtered:  # one INSERT for every subscription the message did not pass
+        events.record_many(topic.workspace, filtered, clock=clock)
     events.record(
         topic.workspace,
         "topic.published",
@@ -335,12 +338,24 @@ def publish(
             "delivered": len(delivered),
             "delivered_to": delivered,
             "failed": failed,
-            "filtered_out": filtered,
+            "filtered_out": len(filtered),
             "sending_to": queued,
         },
         clock=clock,
     )
     return Published(message_id, sequence_number)
+
+
+def _subscribed_queues(topic: Topic, subscriptions: list[Subscription]) -> dict:
+    """The account's queues the subscriptions name, by ARN, in one query."""
+    arns_of_queues = {s.endpoint for s in subscriptions if s.protocol == "sqs"}
+    names = {a.rsplit(":", 1)[-1] for a in arns_of_queues}
+    found = {}
+    for queue in Queue.objects.filter(workspace=topic.workspace, name__in=names):
+        queue.workspace = topic.workspace
+        if queue.arn in arns_of_queues:
+            found[queue.arn] = queue
+    return found
 
 
 def _filter(subscription: Subscription, *, message: str, attributes: dict) -> filters.Verdict:

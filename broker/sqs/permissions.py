@@ -1,12 +1,16 @@
 """AddPermission / RemovePermission: labelled statements in a queue's Policy (sqs.md §10).
 
-The playground stores the policy and returns it as written; it does not evaluate
-it (every caller is the workspace's own account). These two actions only edit
-the document the way SQS does, so scripts that call them work unchanged.
+The playground stores the policy and returns it as written. Calls of the workspace's
+own account are never checked against it (they all come from the owner). What is
+evaluated is what AWS makes a common stumbling block: under a workspace's strict rules
+an SNS topic may send to a queue only when its Policy lets the `sns.amazonaws.com`
+service do `sqs:SendMessage`, usually on the condition that the topic is the source
+(`allows_service`); `allow_topic` adds that statement, as the console's Subscribe does.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
@@ -86,3 +90,92 @@ def _save(queue: Queue, document: dict | None, *, clock, change: dict) -> None:
     queue.modified_at = clock.now()
     queue.save(update_fields=["policy", "modified_at"])
     events.record(queue.workspace, "queue.updated", queue=queue.name, data=change, clock=clock)
+
+
+SNS_SERVICE = "sns.amazonaws.com"
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal, service: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    return "*" in _listed(principal.get("AWS", [])) or service in _listed(
+        principal.get("Service", [])
+    )
+
+
+def _action_matches(actions, action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _listed(actions))
+
+
+def _conditions_hold(conditions, context: dict[str, str]) -> bool:
+    """The condition operators a topic-to-queue statement uses: Arn/String Equals/Like."""
+    if not conditions:
+        return True
+    if not isinstance(conditions, dict):
+        return False
+    for operator, tests in conditions.items():
+        like = operator.endswith("Like")
+        if operator not in ("ArnEquals", "ArnLike", "StringEquals", "StringLike"):
+            return False  # an operator this playground does not read: it does not hold
+        for key, wanted in (tests or {}).items():
+            value = context.get(key.lower())
+            if value is None or not any(
+                fnmatch.fnmatchcase(value, str(w)) if like else value == str(w)
+                for w in _listed(wanted)
+            ):
+                return False
+    return True
+
+
+def allows_service(queue: Queue, service: str, action: str, *, source_arn: str) -> bool:
+    """Whether the queue's Policy lets an AWS service do `action` on it for `source_arn`:
+    an Allow statement that matches, and no Deny that does."""
+    document = _policy(queue) if queue.policy.strip() else {"Statement": []}
+    context = {"aws:sourcearn": source_arn, "aws:sourceaccount": queue.workspace.account_id}
+    allowed = False
+    for statement in document.get("Statement", []):
+        if not isinstance(statement, dict):
+            continue
+        resources = _listed(statement.get("Resource", "*"))
+        if not (
+            _principal_matches(statement.get("Principal"), service)
+            and _action_matches(statement.get("Action", []), action)
+            and any(fnmatch.fnmatchcase(queue.arn, str(r)) for r in resources)
+            and _conditions_hold(statement.get("Condition"), context)
+        ):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def topic_statement_id(topic_arn: str) -> str:
+    return "topic-" + re.sub(r"[^A-Za-z0-9_-]", "-", topic_arn.rsplit(":", 1)[-1])[:70]
+
+
+@transaction.atomic
+def allow_topic(queue: Queue, topic_arn: str, *, clock) -> bool:
+    """Add the statement that lets the topic send to the queue (what the console adds when
+    you subscribe a queue); False when the policy allows it already."""
+    if allows_service(queue, SNS_SERVICE, "sqs:SendMessage", source_arn=topic_arn):
+        return False
+    document = _policy(queue)
+    document["Statement"].append(
+        {
+            "Sid": topic_statement_id(topic_arn),
+            "Effect": "Allow",
+            "Principal": {"Service": SNS_SERVICE},
+            "Action": "sqs:SendMessage",
+            "Resource": queue.arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }
+    )
+    _save(queue, document, clock=clock, change={"permission_added": topic_statement_id(topic_arn)})
+    return True

@@ -65,7 +65,8 @@ def create_queue(
     A name ending in .fifo with FifoQueue=true makes a FIFO queue. Raises
     InvalidParameterValue (name), InvalidAttributeName / InvalidAttributeValue,
     QueueNameExists (same name, different attributes), QueueDeletedRecently (the
-    name was deleted less than 60 s ago). Records `queue.created`.
+    name was deleted less than 60 s ago, under the workspace's strict rules). Records
+    `queue.created`.
     """
     attributes = attributes or {}
     _check_queue_name(name, attributes)
@@ -89,9 +90,12 @@ def create_queue(
         return existing
     now = clock.now()
     # The queue's own log says when it went (few deletions per workspace: a short scan).
-    if Event.objects.filter(
-        workspace=workspace, kind="queue.deleted", queue=name, at__gt=now - RECREATE_AFTER
-    ).exists():
+    if (
+        workspace.aws_strict
+        and Event.objects.filter(
+            workspace=workspace, kind="queue.deleted", queue=name, at__gt=now - RECREATE_AFTER
+        ).exists()
+    ):
         raise errors.QueueDeletedRecently(
             f"You must wait {RECREATE_AFTER} seconds after deleting a queue before you can "
             "create another with the same name.",
@@ -174,9 +178,11 @@ def list_dead_letter_source_queues(
 
 @transaction.atomic
 def purge_queue(queue: Queue, *, clock) -> int:
-    """Delete every message, in flight or not; once per 60 s (sqs.md §7)."""
+    """Delete every message, in flight or not; once per 60 s under the workspace's strict
+    rules (sqs.md §7)."""
     now = clock.now()
-    if queue.last_purged_at is not None and now - queue.last_purged_at < 60:
+    strict = queue.workspace.aws_strict
+    if strict and queue.last_purged_at is not None and now - queue.last_purged_at < 60:
         raise errors.PurgeQueueInProgress(
             f"Only one PurgeQueue operation on {queue.name} is allowed every 60 seconds."
         )

@@ -9,9 +9,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from broker import arns, errors, selectors, sns
+from broker import arns, errors, selectors, sns, sqs
 from broker import clock as clocks
-from broker.sns import filters, inboxes
+from broker.sns import deliveries, filters, inboxes
+from broker.sqs import permissions
 from playground import forms, pages
 from playground.pages import common
 from playground.pages import topic as page
@@ -144,14 +145,17 @@ def subscribe(request, slug, name):
             attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": target})
         try:
             with transaction.atomic():
+                clock = clocks.for_workspace(ws)
                 subscription = sns.subscribe(
                     t,
                     protocol,
                     endpoint,
                     attributes=attributes,
                     base_url=_base_url(request),
-                    clock=clocks.for_workspace(ws),
+                    clock=clock,
                 )
+                if data["allow_send"]:
+                    _allow_topic(ws, t, subscription, clock=clock)
         except errors.AwsError as err:
             form.add_error(forms.sns_field(err, forms.SubscribeForm.FIELDS), err.message)
     if subscription is None:
@@ -171,6 +175,17 @@ def subscribe(request, slug, name):
             "subscribed": subscription,
         },
     )
+
+
+def _allow_topic(ws, t, subscription, *, clock) -> None:
+    """What the console does on Subscribe: let the topic send to the queue (and DLQ)."""
+    targets = [subscription.endpoint] if subscription.protocol == "sqs" else []
+    dlq = deliveries.dead_letter_queue_arn(subscription)
+    targets += [dlq] if dlq else []
+    for arn in targets:
+        queue = sqs.queue_by_arn(ws, arn)
+        if queue is not None:
+            permissions.allow_topic(queue, t.arn, clock=clock)
 
 
 def _subscribe_form(ws, data=None):

@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from broker import arns, errors, kms, lambdas, selectors, sqs
+from broker import arns, errors, kms, lambdas, selectors, sqs, workspaces
 from broker import clock as clocks
 from playground import forms, pages
 from playground.pages import common
@@ -118,6 +118,14 @@ def kms_opt_in(request, slug):
     ws = workspace_or_404(request, slug)
     kms.set_opted_in(ws, request.POST.get("opted_in") == "true", clock=clocks.for_workspace(ws))
     return render(request, f"{PAGE}#kms-keys", {"workspace": ws, **page.kms_context(ws)})
+
+
+@require_POST
+def aws_rules(request, slug):
+    """Strict AWS rules, or the relaxed ones of local emulators (settings.py)."""
+    ws = workspace_or_404(request, slug)
+    workspaces.set_strict(ws, request.POST.get("strict") == "true", clock=clocks.for_workspace(ws))
+    return render(request, f"{PAGE}#aws-rules", {"workspace": ws})
 
 
 @require_POST

@@ -13,6 +13,9 @@ from broker.models import Delivery, Event, Invocation
 from broker.sns import deliveries, retries
 from tests.factories import make_function, make_queue
 
+# Deliveries to queues without a Policy that allows them: the test-credential accounts' rules.
+pytestmark = pytest.mark.usefixtures("relaxed_rules")
+
 BASE_URL = "http://testserver"
 
 

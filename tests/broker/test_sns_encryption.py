@@ -12,6 +12,9 @@ from broker.models import Delivery, Event, Inbox, InboxMessage, Message
 from broker.sns import deliveries, inboxes
 from tests.factories import make_queue
 
+# Deliveries to queues without a Policy that allows them: the test-credential accounts' rules.
+pytestmark = pytest.mark.usefixtures("relaxed_rules")
+
 BASE_URL = "http://testserver"
 
 

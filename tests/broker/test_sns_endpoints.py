@@ -14,6 +14,9 @@ from broker.models import Delivery, Event, Inbox, InboxMessage
 from broker.sns import deliveries, envelopes, inboxes
 from tests.factories import make_queue
 
+# Deliveries to queues without a Policy that allows them: the test-credential accounts' rules.
+pytestmark = pytest.mark.usefixtures("relaxed_rules")
+
 BASE_URL = "http://testserver"
 
 

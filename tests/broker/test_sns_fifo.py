@@ -4,10 +4,15 @@ nobody (sns.md §6)."""
 
 from __future__ import annotations
 
+import pytest
+
 from broker import sns, sqs
 from broker.models import Event, TopicDeduplication
 from broker.sqs import fifo
 from tests.factories import make_queue
+
+# Deliveries to queues without a Policy that allows them: the test-credential accounts' rules.
+pytestmark = pytest.mark.usefixtures("relaxed_rules")
 
 
 def test_a_duplicate_publish_is_accepted_once_within_five_minutes(workspace, clock):

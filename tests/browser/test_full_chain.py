@@ -8,6 +8,7 @@ without reloading anything.
 
 from __future__ import annotations
 
+import json
 import re
 
 import boto3
@@ -140,6 +141,17 @@ def test_one_publish_is_pushed_to_every_subscribed_queue_on_the_pipeline(
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
+        # A learner's workspace keeps AWS's rules: the queue must let the topic send to it.
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+        }
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": json.dumps({"Statement": [statement]})}
+        )
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     page = ws.page
     expect(page.locator('article.topic[data-topic="order-events"]')).to_be_visible(timeout=LIVE)

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from broker import sns
-from broker.models import Inbox, Subscription
+from broker.models import Inbox, Queue, Subscription
 from broker.sns import inboxes
 from tests.factories import make_queue
 
@@ -35,10 +35,18 @@ def test_nobody_reaches_another_workspaces_topic_or_inbox(own_workspace, ws_cloc
     assert not Inbox.objects.get(address="+15550100").opted_out
 
 
-def test_the_topic_page_publishes_and_shows_the_deliveries(visitor, own_workspace, ws_clock, topic):
-    queue = make_queue(own_workspace, "billing", clock=ws_clock)
-    sns.subscribe(topic, "sqs", queue.arn, clock=ws_clock)
+def test_the_topic_page_subscribes_a_queue_it_lets_the_topic_send_to_and_publishes(
+    visitor, own_workspace, ws_clock, topic
+):
+    make_queue(own_workspace, "billing", clock=ws_clock)
     base = f"/w/{own_workspace.slug}/topics/orders"
+    response = visitor.post(
+        f"{base}/subscribe/",
+        {"protocol": "sqs", "endpoint": "billing", "allow_send": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "sns.amazonaws.com" in Queue.objects.get(name="billing").policy  # strict rules
     response = visitor.post(
         f"{base}/publish/",
         {
@@ -122,3 +130,13 @@ def test_a_request_inbox_page_switches_how_it_answers(visitor, own_workspace, ws
         )
         == "hook"
     )
+
+
+def test_the_workspace_page_switches_between_strict_and_relaxed_rules(visitor, own_workspace):
+    assert own_workspace.aws_strict
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/aws-rules/", {"strict": "false"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "Relaxed" in response.content.decode()
+    own_workspace.refresh_from_db()
+    assert not own_workspace.aws_strict
