@@ -140,6 +140,8 @@ class Subscription(models.Model):
     token_expires_at = models.FloatField(null=True, blank=True)
     confirmation_authenticated = models.BooleanField(default=True)
     authenticate_on_unsubscribe = models.BooleanField(default=False)
+    # An HTTP/S throttlePolicy's next free delivery slot (simulated epoch seconds).
+    throttled_until = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [

@@ -429,6 +429,21 @@ def _send(subscription: Subscription, note: Notification, *, clock) -> None:
         raise failure
 
 
+def _throttle_slot(subscription: Subscription, *, clock) -> float:
+    """When a delivery to this subscription may go, its slot taken: at once, unless an
+    HTTP/S throttlePolicy's maxReceivesPerSecond spaces deliveries 1/rate seconds apart."""
+    now = clock.now()
+    rate = retries.max_receives_per_second(subscription)
+    if rate is None:
+        return now
+    slot = max(now, subscription.throttled_until)
+    subscription.throttled_until = slot + 1 / rate
+    Subscription.objects.filter(pk=subscription.pk).update(
+        throttled_until=subscription.throttled_until
+    )
+    return slot
+
+
 def deliver_now(subscription: Subscription, note: Notification, *, clock) -> str:
     """The first attempt, made while publishing: "delivered", "failed" (recorded, and
     retried or ended by `_failed`), or "queued" for a worker (a real HTTP endpoint)."""
@@ -438,13 +453,15 @@ def deliver_now(subscription: Subscription, note: Notification, *, clock) -> str
         headers, body = http_request(subscription, note)
         tasks.post_notice.delay_on_commit(subscription.endpoint, headers, body)
         return "queued"
-    if is_network(subscription):
+    # Only notifications count against a throttle: a confirmation goes at once.
+    slot = _throttle_slot(subscription, clock=clock) if note.type == "Notification" else clock.now()
+    if is_network(subscription) or slot > clock.now():
         Delivery.objects.create(
             workspace_id=note.topic.workspace_id,
             subscription=subscription,
             message_id=note.message_id,
             payload=note.to_payload(),
-            next_at=clock.now(),
+            next_at=slot,
         )
         return "queued"
     try:
@@ -603,6 +620,13 @@ def attempt(delivery_pk: int, *, clock_for) -> bool:
         if locked is None:
             return False
         clock = clock_for(subscription.topic.workspace)
+        if not is_network(subscription) and delivery.attempts:
+            # A retry to a request inbox takes its throttle slot now (a first attempt
+            # took one when it was published); a real endpoint's took it when queued.
+            slot = _throttle_slot(subscription, clock=clock)
+            if slot > clock.now():
+                Delivery.objects.filter(pk=delivery.pk).update(next_at=slot, requested_at=None)
+                return False
         if not is_network(subscription):
             try:
                 _send(subscription, note, clock=clock)

@@ -10,6 +10,7 @@ from broker.kms import data_keys
 from broker.models import Event, Function, Workspace
 from playground.pages import dom
 from playground.pages.common import Update, kind, render
+from playground.templatetags.playground_tags import simtime
 
 # Dots per edge and render: enough to show a flow, few enough for a projector.
 MAX_PULSES_PER_EDGE = 5
@@ -184,18 +185,31 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
             dlq = queues.get(e.data.get("dlq"))
             if dlq is not None:
                 edges[(dom.node_id(queue), dom.node_id(dlq), "")] += 1
+    labels: dict = {}
     if pushed:
-        edges.update(_sns_pulses(workspace, pushed, queues))
-    return [
-        {"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE), **({"kind": k} if k else {})}
-        for (a, b, k), n in edges.items()
-    ]
+        sns_edges, labels = _sns_pulses(workspace, pushed, queues)
+        edges.update(sns_edges)
+    pulses = []
+    for (a, b, k), n in edges.items():
+        pulse = {"from": a, "to": b, "n": min(n, MAX_PULSES_PER_EDGE)}
+        if k:
+            pulse["kind"] = k
+        if (a, b, k) in labels:
+            pulse["label"] = labels[(a, b, k)]
+        pulses.append(pulse)
+    return pulses
 
 
 # SNS pushes a copy along each subscription edge at once: a queue's message.sent from
 # "sns:<topic>", a function invoked by it, an inbox receiving; a filtered-out copy
 # starts along its edge and stops (kind "filtered").
-SNS_PUSHES = {"message.sent", "invocation.started", "inbox.received", "subscription.filtered_out"}
+SNS_PUSHES = {
+    "message.sent",
+    "invocation.started",
+    "inbox.received",
+    "subscription.filtered_out",
+    "subscription.delivery_failed",
+}
 
 
 def _topic_of(e: Event) -> str:
@@ -209,10 +223,10 @@ def _topic_of(e: Event) -> str:
         return (
             str(e.data.get("topic") or "") if e.data.get("message_type") == "Notification" else ""
         )
-    return e.subject.removeprefix("topic:")  # subscription.filtered_out
+    return e.subject.removeprefix("topic:")  # subscription.filtered_out / delivery_failed
 
 
-def _sns_pulses(workspace: Workspace, pushed: list[Event], queues: dict) -> Counter:
+def _sns_pulses(workspace: Workspace, pushed: list[Event], queues: dict) -> tuple[Counter, dict]:
     topics = selectors.topics_by_name(workspace)
     all_functions = selectors.functions(workspace)
     boxes = selectors.inboxes(workspace)
@@ -220,6 +234,7 @@ def _sns_pulses(workspace: Workspace, pushed: list[Event], queues: dict) -> Coun
     functions = {f.name: f for f in all_functions}
     boxes_by_id = {b.pk: b for b in boxes}
     edges: Counter = Counter()
+    labels: dict = {}
     for e in pushed:
         topic = topics.get(_topic_of(e))
         if topic is None:
@@ -233,7 +248,19 @@ def _sns_pulses(workspace: Workspace, pushed: list[Event], queues: dict) -> Coun
             target = boxes_by_id.get(e.data.get("inbox"))
         else:
             target = target_of(str(e.data.get("protocol", "")), str(e.data.get("endpoint", "")))
-            kind = "filtered"
+            kind, label = _stopped(e)
+            if target is not None:
+                labels[(dom.node_id(topic), dom.node_id(target), kind)] = label
         if target is not None:
             edges[(dom.node_id(topic), dom.node_id(target), kind)] += 1
-    return edges
+    return edges, labels
+
+
+def _stopped(e: Event) -> tuple[str, str]:
+    """A copy that did not arrive: its pulse's kind and the words shown where it stops."""
+    d = e.data
+    if e.kind == "subscription.filtered_out":
+        return "filtered", f"filtered out: {str(d.get('reason', ''))[:70]}"
+    when = simtime(d["next_at"]) if d.get("next_at") else ""
+    attempt = f"attempt {d.get('attempt')} of {int(d.get('attempts') or 0):,} failed"
+    return "retry", f"{attempt} · retry at {when}" if when else f"{attempt} · no retry"

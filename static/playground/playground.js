@@ -87,10 +87,23 @@
     });
   }
 
-  function animateDot(path, kind, delay) {
+  // A copy that does not arrive (filtered out, or a failed attempt waiting for its retry)
+  // sets off along its subscription, stops halfway and says why there for a while.
+  var STOPS = { filtered: true, retry: true };
+
+  function showLabel(svg, point, text) {
+    var label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    label.setAttribute("x", point.x + 12);
+    label.setAttribute("y", point.y - 10);
+    label.setAttribute("class", "edge-label");
+    label.textContent = text;
+    svg.appendChild(label);
+    setTimeout(function () { label.remove(); }, 4000);
+  }
+
+  function animateDot(path, kind, delay, label) {
     var svg = path.ownerSVGElement;
-    // A filtered-out copy sets off along its subscription and stops halfway.
-    var length = path.getTotalLength() * (kind === "filtered" ? 0.5 : 1);
+    var length = path.getTotalLength() * (STOPS[kind] ? 0.5 : 1);
     var dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
     dot.setAttribute("r", 9);
     dot.setAttribute("class", "dot dot-" + kind);
@@ -104,7 +117,11 @@
         var p = path.getPointAtLength(length * t);
         dot.setAttribute("cx", p.x);
         dot.setAttribute("cy", p.y);
-        if (t < 1) requestAnimationFrame(frame); else dot.remove();
+        if (t < 1) requestAnimationFrame(frame);
+        else {
+          dot.remove();
+          if (label) showLabel(svg, p, label);
+        }
       }
       requestAnimationFrame(frame);
     }, delay);
@@ -115,9 +132,9 @@
       var path = document.querySelector('#pipeline path.edge[data-from="' + p.from + '"][data-to="' + p.to + '"]');
       if (!path) return;
       var kind = p.kind || (path.getAttribute("class").match(/edge-(\w+)/) || [])[1] || "send";
-      for (var i = 0; i < p.n; i++) animateDot(path, kind, i * 140);
+      for (var i = 0; i < p.n; i++) animateDot(path, kind, i * 140, i === p.n - 1 ? p.label : "");
       var target = document.getElementById(p.to);
-      if (target && kind !== "filtered") {
+      if (target && !STOPS[kind]) {
         target.classList.remove("flash");
         void target.offsetWidth;  // restart the CSS animation
         target.classList.add("flash");

@@ -326,3 +326,20 @@ def test_sms_attributes_are_kept_and_checked(workspace, clock):
         sns.set_sms_attributes(workspace, {"DefaultSMSType": "Loud"}, clock=clock)
     with pytest.raises(errors.SnsInvalidParameter, match="Invalid parameter: Colour"):
         sns.set_sms_attributes(workspace, {"Colour": "red"}, clock=clock)
+
+
+def test_a_throttle_policy_spaces_deliveries_to_its_rate(workspace, clock, topic):
+    policy = {"throttlePolicy": {"maxReceivesPerSecond": 2}}
+    confirmed_hook(workspace, clock, topic, DeliveryPolicy=json.dumps(policy))
+    for i in range(3):
+        publish(topic, clock, f"burst {i}")
+    notifications = [
+        m for m in messages_of(workspace, "http", "orders-hook") if m.message_type == "Notification"
+    ]
+    assert len(notifications) == 1  # the first at once, the others wait their turn
+    waiting = list(Delivery.objects.order_by("next_at").values_list("next_at", flat=True))
+    assert waiting == [clock.now() + 0.5, clock.now() + 1.0]
+    clock.advance(1)
+    for delivery in Delivery.objects.order_by("next_at"):
+        assert deliveries.attempt(delivery.pk, clock_for=lambda w: clock) is True
+    assert len(messages_of(workspace, "http", "orders-hook")) == 4  # confirmation + 3

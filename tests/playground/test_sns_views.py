@@ -140,3 +140,30 @@ def test_the_workspace_page_switches_between_strict_and_relaxed_rules(visitor, o
     assert response.status_code == 200 and "Relaxed" in response.content.decode()
     own_workspace.refresh_from_db()
     assert not own_workspace.aws_strict
+
+
+def test_the_pipeline_shows_a_filtered_copy_and_a_failed_attempt_where_they_stop(
+    own_workspace, ws_clock, topic
+):
+    from playground import pages
+
+    queue = make_queue(own_workspace, "vip", clock=ws_clock)
+    sns.subscribe(
+        topic, "sqs", queue.arn, attributes={"FilterPolicy": '{"tier": ["gold"]}'}, clock=ws_clock
+    )
+    hook = sns.subscribe(
+        topic,
+        "http",
+        inboxes.inbox_url("http://testserver", own_workspace, "hook"),
+        base_url="http://testserver",
+        clock=ws_clock,
+    )
+    sns.confirm_subscription(topic, hook.token, authenticated=True, clock=ws_clock)
+    inboxes.set_mode(Inbox.objects.get(address="hook"), "error", clock=ws_clock)
+    cursor = pages.snapshot(own_workspace.pk, pages.Page("workspace"))[1]
+    sns.publish(topic, message="hi", base_url="http://testserver", clock=ws_clock)
+
+    pulses = pages.changes(own_workspace.pk, pages.Page("workspace"), cursor).pulses
+    by_kind = {p.get("kind", ""): p for p in pulses}
+    assert by_kind["filtered"]["label"].startswith("filtered out: `tier`")
+    assert by_kind["retry"]["label"].startswith("attempt 1 of 4 failed · retry at ")
