@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
@@ -19,6 +20,15 @@ class Update:
     cursor: int
     pulses: list[dict] = field(default_factory=list)
     more: bool = False
+
+
+def simtime(value) -> str:
+    """Simulated epoch seconds as a wall-style `HH:MM:SS.s` (UTC): the `simtime` filter,
+    and the words of a pushed pulse."""
+    if value in (None, ""):
+        return ""
+    moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 100_000}"
 
 
 def render(name: str, context: dict) -> str:

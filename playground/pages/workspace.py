@@ -9,8 +9,7 @@ from broker import arns, kms, selectors
 from broker.kms import data_keys
 from broker.models import Event, Function, Workspace
 from playground.pages import dom
-from playground.pages.common import Update, kind, render
-from playground.templatetags.playground_tags import simtime
+from playground.pages.common import Update, kind, render, simtime
 
 # Dots per edge and render: enough to show a flow, few enough for a projector.
 MAX_PULSES_PER_EDGE = 5

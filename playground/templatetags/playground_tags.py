@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from django import template
@@ -11,18 +10,12 @@ from django.utils.safestring import mark_safe
 
 from broker import arns
 from broker.sqs import fifo
-from playground.pages import dom
+from playground.pages import common, dom
 
 register = template.Library()
 
 
-@register.filter
-def simtime(value) -> str:
-    """Simulated epoch seconds as a wall-style `HH:MM:SS.s` (UTC)."""
-    if value in (None, ""):
-        return ""
-    moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
-    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 100_000}"
+register.filter("simtime", common.simtime)
 
 
 @register.filter
