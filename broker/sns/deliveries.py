@@ -340,10 +340,21 @@ def post(subscription: Subscription, note: Notification) -> Failure | None:
     return post_request(subscription.endpoint, headers, body)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the endpoint's answer (3xx: delivered), never a request elsewhere:
+    following it would let a loopback endpoint send this server to any address."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post_request(url: str, headers: dict, body: str) -> Failure | None:
     request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=retries.HTTP_TIMEOUT) as response:
+        with _opener.open(request, timeout=retries.HTTP_TIMEOUT) as response:
             response.read(65_536)
     except urllib.error.HTTPError as error:
         if error.code < 500:
@@ -548,7 +559,7 @@ def dead_letter_queue_arn(subscription: Subscription) -> str:
     text = subscription.attributes.get("RedrivePolicy") or ""
     try:
         policy = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     return str(policy.get("deadLetterTargetArn") or "") if isinstance(policy, dict) else ""
 
@@ -606,6 +617,10 @@ def attempt(delivery_pk: int, *, clock_for) -> bool:
         return False
     try:
         note = Notification.from_payload(subscription.topic, delivery.payload)
+    except errors.KmsThrottled:  # KMS is busy: the sealed message waits a second more
+        clock = clock_for(subscription.topic.workspace)
+        Delivery.objects.filter(pk=delivery.pk).update(next_at=clock.now() + 1, requested_at=None)
+        return False
     except errors.KmsFailure as error:
         _unopenable(delivery, error, clock=clock_for(subscription.topic.workspace))
         return False
@@ -620,13 +635,6 @@ def attempt(delivery_pk: int, *, clock_for) -> bool:
         if locked is None:
             return False
         clock = clock_for(subscription.topic.workspace)
-        if not is_network(subscription) and delivery.attempts:
-            # A retry to a request inbox takes its throttle slot now (a first attempt
-            # took one when it was published); a real endpoint's took it when queued.
-            slot = _throttle_slot(subscription, clock=clock)
-            if slot > clock.now():
-                Delivery.objects.filter(pk=delivery.pk).update(next_at=slot, requested_at=None)
-                return False
         if not is_network(subscription):
             try:
                 _send(subscription, note, clock=clock)

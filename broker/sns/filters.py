@@ -206,7 +206,7 @@ def evaluate(policy: dict, *, scope: str, attributes: dict, message: str) -> Ver
     if scope == "MessageBody":
         try:
             document = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             return Verdict(False, "the message is not JSON, and the policy reads its body")
         if not isinstance(document, dict):
             return Verdict(False, "the message is not a JSON object, and the policy reads its body")
@@ -227,7 +227,7 @@ def _attribute_values(value: dict):
     if data_type == "String.Array":
         try:
             items = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ABSENT
         return items if isinstance(items, list) else ABSENT
     return text

@@ -46,6 +46,18 @@ def request_inbox_name(workspace, url: str) -> str | None:
     return match["name"]
 
 
+INBOX_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def is_address(kind: str, address: str) -> bool:
+    """Whether an inbox of that kind can have this address."""
+    if kind == Inbox.Kind.HTTP:
+        return bool(INBOX_NAME.match(address))
+    if kind == Inbox.Kind.SMS:
+        return bool(E164.match(address))
+    return is_email(address) and "/" not in address
+
+
 def is_email(address: str) -> bool:
     try:
         validate_email(address)

@@ -177,7 +177,7 @@ def validated_attributes(attributes: dict) -> tuple[dict, int]:
         if data_type == "String.Array":
             try:
                 items = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 items = None
             if not isinstance(items, list) or any(isinstance(i, dict | list) for i in items):
                 raise _attribute_error(
@@ -197,7 +197,7 @@ def _messages(message: str, structure: str | None) -> dict[str, str]:
         raise invalid("MessageStructure")
     try:
         parsed = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise invalid("Message Structure - JSON message body failed to parse") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("default"), str):
         raise invalid("Message Structure - No default entry in JSON message body")

@@ -174,7 +174,7 @@ def check_subscription_policy(text: str) -> dict:
     """A subscription's DeliveryPolicy, checked; PolicyError says what is wrong."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PolicyError("failed to parse JSON") from None
     if not isinstance(document, dict):
         raise PolicyError("must be a JSON object")
@@ -193,7 +193,7 @@ def check_topic_policy(text: str) -> dict:
     """A topic's DeliveryPolicy (`{"http": {"defaultHealthyRetryPolicy": …}}`), checked."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PolicyError("failed to parse JSON") from None
     http = document.get("http") if isinstance(document, dict) else None
     if http is None:
@@ -209,7 +209,7 @@ def check_topic_policy(text: str) -> dict:
 def _document(text: str | None) -> dict:
     try:
         document = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return document if isinstance(document, dict) else {}
 

@@ -14,6 +14,7 @@ delivered, and an HTTP/S DeliveryPolicy its retries (`retries`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import uuid as uuid_module
@@ -40,7 +41,6 @@ PROTOCOLS = {
 DELIVERED = {"sqs", "lambda", "http", "https", "email", "email-json", "sms"}
 NEEDS_CONFIRMATION = {"http", "https", "email", "email-json"}
 TOKEN_VALID_FOR = 2 * 86_400  # seconds: "Confirmation tokens are valid for two days"
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 SETTABLE = {
     "DeliveryPolicy",
     "FilterPolicy",
@@ -102,7 +102,7 @@ def _dead_letter_target(text: str, topic: Topic, reason: str) -> None:
     """A RedrivePolicy names an SQS queue of the topic's account and region (sns.md §7.4)."""
     try:
         policy = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise invalid(f"{reason}RedrivePolicy: failed to parse JSON.") from None
     target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
     parsed = arns.parse(target) if isinstance(target, str) else None
@@ -148,7 +148,7 @@ def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
             )
     if protocol in ("http", "https"):
         _check_url(topic, protocol, endpoint)
-    if protocol in ("email", "email-json") and not inboxes.is_email(endpoint):
+    if protocol in ("email", "email-json") and (not inboxes.is_email(endpoint) or "/" in endpoint):
         raise invalid("Email address")
     if protocol == "sms" and not inboxes.E164.match(endpoint or ""):
         raise invalid(f"Invalid SMS endpoint: {str(endpoint)[:40]}")
@@ -159,6 +159,7 @@ def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
             or parsed.service != "lambda"
             or parsed.account != topic.workspace.account_id
             or not parsed.resource.startswith("function:")
+            or not parsed.resource.removeprefix("function:").removesuffix(":$LATEST")
         ):
             raise invalid("Lambda endpoint ARN")
 
@@ -174,12 +175,22 @@ def _check_url(topic: Topic, protocol: str, endpoint: str) -> None:
     if inboxes.request_inbox_name(topic.workspace, endpoint) is not None:
         return
     # Anyone who reaches the API could otherwise make this server call any address.
-    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+    if not is_loopback(host):
         raise invalid(
             "Endpoint Reason: the playground delivers to its request inboxes "
             f"(/_aws/inbox/{topic.workspace.account_id}/<name>) and to URLs on this machine "
             "(localhost), not to other hosts"
         )
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, or an IP literal of the loopback network: never a name DNS could move."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @transaction.atomic

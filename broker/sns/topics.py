@@ -112,7 +112,7 @@ def _checked_value(name: str, value: str, *, fifo: bool) -> str:
     if name in JSON_VALUED and value:
         try:
             document = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise invalid(f"Attributes Reason: {name}: failed to parse JSON") from None
         if not isinstance(document, dict):
             raise invalid(f"Attributes Reason: {name}: must be a JSON object")

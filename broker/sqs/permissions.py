@@ -113,17 +113,21 @@ def _action_matches(actions, action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _listed(actions))
 
 
-def _conditions_hold(conditions, context: dict[str, str]) -> bool:
-    """The condition operators a topic-to-queue statement uses: Arn/String Equals/Like."""
+def _conditions_hold(conditions, context: dict[str, str], *, deny: bool) -> bool:
+    """The condition operators a topic-to-queue statement uses: Arn/String Equals/Like.
+    One this playground does not read holds for a Deny and not for an Allow: when in
+    doubt, the queue refuses."""
     if not conditions:
         return True
     if not isinstance(conditions, dict):
-        return False
+        return deny
     for operator, tests in conditions.items():
         like = operator.endswith("Like")
-        if operator not in ("ArnEquals", "ArnLike", "StringEquals", "StringLike"):
-            return False  # an operator this playground does not read: it does not hold
-        for key, wanted in (tests or {}).items():
+        if operator not in ("ArnEquals", "ArnLike", "StringEquals", "StringLike") or not (
+            isinstance(tests, dict)
+        ):
+            return deny
+        for key, wanted in tests.items():
             value = context.get(key.lower())
             if value is None or not any(
                 fnmatch.fnmatchcase(value, str(w)) if like else value == str(w)
@@ -139,18 +143,20 @@ def allows_service(queue: Queue, service: str, action: str, *, source_arn: str) 
     document = _policy(queue) if queue.policy.strip() else {"Statement": []}
     context = {"aws:sourcearn": source_arn, "aws:sourceaccount": queue.workspace.account_id}
     allowed = False
-    for statement in document.get("Statement", []):
+    statements = document.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
         if not isinstance(statement, dict):
             continue
+        deny = statement.get("Effect") == "Deny"
         resources = _listed(statement.get("Resource", "*"))
         if not (
             _principal_matches(statement.get("Principal"), service)
             and _action_matches(statement.get("Action", []), action)
             and any(fnmatch.fnmatchcase(queue.arn, str(r)) for r in resources)
-            and _conditions_hold(statement.get("Condition"), context)
+            and _conditions_hold(statement.get("Condition"), context, deny=deny)
         ):
             continue
-        if statement.get("Effect") == "Deny":
+        if deny:
             return False
         allowed = allowed or statement.get("Effect") == "Allow"
     return allowed

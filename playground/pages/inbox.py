@@ -26,7 +26,7 @@ class Received:
 def received(message: InboxMessage) -> Received:
     try:
         envelope = json.loads(message.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         envelope = None
     if not isinstance(envelope, dict) or "Type" not in envelope:
         return Received(message, None, None)

@@ -26,7 +26,7 @@ PAGE = "playground/inbox.html"
 
 def _inbox(request, slug, kind, address, *, create=False):
     ws = workspace_or_404(request, slug)
-    if kind not in Inbox.Kind.values:
+    if kind not in Inbox.Kind.values or (create and not inboxes.is_address(kind, address)):
         raise Http404("No such inbox.")
     box = selectors.inbox(ws, kind, address)
     if box is None and create:
@@ -94,10 +94,8 @@ def confirm(request, slug, kind, address, pk):
     if message is None:
         raise Http404("No such message.")
     error, confirmed = "", None
+    topic_arn, token = _confirmation_of(message.body)
     try:
-        envelope = json.loads(message.body) if message.body.startswith("{") else {}
-        token = envelope.get("Token") or _token_in(message.body)
-        topic_arn = envelope.get("TopicArn") or _topic_in(message.body)
         with transaction.atomic():
             confirmed = sns.confirm_subscription(
                 sns.get_topic(ws, topic_arn),
@@ -112,6 +110,21 @@ def confirm(request, slug, kind, address, pk):
         f"{PAGE}#inbox-messages",
         {**page.context(ws, box), "confirm_error": error, "confirmed": confirmed},
         status=422 if error else 200,
+    )
+
+
+def _confirmation_of(body: str) -> tuple[str, str]:
+    """(TopicArn, Token) of a SubscriptionConfirmation: its JSON envelope (HTTP/S,
+    email-json) or the SubscribeURL in an email's text."""
+    try:
+        envelope = json.loads(body) if body.startswith("{") else {}
+    except (ValueError, RecursionError):  # a raw body that only looks like JSON
+        envelope = {}
+    if not isinstance(envelope, dict):
+        envelope = {}
+    return (
+        str(envelope.get("TopicArn") or _topic_in(body)),
+        str(envelope.get("Token") or _token_in(body)),
     )
 
 

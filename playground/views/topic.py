@@ -123,6 +123,11 @@ def _endpoint(ws, protocol: str, endpoint: str, base_url: str) -> tuple[str, str
     if protocol == "lambda" and not endpoint.startswith("arn:"):
         return "lambda", arns.function(ws, endpoint)
     if protocol == "inbox":
+        if not inboxes.INBOX_NAME.match(endpoint):
+            raise errors.SnsInvalidParameter(
+                "Invalid parameter: Endpoint Reason: an inbox name is 1 to 64 letters, "
+                "digits, hyphens, underscores or dots"
+            )
         return "http", inboxes.inbox_url(base_url, ws, endpoint)
     return protocol, endpoint
 
@@ -134,7 +139,6 @@ def subscribe(request, slug, name):
     subscription = None
     if form.is_valid():
         data = form.cleaned_data
-        protocol, endpoint = _endpoint(ws, data["protocol"], data["endpoint"], _base_url(request))
         attributes = {}
         if data["raw"]:
             attributes["RawMessageDelivery"] = "true"
@@ -144,6 +148,9 @@ def subscribe(request, slug, name):
             target = arns.queue(ws, data["dead_letter_queue"])
             attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": target})
         try:
+            protocol, endpoint = _endpoint(
+                ws, data["protocol"], data["endpoint"], _base_url(request)
+            )
             with transaction.atomic():
                 clock = clocks.for_workspace(ws)
                 subscription = sns.subscribe(

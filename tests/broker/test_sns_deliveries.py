@@ -349,3 +349,16 @@ def test_the_ticker_queues_a_due_retry(workspace, clock, topic):
     publish(topic, clock)
     assert ticker.wake_deliveries(workspace, clock=clock) == 1
     assert Delivery.objects.get().requested_at is not None
+
+
+def test_json_nested_too_deep_is_refused_not_a_crash(workspace, clock, topic):
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(errors.SnsInvalidParameter, match="JSON message body failed to parse"):
+        publish(topic, clock, deep, structure="json")
+    with pytest.raises(errors.SnsParameterValueInvalid, match="must be a JSON array"):
+        publish(topic, clock, attributes={"a": {"DataType": "String.Array", "StringValue": deep}})
+    queue = make_queue(workspace, "orders-q", clock=clock)
+    with pytest.raises(errors.SnsInvalidParameter, match="RedrivePolicy: failed to parse JSON"):
+        sns.subscribe(topic, "sqs", queue.arn, attributes={"RedrivePolicy": deep}, clock=clock)
+    with pytest.raises(errors.SnsInvalidParameter, match="DeliveryPolicy"):
+        sns.set_topic_attributes(topic, "DeliveryPolicy", deep, clock=clock)

@@ -90,3 +90,26 @@ def test_a_retry_keeps_its_message_sealed_and_a_key_disabled_meanwhile_discards_
     (discarded,) = Event.objects.filter(kind="subscription.discarded")
     assert "cannot open the message for a retry" in discarded.data["reason"]
     assert not Delivery.objects.exists()
+
+
+def test_kms_throttling_at_a_retry_waits_instead_of_discarding(workspace, clock):
+    key = kms.create_key(workspace, clock=clock)
+    topic = encrypted_topic(workspace, clock, key.key_id)
+    hook = sns.subscribe(
+        topic,
+        "http",
+        inboxes.inbox_url(BASE_URL, workspace, "hook"),
+        base_url=BASE_URL,
+        clock=clock,
+    )
+    sns.confirm_subscription(topic, hook.token, authenticated=True, clock=clock)
+    inboxes.set_mode(Inbox.objects.get(address="hook"), "error", clock=clock)
+    sns.publish(topic, message="x", base_url=BASE_URL, clock=clock)
+    delivery = Delivery.objects.get()
+    workspace.kms_request_quota = 0  # every KMS request throttled (a playground knob)
+    workspace.save(update_fields=["kms_request_quota"])
+    clock.advance(20)
+    assert deliveries.attempt(delivery.pk, clock_for=lambda w: clock) is False
+    delivery.refresh_from_db()
+    assert delivery.next_at == clock.now() + 1 and delivery.attempts == 1
+    assert not Event.objects.filter(kind="subscription.discarded").exists()

@@ -343,3 +343,25 @@ def test_a_throttle_policy_spaces_deliveries_to_its_rate(workspace, clock, topic
     for delivery in Delivery.objects.order_by("next_at"):
         assert deliveries.attempt(delivery.pk, clock_for=lambda w: clock) is True
     assert len(messages_of(workspace, "http", "orders-hook")) == 4  # confirmation + 3
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.2", True),
+        ("[::1]", True),
+        ("127.evil.example", False),
+        ("10.0.0.1", False),
+        ("metadata.google.internal", False),
+    ],
+)
+def test_only_loopback_addresses_count_as_this_machine(host, loopback):
+    from broker.sns import subscriptions
+
+    assert subscriptions.is_loopback(host) is loopback
+
+
+def test_an_email_address_that_cannot_name_a_page_is_refused(workspace, clock, topic):
+    with pytest.raises(errors.SnsInvalidParameter, match="Email address"):
+        sns.subscribe(topic, "email", "a/b@example.com", base_url=BASE_URL, clock=clock)

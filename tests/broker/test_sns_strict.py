@@ -115,3 +115,34 @@ def test_the_dead_letter_queue_needs_the_policy_too(workspace, clock, topic):
     permissions.allow_topic(dlq, topic.arn, clock=clock)
     publish(topic, clock)
     assert Event.objects.filter(kind="subscription.dead_lettered").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("statement", "allowed"),
+    [
+        ({**ALLOW_ANY, "Condition": {"ArnEquals": "not a map"}}, False),
+        ({**ALLOW_ANY, "Condition": {"NumericLessThan": {"aws:EpochTime": 1}}}, False),
+    ],
+)
+def test_a_policy_this_playground_cannot_read_refuses_rather_than_crashes(
+    workspace, clock, topic, statement, allowed
+):
+    queue = make_queue(workspace, "billing", clock=clock, Policy=policy(statement))
+    assert (
+        permissions.allows_service(
+            queue, permissions.SNS_SERVICE, "sqs:SendMessage", source_arn=topic.arn
+        )
+        is allowed
+    )
+
+
+def test_a_deny_with_a_condition_operator_not_read_still_denies(workspace, clock, topic):
+    deny = {
+        **ALLOW_ANY,
+        "Effect": "Deny",
+        "Condition": {"StringNotEquals": {"aws:SourceAccount": "999999999999"}},
+    }
+    queue = make_queue(workspace, "billing", clock=clock, Policy=policy(ALLOW_ANY, deny))
+    assert not permissions.allows_service(
+        queue, permissions.SNS_SERVICE, "sqs:SendMessage", source_arn=topic.arn
+    )
