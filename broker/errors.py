@@ -212,6 +212,48 @@ class InvalidParameterValueException(AwsError):
     code = "InvalidParameterValueException"
 
 
+class ValidationException(AwsError):
+    """A value outside the API model's own constraints ("1 validation error detected: …")."""
+
+    code = "ValidationException"
+
+
+class InvalidRequestContentException(AwsError):
+    """A Lambda request body that is not the JSON its operation takes."""
+
+    code = "InvalidRequestContentException"
+
+
+class RequestEntityTooLargeException(AwsError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class TooManyRequestsException(AwsError):
+    """An invocation over a concurrency limit (lambda-sqs.md §6): 429, its Reason and
+    when to try again."""
+
+    code = "TooManyRequestsException"
+    status = 429
+    default_message = "Rate Exceeded."
+
+    def __init__(self, message=None, *, reason: str, retry_after: int = 1, field=None):
+        super().__init__(message, field=field)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ServiceException(AwsError):
+    code = "ServiceException"
+    status = 500
+    sender_fault = False
+
+
+class UnsupportedMediaTypeException(AwsError):
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
 class InvalidRequest(AwsError):
     """The developer endpoint `/_aws/sqs/messages` was sent another action."""
 

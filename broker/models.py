@@ -425,6 +425,16 @@ class Function(models.Model):
     memory_size = models.PositiveIntegerField(default=128)
     fail_when_body_contains = models.CharField(max_length=256, blank=True)
     log_template = models.CharField(max_length=512, default="Processing message: {body}")
+    # What the Lambda API knows of it (lambda-sqs.md §9); the code is kept as uploaded.
+    runtime = models.CharField(max_length=32, default="python3.12")
+    handler = models.CharField(max_length=128, default="index.handler")
+    role = models.CharField(max_length=256, blank=True)
+    description = models.CharField(max_length=256, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    code = models.BinaryField(default=b"", blank=True)
+    code_sha256 = models.CharField(max_length=64, blank=True)
+    # None: unreserved, it shares the account's pool; 0 throttles every invocation.
+    reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
     modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")
     created = models.DateTimeField(auto_now_add=True)
 
@@ -448,14 +458,22 @@ class EventSourceMapping(models.Model):
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="mappings")
     function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="mappings")
     batch_size = models.PositiveIntegerField(default=10)
+    maximum_batching_window = models.PositiveIntegerField(default=0, help_text="Seconds.")
     enabled = models.BooleanField(default=True)
-    maximum_concurrency = models.PositiveIntegerField(default=5)
+    # ScalingConfig.MaximumConcurrency; None leaves the pollers' own scaling as the cap.
+    maximum_concurrency = models.PositiveIntegerField(null=True, blank=True, default=5)
+    # FunctionResponseTypes: [] or ["ReportBatchItemFailures"].
+    function_response_types = models.JSONField(default=list, blank=True)
+    # FilterCriteria as given: {"Filters": [{"Pattern": "<json>"}]}, or None.
+    filter_criteria = models.JSONField(null=True, blank=True)
     modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")
     # Ticker bookkeeping (wall epoch seconds): a poll task is queued and has not
     # run to its end yet, so the ticker does not queue another every 50 ms.
     poll_requested_at = models.FloatField(null=True, blank=True)
     # Why the last poll could not receive ("KmsDisabled: ..."), until one can again.
     poll_error = models.CharField(max_length=512, blank=True)
+    # Simulated time the batching window opened, until the batch it gathers is taken.
+    window_opened_at = models.FloatField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -503,6 +521,10 @@ class Invocation(models.Model):
     finished_at = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     error = models.TextField(blank=True)
+    # How it was called: "RequestResponse" (a trigger's batch, or Invoke), "Event" (async).
+    invocation_type = models.CharField(max_length=16, default="RequestResponse")
+    # What the handler returned, as JSON text ("null" for nothing), once finished.
+    response = models.TextField(blank=True)
     # Ticker bookkeeping (wall epoch seconds): a finish task is queued.
     finish_requested_at = models.FloatField(null=True, blank=True)
 
@@ -512,6 +534,7 @@ class Invocation(models.Model):
             # then each workspace's due ones (status, workspace, ends_at <= now).
             models.Index(fields=["status", "workspace", "ends_at"], name="invocation_due"),
             models.Index(fields=["mapping", "status"], name="invocation_mapping_status"),
+            models.Index(fields=["function", "status"], name="invocation_function_status"),
         ]
         ordering = ["-started_at", "-id"]
 
@@ -520,8 +543,17 @@ class Invocation(models.Model):
 
     @property
     def message_ids(self) -> list[str]:
-        # SQS records carry `messageId`; an SNS record its notification's `Sns.MessageId`.
-        return [r.get("messageId") or r["Sns"]["MessageId"] for r in self.event.get("Records", [])]
+        # SQS records carry `messageId`; an SNS record its notification's `Sns.MessageId`;
+        # a direct call's payload may hold anything.
+        records = self.event.get("Records") if isinstance(self.event, dict) else None
+        if not isinstance(records, list):
+            return []
+        ids = []
+        for r in records:
+            if isinstance(r, dict):
+                sns = r.get("Sns") if isinstance(r.get("Sns"), dict) else {}
+                ids.append(str(r.get("messageId") or sns.get("MessageId") or ""))
+        return [i for i in ids if i]
 
 
 class Event(models.Model):

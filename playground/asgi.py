@@ -21,6 +21,7 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from broker.api.lambda_rest import PATH_PREFIXES as LAMBDA_PATH_PREFIXES  # noqa: E402
 from broker.api.urls import QUEUE_URL_PATH  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
@@ -51,6 +52,8 @@ def is_aws_scope(scope) -> bool:
     headers = dict(scope.get("headers", ()))
     if headers.get(b"authorization", b"").startswith(b"AWS4-"):
         return True
+    if scope.get("path", "").startswith(LAMBDA_PATH_PREFIXES):
+        return True  # no page lives there: an unsigned call gets Lambda's error
     marked = b"x-amz-target" in headers or b"Action=" in scope.get("query_string", b"")
     return marked and bool(AWS_PATH.match(scope.get("path", "")))
 

@@ -186,8 +186,36 @@ class CreateFunctionForm(FunctionConfigForm):
 class AddTriggerForm(forms.Form):
     queue = forms.ChoiceField()
     function = forms.ChoiceField()
-    batch_size = forms.IntegerField(label="Batch size", initial=10, help_text="1 to 10.")
+    batch_size = forms.IntegerField(
+        label="Batch size", initial=10, help_text="1 to 10,000 (above 10, with a window)."
+    )
+    batching_window = forms.IntegerField(
+        label="Batching window (s)",
+        initial=0,
+        help_text="0 to 300: how long to gather a batch.",
+    )
+    maximum_concurrency = forms.IntegerField(
+        label="Maximum concurrency",
+        initial=5,
+        required=False,
+        help_text="2 to 1,000 batches at once. Empty: no cap.",
+    )
+    report_batch_item_failures = forms.BooleanField(
+        label="Report batch item failures", required=False
+    )
     enabled = forms.BooleanField(label="Enabled", initial=True, required=False)
+
+    def settings(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "batch_size": data["batch_size"],
+            "batching_window": data["batching_window"],
+            "maximum_concurrency": data["maximum_concurrency"],
+            "function_response_types": ["ReportBatchItemFailures"]
+            if data["report_batch_item_failures"]
+            else [],
+            "enabled": data["enabled"],
+        }
 
     def __init__(
         self, *args, queue_names: list[str] = (), function_names: list[str] = (), **kwargs

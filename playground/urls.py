@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from broker.api import developer, sns_certificate, sns_links
+from broker.api import developer, lambda_code, sns_certificate, sns_links
 from broker.api import views as aws
 from broker.api.urls import QUEUE_URL_PATH
 from playground.views import function, inbox, message, queue, root, topic, workspace
@@ -51,6 +51,8 @@ urlpatterns = [
     path(INBOX + "messages/<int:pk>/confirm/", inbox.confirm, name="inbox-confirm"),
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
+    # GetFunction's Code.Location.
+    path("_aws/lambda/code/<str:token>", lambda_code.download, name="lambda-code"),
     # The SubscribeURL and UnsubscribeURL of SNS's messages.
     path("_aws/sns/", sns_links.subscription_link, name="sns-links"),
     # SNS envelopes name it as their SigningCertURL.

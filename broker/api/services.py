@@ -8,7 +8,8 @@ writes its answers and errors (`protocols.md` §1):
 - query requests (`Action=…`: SQS's old clients, and SNS's) route by the service of
   the SigV4 credential scope (`sns` is SNS, 2010-03-31); an unsigned or SigV2
   request is SQS's, whose old SDKs are the ones that send them;
-- REST-JSON requests (Lambda's `/2015-03-31/functions/…`) will route by path.
+- REST-JSON requests (Lambda's `/2015-03-31/functions/…`) route by path
+  (`broker/api/lambda_rest.py`).
 
 A new service is a new row; nothing else here changes.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from broker import errors
-from broker.api import actions, kms_actions, query, sns_actions, sns_query
+from broker.api import actions, kms_actions, lambda_actions, query, sns_actions, sns_query
 from broker.api.errors import UnknownOperation
 
 
@@ -78,7 +79,9 @@ KMS = Service(
     target_prefix="TrentService.",
     json_version="1.1",
 )
-SERVICES = (SQS, SNS, KMS)
+# REST-JSON: its operations are found by path, not by target or Action.
+LAMBDA = Service(name="lambda", actions=lambda_actions.ACTIONS)
+SERVICES = (SQS, SNS, KMS, LAMBDA)
 # The service of a request nothing else names (unsigned, SigV2, a garbled signature).
 DEFAULT = SQS
 # What answers a JSON target of no service here: awsJson's bare UnknownOperationException.

@@ -1,8 +1,8 @@
 """The URLs an SDK's request can reach (`playground/asgi.py` sends it here).
 
 The server root and a queue URL path are SQS's (and KMS's, by their target); the
-developer peek is the local emulators' own. Any other path of a signed request gets
-an AWS error in JSON, never a page: REST-JSON services (Lambda) have no row here yet.
+developer peek is the local emulators' own; Lambda's REST paths are Lambda's. Any
+other path of a signed request gets an AWS error in JSON, never a page.
 """
 
 from __future__ import annotations
@@ -23,5 +23,6 @@ urlpatterns = [
         "_aws/sqs/messages/<str:region>/<str:account_id>/<str:queue_name>",
         csrf_exempt(developer.messages),
     ),
+    re_path(r"^(?:2015-03-31|2017-10-31|2019-09-30)/", csrf_exempt(views.rest_endpoint)),
     re_path(r"", csrf_exempt(views.unknown_path)),
 ]

@@ -18,6 +18,7 @@ seconds by the workspace clock, at most 20 wall seconds) — no sleep loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -32,14 +33,28 @@ from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
 
 from broker import clock as clocks
-from broker import errors, events, sqs, wakeup, workspaces
-from broker.api import actions, query, services, sigv2, sigv4, sqs_json
+from broker import errors, events, lambdas, sqs, wakeup, workspaces
+from broker.api import (
+    actions,
+    lambda_actions,
+    lambda_rest,
+    query,
+    services,
+    sigv2,
+    sigv4,
+    sqs_json,
+)
 from broker.api.errors import InternalFailure, MissingAction, json_error, query_error
 from broker.models import Workspace
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MiB batch, url-encoded, fits with room
+# Lambda's: a 10 MB zip in base64 (CreateFunction), a 6 MB Invoke payload.
+MAX_REST_BODY_BYTES = 16 * 1024 * 1024
+# The longest a synchronous Invoke waits for its run, in wall seconds (Lambda's own
+# timeout is 900 s; a stopped clock would make it wait forever).
+MAX_INVOKE_WAIT = 900.0
 MAX_WAIT_WALL_SECONDS = 20.0
 _SKIPPED_PARAMS = {"Action", "Version"}
 
@@ -159,13 +174,13 @@ def _summary(params: dict) -> dict:
 class _Request:
     """What one AWS call knows about itself while it is being answered."""
 
-    def __init__(self, request, path_queue_url: str | None):
+    def __init__(self, request, path_queue_url: str | None, *, rest: bool = False):
         self.request = request
         self.started = time.perf_counter()
         self.request_id = str(uuid.uuid4())
         meta = request.META
         self.target = meta.get("HTTP_X_AMZ_TARGET")
-        self.protocol = "json" if self.target else "query"
+        self.protocol = "rest-json" if rest else "json" if self.target else "query"
         self.client = client_name(meta.get("HTTP_USER_AGENT", ""))
         host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
         self.base_url = f"{request.scheme}://{host}"
@@ -188,6 +203,17 @@ class _Request:
     def parse(self, body: bytes) -> None:
         """Find the service and the action, and read the parameters."""
         meta = self.request.META
+        if self.protocol == "rest-json":
+            self.service = services.LAMBDA
+            self.action, path_params = lambda_rest.route(self.request.method, self.request.path)
+            self.params = lambda_rest.parse(
+                self.action,
+                body=body,
+                query_string=meta.get("QUERY_STRING", ""),
+                meta=meta,
+                path_params=path_params,
+            )
+            return
         if self.protocol == "json":
             self.service, self.action = services.by_target(self.target)
             if self.service is services.NONE:
@@ -257,16 +283,18 @@ class _Request:
     def begin(self):
         """Read, authenticate and act; a ReceiveRequest when a long poll must wait."""
         close_old_connections()
+        limit = MAX_REST_BODY_BYTES if self.protocol == "rest-json" else MAX_BODY_BYTES
+        too_long = (
+            errors.RequestEntityTooLargeException
+            if self.protocol == "rest-json"
+            else errors.InvalidParameterValue
+        )
         length = int(self.request.META.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY_BYTES:
-            raise errors.InvalidParameterValue(
-                f"The request body is {length} bytes; at most {MAX_BODY_BYTES} are accepted."
-            )
-        body = self.request.read() if self.request.method == "POST" else b""
-        if len(body) > MAX_BODY_BYTES:
-            raise errors.InvalidParameterValue(
-                f"The request body is too long; at most {MAX_BODY_BYTES} bytes are accepted."
-            )
+        if length > limit:
+            raise too_long(f"The request body is {length} bytes; at most {limit} are accepted.")
+        body = self.request.read() if self.request.method in ("POST", "PUT") else b""
+        if len(body) > limit:
+            raise too_long(f"The request body is too long; at most {limit} bytes are accepted.")
         self.parse(body)
         self.authenticate(body)
         handler = self.service.handler(self.action)
@@ -332,13 +360,32 @@ class _Request:
 
     # --- responses -----------------------------------------------------------
 
-    def render(self, result: dict):
+    def wait_for(self, pending: lambda_actions.PendingInvoke) -> float:
+        """Finish a synchronous invocation whose time has come; wall seconds still to
+        wait for it (0 when it is done)."""
+        close_old_connections()
+        invocation = pending.invocation
+        invocation.refresh_from_db()
+        if invocation.status != invocation.Status.RUNNING:
+            return 0.0
+        clock = clocks.for_workspace(Workspace.objects.get(pk=self.workspace.pk))
+        if clock.now() >= invocation.ends_at:
+            with _write_transaction():
+                lambdas.finish_invocation(invocation, clock=clock)
+            return 0.0
+        return clock.real_seconds_until(invocation.ends_at)
+
+    def render(self, result):
+        if self.protocol == "rest-json":
+            return lambda_rest.render(result, self.request_id)
         if self.protocol == "json":
             return sqs_json.render(result, self.request_id, json_version=self.service.json_version)
         return self.service.query_render(self.action, result, self.request_id)
 
     def render_error(self, exc: errors.AwsError):
         service = self.service
+        if self.protocol == "rest-json":
+            return lambda_rest.error(exc, self.request_id)
         if self.protocol == "json":
             return json_error(
                 exc,
@@ -371,12 +418,29 @@ async def _long_poll(state: _Request, receive: actions.ReceiveRequest) -> dict:
             await waiter.wait(min(remaining, next_due))
 
 
-async def _handle(request, path_queue_url: str | None = None):
-    state = _Request(request, path_queue_url)
+async def _await_invocation(state: _Request, pending: lambda_actions.PendingInvoke):
+    """Wait for a synchronous Invoke's simulated run to end, on the workspace clock."""
+    deadline = time.monotonic() + MAX_INVOKE_WAIT
+    while True:
+        remaining = await _in_thread(state.wait_for)(pending)
+        if remaining <= 0:
+            return await _in_thread(lambda_actions.invoke_result)(pending)
+        if time.monotonic() >= deadline:
+            raise errors.ServiceException(
+                "The invocation did not end in 900 wall seconds: is the workspace's clock paused?"
+            )
+        # Re-read the clock at least each second: its speed may change meanwhile.
+        await asyncio.sleep(min(remaining, 1.0))
+
+
+async def _handle(request, path_queue_url: str | None = None, *, rest: bool = False):
+    state = _Request(request, path_queue_url, rest=rest)
     try:
         outcome = await _in_thread(state.begin)()
         if isinstance(outcome, actions.ReceiveRequest):
             outcome = await _long_poll(state, outcome)
+        elif isinstance(outcome, lambda_actions.PendingInvoke):
+            outcome = await _await_invocation(state, outcome)
         return state.render(outcome)
     except errors.AwsError as exc:
         await _in_thread(state.finish)(None, exc)
@@ -394,6 +458,11 @@ async def endpoint(request):
 
 async def queue_url_endpoint(request, account_id: str, queue_name: str):
     return await _handle(request, path_queue_url=f"/{account_id}/{queue_name}")
+
+
+async def rest_endpoint(request):
+    """Lambda's REST-JSON paths (`/2015-03-31/functions/…`)."""
+    return await _handle(request, rest=True)
 
 
 async def unknown_path(request):

@@ -26,15 +26,24 @@ their pollers), `invocations` (the event, the run, its outcome and its log).
 
 from __future__ import annotations
 
-from broker.lambdas.functions import create_function, update_function
+from broker.lambdas.functions import (
+    create_function,
+    delete_function,
+    set_reserved_concurrency,
+    update_function,
+)
 from broker.lambdas.invocations import (
     REQUEST_STALE_AFTER,
     claim_due_finishes,
+    concurrency_cap,
     finish_invocation,
+    invoke,
+    log_tail,
     report_line,
 )
 from broker.lambdas.mappings import (
     POLL_RETRY_AFTER,
+    UNCHANGED,
     claim_due_polls,
     create_event_source_mapping,
     delete_event_source_mapping,
@@ -45,14 +54,20 @@ from broker.lambdas.mappings import (
 __all__ = [
     "POLL_RETRY_AFTER",
     "REQUEST_STALE_AFTER",
+    "UNCHANGED",
     "claim_due_finishes",
     "claim_due_polls",
+    "concurrency_cap",
     "create_event_source_mapping",
     "create_function",
     "delete_event_source_mapping",
+    "delete_function",
     "finish_invocation",
+    "invoke",
+    "log_tail",
     "poll",
     "report_line",
+    "set_reserved_concurrency",
     "update_event_source_mapping",
     "update_function",
 ]

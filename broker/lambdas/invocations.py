@@ -1,11 +1,15 @@
-"""One run of a function on one batch: the SQS event it receives (lambda-sqs.md §3), its
-start (START and the function's log lines), its outcome when its simulated duration
-ends (success deletes the batch; an error or a timeout leaves it for the visibility
-timeout) and its END / REPORT lines (§8).
+"""One run of a function: on a trigger's batch (the SQS event, lambda-sqs.md §3), on an
+SNS notification, or called directly with Invoke. Its start (START and the function's
+log lines), its outcome when its simulated duration ends (success deletes the batch,
+or with ReportBatchItemFailures all but the records the function names; an error or
+a timeout leaves it for the visibility timeout), what it returns, and its END /
+REPORT lines (§4, §8). Concurrency: a trigger's cap, the function's reservation and
+the account's pool (§2, §6).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import UTC, datetime
@@ -13,9 +17,10 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.db.models import Q
 
-from broker import events, sqs
-from broker.lambdas.functions import describe_function
-from broker.models import EventSourceMapping, Invocation
+from broker import errors, events, sqs
+from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
+from broker.models import EventSourceMapping, Function, Invocation
+from broker.sns import filters
 
 # A queued task that has not run within this many wall seconds is queued again
 # (a lost Celery message must not leave a batch running forever).
@@ -24,6 +29,16 @@ REQUEST_STALE_AFTER = 30.0
 
 # The Python runtime's footprint before the handler touches anything, in MB.
 BASE_MEMORY_USED = 38
+
+# Concurrent batches a mapping without MaximumConcurrency starts with (§2).
+INITIAL_POLLERS = 5
+
+# A batch is one synchronous invocation: its event stays under Invoke's 6 MB (§1).
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+RECORD_OVERHEAD_BYTES = 1024  # a record's fields besides its body, generously
+
+# What a direct Invoke may send (§6): 6 MB synchronous, 256 KB asynchronous.
+MAX_SYNC_PAYLOAD, MAX_ASYNC_PAYLOAD = 6 * 1024 * 1024, 256 * 1024
 
 
 def _message_attribute(value: dict) -> dict:
@@ -74,23 +89,42 @@ def sqs_event(queue, received: list[sqs.Received]) -> dict:
     return {"Records": [_record(queue, r) for r in received]}
 
 
-def record_body(record: dict) -> str:
+def record_body(record) -> str:
     """What a record carries: an SQS message's body, or an SNS notification's message."""
-    return record["Sns"]["Message"] if "Sns" in record else record["body"]
+    if isinstance(record, dict) and isinstance(record.get("Sns"), dict):
+        return str(record["Sns"].get("Message", ""))
+    if isinstance(record, dict) and isinstance(record.get("body"), str):
+        return record["body"]
+    return json.dumps(record)
 
 
-def record_message_id(record: dict) -> str:
-    return record["Sns"]["MessageId"] if "Sns" in record else record["messageId"]
+def record_message_id(record) -> str:
+    if not isinstance(record, dict):
+        return ""
+    if isinstance(record.get("Sns"), dict):
+        return str(record["Sns"].get("MessageId", ""))
+    return str(record.get("messageId", ""))
 
 
-def log_line(template: str, record: dict) -> str:
+def event_records(event) -> list:
+    """The records of an event: a batch's or a notification's, or a direct call's
+    payload as its one "record"."""
+    if isinstance(event, dict) and isinstance(event.get("Records"), list):
+        return event["Records"]
+    return [event]
+
+
+def log_line(template: str, record) -> str:
     # Plain substitution, not str.format: a learner's template may hold any braces
     # and must never reach attributes of the values.
-    receive_count = record.get("attributes", {}).get("ApproximateReceiveCount", "")
+    attributes = record.get("attributes") if isinstance(record, dict) else None
+    receive_count = (
+        attributes.get("ApproximateReceiveCount", "") if isinstance(attributes, dict) else ""
+    )
     return (
         template.replace("{body}", record_body(record))
         .replace("{message_id}", record_message_id(record))
-        .replace("{receive_count}", receive_count)
+        .replace("{receive_count}", str(receive_count))
     )
 
 
@@ -126,8 +160,123 @@ def running_count(mapping: EventSourceMapping) -> int:
     return Invocation.objects.filter(mapping=mapping, status=Invocation.Status.RUNNING).count()
 
 
+def concurrency_cap(mapping: EventSourceMapping) -> int:
+    """How many batches this mapping may have running at once."""
+    if mapping.maximum_concurrency is not None:
+        return mapping.maximum_concurrency
+    return INITIAL_POLLERS
+
+
+def throttle_reason(function: Function) -> str:
+    """Why one more invocation of the function would be throttled, "" when it would
+    not: its reserved concurrency is used up, or the account's unreserved pool is."""
+    running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
+    if function.reserved_concurrency is not None:
+        if running.count() >= function.reserved_concurrency:
+            return "ReservedFunctionConcurrentInvocationLimitExceeded"
+        return ""
+    reserved = sum(
+        Function.objects.filter(workspace_id=function.workspace_id)
+        .exclude(reserved_concurrency=None)
+        .values_list("reserved_concurrency", flat=True)
+    )
+    unreserved_running = Invocation.objects.filter(
+        workspace_id=function.workspace_id,
+        status=Invocation.Status.RUNNING,
+        function__reserved_concurrency=None,
+    ).count()
+    if unreserved_running >= ACCOUNT_CONCURRENCY - reserved:
+        return "ConcurrentInvocationLimitExceeded"
+    return ""
+
+
+def function_has_room(function: Function) -> bool:
+    return not throttle_reason(function)
+
+
+def _throttled(function: Function, reason: str, *, source: dict, clock) -> None:
+    events.record(
+        function.workspace,
+        "invocation.throttled",
+        subject=events.subject("function", function.name),
+        data={"reason": reason, "reserved_concurrency": function.reserved_concurrency, **source},
+        clock=clock,
+    )
+
+
+def _matching(mapping: EventSourceMapping, records: list[dict]) -> tuple[list, list]:
+    """(records the mapping's FilterCriteria let through, the others). The patterns
+    read a record as JSON, with its body parsed when it is JSON (lambda-sqs.md §1)."""
+    if not mapping.filter_criteria:
+        return records, []
+    from broker.lambdas.mappings import record_filters  # the parser lives with the settings
+
+    patterns = record_filters(mapping.filter_criteria)
+    kept, dropped = [], []
+    for record in records:
+        try:
+            body = json.loads(record["body"])
+        except (ValueError, RecursionError):
+            body = record["body"]
+        document = {**record, "body": body}
+        if any(filters.match(pattern, document).matched for pattern in patterns):
+            kept.append(record)
+        else:
+            dropped.append(record)
+    return kept, dropped
+
+
+def delete_records(queue, records: list[dict], *, actor: str, clock) -> int:
+    """Delete a batch's messages by their receipt handles, ten to a DeleteMessageBatch
+    as Lambda's pollers do; returns how many went."""
+    deleted = 0
+    for offset in range(0, len(records), 10):
+        chunk = records[offset : offset + 10]
+        result = sqs.delete_message_batch(
+            queue,
+            [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
+            actor=actor,
+            clock=clock,
+        )
+        deleted += len(result.successful)
+    return deleted
+
+
+def _gather(mapping: EventSourceMapping, *, clock) -> list[sqs.Received]:
+    """Up to `batch_size` messages, ten to a receive, keeping the event under 6 MB."""
+    queue, function = mapping.queue, mapping.function
+    received: list[sqs.Received] = []
+    size = 0
+    while len(received) < mapping.batch_size:
+        room = (MAX_BATCH_BYTES - size) // (queue.maximum_message_size + RECORD_OVERHEAD_BYTES)
+        wanted = min(10, mapping.batch_size - len(received), room)
+        if wanted < 1:
+            break
+        # Lambda's pollers long-poll: at the in-flight limit they get nothing, not an error.
+        got = sqs.receive_messages(
+            queue,
+            max_number=wanted,
+            receiver=f"lambda:{function.name}",
+            long_poll=True,
+            clock=clock,
+        )
+        received += got
+        size += sum(len(r.body.encode()) + RECORD_OVERHEAD_BYTES for r in got)
+        if len(got) < wanted:
+            break
+    return received
+
+
+# What `start_batch` answers for a batch its filters emptied: nothing started, poll on.
+NOTHING_MATCHED = object()
+
+
 def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
-    """Receive one batch and start its invocation; None when there is nothing to do."""
+    """Receive one batch and start its invocation; None when there is nothing to do.
+
+    Records FilterCriteria turn away are deleted, as AWS deletes them; a batch they
+    empty starts nothing and the poll goes on.
+    """
     mapping = (
         EventSourceMapping.objects.select_for_update(of=("self",))
         .select_related("queue__workspace", "function")
@@ -137,17 +286,13 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     if mapping is None or not mapping.enabled:
         return None
     # MaximumConcurrency reached: stop polling rather than invoke and be throttled.
-    if running_count(mapping) >= mapping.maximum_concurrency:
+    if running_count(mapping) >= concurrency_cap(mapping):
         return None
     queue, function = mapping.queue, mapping.function
-    # Lambda's pollers long-poll: at the in-flight limit they get nothing, not an error.
-    received = sqs.receive_messages(
-        queue,
-        max_number=mapping.batch_size,
-        receiver=f"lambda:{function.name}",
-        long_poll=True,
-        clock=clock,
-    )
+    # The function's own limit: the messages wait in the queue, as on AWS.
+    if not function_has_room(function):
+        return None
+    received = _gather(mapping, clock=clock)
     if mapping.poll_error:
         mapping.poll_error = ""
         mapping.save(update_fields=["poll_error"])
@@ -159,11 +304,28 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
             data={"mapping": str(mapping.uuid)},
             clock=clock,
         )
+    if mapping.window_opened_at is not None:
+        mapping.window_opened_at = None
+        mapping.save(update_fields=["window_opened_at"])
     if not received:
         return None
+    event = sqs_event(queue, received)
+    kept, dropped = _matching(mapping, event["Records"])
+    if dropped:
+        delete_records(queue, dropped, actor=f"lambda:{function.name} (filtered out)", clock=clock)
+        events.record(
+            queue.workspace,
+            "mapping.filtered_out",
+            queue=queue.name,
+            subject=events.subject("function", function.name),
+            data={"mapping": str(mapping.uuid), "message_ids": [r["messageId"] for r in dropped]},
+            clock=clock,
+        )
+    if not kept:
+        return NOTHING_MATCHED
     return _start(
         function,
-        sqs_event(queue, received),
+        {"Records": kept},
         workspace=queue.workspace,
         mapping=mapping,
         queue=queue,
@@ -182,13 +344,68 @@ def start_event_invocation(function, event: dict, *, source: str, clock) -> Invo
         mapping=None,
         queue=None,
         source={"source": source},
+        invocation_type="Event",
         clock=clock,
     )
 
 
-def _start(function, event: dict, *, workspace, mapping, queue, source: dict, clock) -> Invocation:
+def invoke(function: Function, payload: bytes, *, invocation_type: str, clock) -> Invocation | None:
+    """Invoke called directly (lambda-sqs.md §9): RequestResponse or Event start an
+    invocation with the payload as its event; DryRun only checks, and returns None.
+
+    Raises InvalidRequestContentException for a payload that is not JSON,
+    RequestEntityTooLargeException over 6 MB (256 KB for Event) and
+    TooManyRequestsException when concurrency is used up: a direct call is not
+    queued, it is lost to the caller.
+    """
+    limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+    if len(payload) > limit:
+        raise errors.RequestEntityTooLargeException(
+            f"{len(payload)} byte payload is too large for the {invocation_type} invocation "
+            f"type (limit {limit} bytes)"
+        )
+    try:
+        event = json.loads(payload.decode()) if payload.strip() else {}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise errors.InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: "
+            "Unexpected character: was expecting a JSON value"
+        ) from None
+    if invocation_type == "DryRun":
+        return None
+    reason = throttle_reason(function)
+    if reason:
+        _throttled(function, reason, source={"source": "invoke"}, clock=clock)
+        raise errors.TooManyRequestsException(reason=reason)
+    return _start(
+        function,
+        event,
+        workspace=function.workspace,
+        mapping=None,
+        queue=None,
+        source={"source": "invoke", "invocation_type": invocation_type},
+        invocation_type=invocation_type,
+        clock=clock,
+    )
+
+
+def _start(
+    function,
+    event,
+    *,
+    workspace,
+    mapping,
+    queue,
+    source: dict,
+    invocation_type: str = "RequestResponse",
+    clock,
+) -> Invocation:
     now = clock.now()
     runs_for = min(function.duration, function.timeout)
+    config = describe_function(function)
+    config["report_batch_item_failures"] = bool(
+        mapping is not None and "ReportBatchItemFailures" in mapping.function_response_types
+    )
     invocation = Invocation.objects.create(
         workspace_id=workspace.pk,
         function=function,
@@ -196,13 +413,14 @@ def _start(function, event: dict, *, workspace, mapping, queue, source: dict, cl
         queue=queue,
         request_id=str(uuid.uuid4()),
         event=event,
-        config=describe_function(function),
+        config=config,
+        invocation_type=invocation_type,
         started_at=now,
         ends_at=now + runs_for,
     )
     request_id = invocation.request_id
     lines = [f"START RequestId: {request_id} Version: $LATEST"]
-    lines += [log_line(function.log_template, r) for r in event["Records"]]
+    lines += [log_line(function.log_template, r) for r in event_records(event)]
     events.record_many(
         workspace,
         [
@@ -226,19 +444,52 @@ def _start(function, event: dict, *, workspace, mapping, queue, source: dict, cl
     return invocation
 
 
-def _outcome(invocation: Invocation) -> tuple[str, str, list[str]]:
-    """(status, error, error log lines) as the function's code would end."""
+def _outcome(invocation: Invocation) -> tuple[str, str, list[str], object]:
+    """(status, error, error log lines, what the handler returns) as the simulated
+    code would end."""
     config = invocation.config
-    records = invocation.event.get("Records", [])
+    records = event_records(invocation.event)
     if config["duration"] > config["timeout"]:
         error = f"Task timed out after {config['timeout']:.2f} seconds"
         line = f"{iso(invocation.ends_at)} {invocation.request_id} {error}"
-        return Invocation.Status.TIMED_OUT, error, [line]
+        returned = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {invocation.request_id} Error: {error}",
+        }
+        return Invocation.Status.TIMED_OUT, error, [line], returned
     needle = config["fail_when_body_contains"]
     if needle and any(needle in record_body(r) for r in records):
         error = f'Exception: body contains "{needle}"'
-        return Invocation.Status.FAILED, error, [f"[ERROR] {error}"]
-    return Invocation.Status.SUCCEEDED, "", []
+        returned = {
+            "errorMessage": f'body contains "{needle}"',
+            "errorType": "Exception",
+            "requestId": invocation.request_id,
+            "stackTrace": [],
+        }
+        return Invocation.Status.FAILED, error, [f"[ERROR] {error}"], returned
+    return Invocation.Status.SUCCEEDED, "", [], None
+
+
+def item_failures(returned, records: list[dict]) -> list[str] | None:
+    """The message ids a ReportBatchItemFailures response names, [] for a complete
+    success, None for a response Lambda treats as the whole batch failing (§4.1)."""
+    if returned is None:
+        return []
+    if not isinstance(returned, dict):
+        return None
+    failures = returned.get("batchItemFailures")
+    if failures is None:
+        return []
+    if not isinstance(failures, list):
+        return None
+    in_batch = {record_message_id(r) for r in records}
+    named = []
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in in_batch:
+            return None
+        named.append(identifier)
+    return named
 
 
 @transaction.atomic
@@ -247,10 +498,12 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
 
     Success deletes every message of the batch through
     `sqs.delete_message_batch` with the batch's receipt handles (a handle made
-    stale by a later receive still deletes on a standard queue). A function
-    error or a timeout deletes nothing: the messages reappear after their
-    visibility timeout. Logs the error line if any, END and REPORT; records
-    `invocation.finished`.
+    stale by a later receive still deletes on a standard queue); with
+    ReportBatchItemFailures, every message but the ones the function names, and
+    none when its answer names a record not in the batch. A function error or a
+    timeout deletes nothing: the messages reappear after their visibility
+    timeout. Keeps what the handler returned; logs the error line if any, END and
+    REPORT; records `invocation.finished`.
 
     Idempotent: a conditional UPDATE on `status` lets exactly one caller finish;
     an invocation already finished, or not due yet, is left alone. Returns
@@ -259,24 +512,32 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
     if clock.now() < invocation.ends_at:
         Invocation.objects.filter(pk=invocation.pk).update(finish_requested_at=None)
         return False
-    status, error, error_lines = _outcome(invocation)
+    status, error, error_lines, returned = _outcome(invocation)
+    records = event_records(invocation.event) if invocation.queue_id else []
+    to_delete = records
+    retried: list[str] = []
+    if status == Invocation.Status.SUCCEEDED and invocation.config.get(
+        "report_batch_item_failures"
+    ):
+        failures = item_failures(returned, records)
+        if failures is None:
+            to_delete, retried = [], [record_message_id(r) for r in records]
+            error = "The function's batchItemFailures name no record of the batch"
+        else:
+            to_delete = [r for r in records if record_message_id(r) not in failures]
+            retried = failures
+    response = json.dumps(returned)
     claimed = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(
-        status=status, error=error, finished_at=invocation.ends_at
+        status=status, error=error, finished_at=invocation.ends_at, response=response
     )
     if not claimed:
         return False
     invocation.status, invocation.error, invocation.finished_at = status, error, invocation.ends_at
+    invocation.response = response
     function, queue = invocation.function, invocation.queue
-    records = invocation.event.get("Records", [])
     deleted = 0
-    if status == Invocation.Status.SUCCEEDED and queue is not None and records:
-        result = sqs.delete_message_batch(
-            queue,
-            [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records)],
-            actor=f"lambda:{function.name}",
-            clock=clock,
-        )
-        deleted = len(result.successful)
+    if status == Invocation.Status.SUCCEEDED and queue is not None and to_delete:
+        deleted = delete_records(queue, to_delete, actor=f"lambda:{function.name}", clock=clock)
     config = invocation.config
     ran_for = invocation.ends_at - invocation.started_at
     request_id = invocation.request_id
@@ -284,7 +545,10 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
         *error_lines,
         f"END RequestId: {request_id}",
         report_line(
-            request_id, duration=ran_for, memory_size=config["memory_size"], records=len(records)
+            request_id,
+            duration=ran_for,
+            memory_size=config["memory_size"],
+            records=len(event_records(invocation.event)),
         ),
     ]
     events.record_many(
@@ -302,6 +566,7 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
                     "duration": ran_for,
                     "error": error,
                     "deleted": deleted,
+                    "retried": retried,
                     "queue": queue.name if queue is not None else "",
                 },
             },
@@ -309,6 +574,20 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
         clock=clock,
     )
     return True
+
+
+def log_tail(invocation: Invocation, *, limit: int = 4096) -> str:
+    """The invocation's log lines as CloudWatch holds them, the last `limit` bytes
+    (Invoke's `LogType: Tail`)."""
+    from broker.models import Event
+
+    lines = Event.objects.filter(
+        workspace_id=invocation.workspace_id,
+        kind="function.logged",
+        data__request_id=invocation.request_id,
+    ).order_by("id")
+    text = "".join(line + "\n" for line in lines.values_list("data__line", flat=True))
+    return text.encode()[-limit:].decode(errors="ignore")
 
 
 def claim_due_finishes(workspace, *, clock, wall_now: float, limit: int = 200) -> list[int]:

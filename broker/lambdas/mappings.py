@@ -11,16 +11,30 @@ import time
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from broker import errors, events
-from broker.lambdas.invocations import REQUEST_STALE_AFTER, running_count, start_batch
+from broker import errors, events, sqs
+from broker.lambdas.functions import validation_error as _validation
+from broker.lambdas.invocations import (
+    NOTHING_MATCHED,
+    REQUEST_STALE_AFTER,
+    concurrency_cap,
+    function_has_room,
+    running_count,
+    start_batch,
+)
 from broker.models import EventSourceMapping, Function, Invocation, Message, MessageGroup
+from broker.sns import filters
 
-# AWS allows up to 10,000 on standard queues (with a batching window); this
-# playground has no batching window, so it keeps SQS's own receive maximum.
-MIN_BATCH, MAX_BATCH = 1, 10
-
+MIN_BATCH, MAX_BATCH = 1, 10_000
+MAX_FIFO_BATCH = 10
+# Above a batch of 10, a mapping must wait for its batch to fill (lambda-sqs.md §1).
+MAX_BATCH_WITHOUT_WINDOW = 10
+MAX_WINDOW = 300
 
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1_000
+
+MAX_FILTERS = 5
+
+RESPONSE_TYPES = ("ReportBatchItemFailures",)
 
 
 # Wall seconds a poller waits after a receive that failed (a disabled KMS key, say)
@@ -28,22 +42,95 @@ MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1_000
 POLL_RETRY_AFTER = 5.0
 
 
-def _check_batch_size(batch_size) -> None:
-    if not isinstance(batch_size, int) or not MIN_BATCH <= batch_size <= MAX_BATCH:
-        raise errors.InvalidParameterValueException(
-            f"1 validation error detected: Value '{batch_size}' at 'batchSize' failed to "
-            f"satisfy constraint: Member must have value between {MIN_BATCH} and {MAX_BATCH}",
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_settings(
+    queue, *, batch_size, window, maximum_concurrency, response_types, filter_criteria
+) -> None:
+    """The mapping's settings as AWS checks them, for this queue (§1)."""
+    if not _is_int(batch_size) or not MIN_BATCH <= batch_size <= MAX_BATCH:
+        raise _validation(
+            batch_size,
+            "batchSize",
+            f"Member must have value between {MIN_BATCH} and {MAX_BATCH}",
             field="batch_size",
         )
-
-
-def _check_maximum_concurrency(value) -> None:
-    if not isinstance(value, int) or not MIN_CONCURRENCY <= value <= MAX_CONCURRENCY:
+    if not _is_int(window) or not 0 <= window <= MAX_WINDOW:
+        raise _validation(
+            window,
+            "maximumBatchingWindowInSeconds",
+            f"Member must have value between 0 and {MAX_WINDOW}",
+            field="batching_window",
+        )
+    if queue.is_fifo:
+        if batch_size > MAX_FIFO_BATCH:
+            raise errors.InvalidParameterValueException(
+                f"Batch size for a FIFO queue must be between {MIN_BATCH} and {MAX_FIFO_BATCH}.",
+                field="batch_size",
+            )
+        if window:
+            raise errors.InvalidParameterValueException(
+                "Batching window is not supported for FIFO queues.", field="batching_window"
+            )
+    elif batch_size > MAX_BATCH_WITHOUT_WINDOW and window == 0:
         raise errors.InvalidParameterValueException(
-            f"1 validation error detected: Value '{value}' at 'scalingConfig.maximumConcurrency' "
-            f"failed to satisfy constraint: Member must have value between {MIN_CONCURRENCY} "
-            f"and {MAX_CONCURRENCY}",
+            "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+            "greater than 10",
+            field="batching_window",
+        )
+    if maximum_concurrency is not None and (
+        not _is_int(maximum_concurrency)
+        or not MIN_CONCURRENCY <= maximum_concurrency <= MAX_CONCURRENCY
+    ):
+        raise _validation(
+            maximum_concurrency,
+            "scalingConfig.maximumConcurrency",
+            f"Member must have value between {MIN_CONCURRENCY} and {MAX_CONCURRENCY}",
             field="maximum_concurrency",
+        )
+    if not isinstance(response_types, list) or any(t not in RESPONSE_TYPES for t in response_types):
+        raise _validation(
+            response_types,
+            "functionResponseTypes",
+            "Member must satisfy constraint: [Member must satisfy enum value set: "
+            "[ReportBatchItemFailures]]",
+            field="function_response_types",
+        )
+    if filter_criteria is not None:
+        record_filters(filter_criteria)
+
+
+def record_filters(filter_criteria: dict) -> list[dict]:
+    """The patterns of FilterCriteria, parsed; InvalidParameterValueException as AWS
+    words it for one that is not a valid pattern."""
+    invalid = errors.InvalidParameterValueException(
+        "Invalid filter pattern definition.", field="filter_criteria"
+    )
+    found = filter_criteria.get("Filters") if isinstance(filter_criteria, dict) else None
+    if not isinstance(found, list) or len(found) > MAX_FILTERS:
+        raise invalid
+    patterns = []
+    for item in found:
+        text = item.get("Pattern") if isinstance(item, dict) else None
+        if not isinstance(text, str) or len(text) > 4096:
+            raise invalid
+        try:
+            patterns.append(filters.parse(text, scope="MessageBody"))
+        except filters.PolicyError:
+            raise invalid from None
+    return patterns
+
+
+def _check_visibility(queue, function: Function) -> None:
+    """AWS refuses a trigger whose messages would reappear before the function's
+    timeout (§5); lowering either afterwards is accepted."""
+    if queue.visibility_timeout < function.timeout:
+        raise errors.InvalidParameterValueException(
+            f"Queue visibility timeout: {queue.visibility_timeout} seconds is less than "
+            f"Function timeout: {function.timeout} seconds",
+            field="queue",
         )
 
 
@@ -52,8 +139,10 @@ def _describe_mapping(mapping: EventSourceMapping) -> dict:
         "uuid": str(mapping.uuid),
         "queue": mapping.queue.name,
         "batch_size": mapping.batch_size,
+        "batching_window": mapping.maximum_batching_window,
         "enabled": mapping.enabled,
         "maximum_concurrency": mapping.maximum_concurrency,
+        "function_response_types": mapping.function_response_types,
     }
 
 
@@ -63,15 +152,19 @@ def create_event_source_mapping(
     function: Function,
     *,
     batch_size: int = 10,
+    batching_window: int = 0,
     enabled: bool = True,
-    maximum_concurrency: int = 5,
+    maximum_concurrency: int | None = 5,
+    function_response_types: list | None = None,
+    filter_criteria: dict | None = None,
     clock,
 ) -> EventSourceMapping:
     """Connect a queue to a function (lambda-sqs.md §1). Records `mapping.created`.
 
-    Raises InvalidParameterValueException (fields "queue", "function",
-    "batch_size", "maximum_concurrency") and ResourceConflictException (field
-    "function") when the pair is already mapped, with AWS's message.
+    Raises InvalidParameterValueException or ValidationException (fields "queue",
+    "function", "batch_size", "batching_window", "maximum_concurrency",
+    "function_response_types", "filter_criteria") and ResourceConflictException
+    (field "function") when the pair is already mapped, with AWS's messages.
     """
     if queue is None:
         raise errors.InvalidParameterValueException(
@@ -82,8 +175,16 @@ def create_event_source_mapping(
         )
     if function is None or function.workspace_id != queue.workspace_id:
         raise errors.InvalidParameterValueException("Function does not exist", field="function")
-    _check_batch_size(batch_size)
-    _check_maximum_concurrency(maximum_concurrency)
+    response_types = list(function_response_types or [])
+    _check_settings(
+        queue,
+        batch_size=batch_size,
+        window=batching_window,
+        maximum_concurrency=maximum_concurrency,
+        response_types=response_types,
+        filter_criteria=filter_criteria,
+    )
+    _check_visibility(queue, function)
     existing = EventSourceMapping.objects.filter(queue=queue, function=function).first()
     if existing is not None:
         raise errors.ResourceConflictException(
@@ -97,8 +198,11 @@ def create_event_source_mapping(
         queue=queue,
         function=function,
         batch_size=batch_size,
+        maximum_batching_window=batching_window,
         enabled=bool(enabled),
         maximum_concurrency=maximum_concurrency,
+        function_response_types=response_types,
+        filter_criteria=filter_criteria,
         modified_at=clock.now(),
     )
     events.record(
@@ -112,33 +216,58 @@ def create_event_source_mapping(
     return mapping
 
 
+UNCHANGED = object()
+
+
 @transaction.atomic
 def update_event_source_mapping(
     mapping: EventSourceMapping,
     *,
+    function: Function | None = None,
     batch_size: int | None = None,
+    batching_window: int | None = None,
     enabled: bool | None = None,
-    maximum_concurrency: int | None = None,
+    maximum_concurrency=UNCHANGED,
+    function_response_types: list | None = None,
+    filter_criteria=UNCHANGED,
     clock,
 ) -> EventSourceMapping:
-    """Change batch size, enabled or maximum concurrency. Records `mapping.updated`.
+    """Change a mapping's settings; None (UNCHANGED where None means "remove") leaves
+    one as it is. Records `mapping.updated`.
 
     Disabling stops polling; batches already running still finish.
     """
-    if batch_size is not None:
-        _check_batch_size(batch_size)
-        mapping.batch_size = batch_size
-    if maximum_concurrency is not None:
-        _check_maximum_concurrency(maximum_concurrency)
-        mapping.maximum_concurrency = maximum_concurrency
+    values = {
+        "batch_size": mapping.batch_size if batch_size is None else batch_size,
+        "window": mapping.maximum_batching_window if batching_window is None else batching_window,
+        "maximum_concurrency": mapping.maximum_concurrency
+        if maximum_concurrency is UNCHANGED
+        else maximum_concurrency,
+        "response_types": mapping.function_response_types
+        if function_response_types is None
+        else list(function_response_types),
+        "filter_criteria": mapping.filter_criteria
+        if filter_criteria is UNCHANGED
+        else filter_criteria,
+    }
+    _check_settings(mapping.queue, **values)
+    if function is not None and function.pk != mapping.function_id:
+        if function.workspace_id != mapping.workspace_id:
+            raise errors.InvalidParameterValueException("Function does not exist", field="function")
+        _check_visibility(mapping.queue, function)
+        mapping.function = function
+    mapping.batch_size = values["batch_size"]
+    mapping.maximum_batching_window = values["window"]
+    mapping.maximum_concurrency = values["maximum_concurrency"]
+    mapping.function_response_types = values["response_types"]
+    mapping.filter_criteria = values["filter_criteria"]
     if enabled is not None:
         mapping.enabled = bool(enabled)
     if not mapping.enabled:
         mapping.poll_error = ""  # a trigger that does not poll has no failing poll to show
+        mapping.window_opened_at = None
     mapping.modified_at = clock.now()
-    mapping.save(
-        update_fields=["batch_size", "maximum_concurrency", "enabled", "modified_at", "poll_error"]
-    )
+    mapping.save()
     events.record(
         mapping.queue.workspace,
         "mapping.updated",
@@ -196,7 +325,8 @@ def poll(mapping: EventSourceMapping, *, clock) -> list[Invocation]:
                 break
             if invocation is None:
                 break
-            started.append(invocation)
+            if invocation is not NOTHING_MATCHED:
+                started.append(invocation)
     finally:
         EventSourceMapping.objects.filter(pk=mapping.pk).update(
             poll_requested_at=next_poll_requested_at
@@ -235,7 +365,9 @@ def claim_due_polls(workspace, *, clock, wall_now: float) -> list[int]:
 
     The visible-message test is an indexed EXISTS on (queue, visible_at); on a
     FIFO queue it is a readable group, (queue, ready_at), since visible messages
-    behind an in-flight one are not receivable.
+    behind an in-flight one are not receivable. A mapping with a batching window
+    opens the window at the first visible message and is due when the window ends
+    or the queue holds a full batch.
     """
     now = clock.now()
     stale = wall_now - REQUEST_STALE_AFTER
@@ -247,13 +379,41 @@ def claim_due_polls(workspace, *, clock, wall_now: float) -> list[int]:
         EventSourceMapping.objects.filter(workspace=workspace, enabled=True)
         .filter(unclaimed)
         .filter((~fifo & visible) | (fifo & readable_group))
+        .select_related("function", "queue")
     )
     return [
         mapping.pk
         for mapping in candidates
         # Counted on the (mapping, status) index, only for mappings with work.
-        if running_count(mapping) < mapping.maximum_concurrency
+        if running_count(mapping) < concurrency_cap(mapping)
+        and function_has_room(mapping.function)
+        and _window_allows(mapping, now=now, clock=clock)
         and EventSourceMapping.objects.filter(pk=mapping.pk)
         .filter(unclaimed)
         .update(poll_requested_at=wall_now)
     ]
+
+
+def _window_allows(mapping: EventSourceMapping, *, now: float, clock) -> bool:
+    """Whether a mapping's batching window lets it poll now; opens the window (and
+    records `mapping.window_opened`) at the first visible message."""
+    window = mapping.maximum_batching_window
+    if not window:
+        return True
+    if mapping.window_opened_at is None:
+        opened = EventSourceMapping.objects.filter(pk=mapping.pk, window_opened_at=None).update(
+            window_opened_at=now
+        )
+        if opened:
+            events.record(
+                mapping.queue.workspace,
+                "mapping.window_opened",
+                queue=mapping.queue.name,
+                subject=events.subject("function", mapping.function.name),
+                data={"mapping": str(mapping.uuid), "closes_at": now + window},
+                clock=clock,
+            )
+        return False
+    if now >= mapping.window_opened_at + window:
+        return True
+    return sqs.counts(mapping.queue, now=now).visible >= mapping.batch_size

@@ -233,6 +233,12 @@ def _attribute_values(value: dict):
     return text
 
 
+def match(policy: dict, document: dict) -> Verdict:
+    """Whether a JSON document passes a MessageBody-scope policy (Lambda's
+    FilterCriteria read records with the same grammar)."""
+    return _match(policy, document)
+
+
 def _match(policy: dict, document: dict) -> Verdict:
     for key, wanted in policy.items():
         if key == "$or":

@@ -224,11 +224,7 @@ def add_trigger(request, slug):
             raise Http404("No such function.")
         try:
             lambdas.create_event_source_mapping(
-                queue,
-                function,
-                batch_size=data["batch_size"],
-                enabled=data["enabled"],
-                clock=clocks.for_workspace(ws),
+                queue, function, **form.settings(), clock=clocks.for_workspace(ws)
             )
         except errors.AwsError as err:
             forms.show_aws_error(form, err)

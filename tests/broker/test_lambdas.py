@@ -49,12 +49,28 @@ def with_redrive(workspace, clock, *, max_receive_count: int, **attributes):
 # --- the seed lesson: visibility timeout shorter than the function ---------------------
 
 
-def test_message_is_processed_twice_when_visibility_timeout_is_shorter_than_the_function(
+def test_a_trigger_whose_queue_hides_messages_for_less_than_the_function_timeout_is_refused(
     workspace, clock
 ):
     queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
     function = make_function(workspace, clock=clock, duration=40, timeout=60)
+    with pytest.raises(errors.InvalidParameterValueException) as raised:
+        make_mapping(queue, function, clock=clock)
+    assert raised.value.message == (
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    )
+    assert raised.value.field == "queue"
+    assert not workspace.mappings.exists()
+
+
+def test_message_is_processed_twice_when_visibility_timeout_is_shorter_than_the_function(
+    workspace, clock
+):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=60)
+    function = make_function(workspace, clock=clock, duration=40, timeout=60)
     make_mapping(queue, function, clock=clock, batch_size=10)
+    # AWS checks the visibility timeout when the trigger is made, not afterwards.
+    sqs.set_queue_attributes(queue, {"VisibilityTimeout": "30"}, clock=clock)
     sent = sqs.send_message(queue, body="hello", clock=clock)
     t0 = clock.now()
 
@@ -438,7 +454,9 @@ def test_billed_duration_rounds_up_to_the_millisecond():
 )
 def test_invalid_function_configuration_names_the_field(workspace, clock, options, field):
     options = {"name": "fn", **options}
-    with pytest.raises(errors.InvalidParameterValueException) as raised:
+    with pytest.raises(
+        (errors.ValidationException, errors.InvalidParameterValueException)
+    ) as raised:
         lambdas.create_function(workspace, options.pop("name"), clock=clock, **options)
     assert raised.value.field == field
 
@@ -471,13 +489,44 @@ def test_second_mapping_of_the_same_pair_is_a_conflict(workspace, clock):
     )
 
 
-@pytest.mark.parametrize("batch_size", [0, 11])
-def test_batch_size_outside_1_to_10_is_rejected(workspace, clock, batch_size):
-    queue = make_queue(workspace, clock=clock)
+@pytest.mark.parametrize(
+    ("queue_name", "options", "field", "message"),
+    [
+        ("q", {"batch_size": 0}, "batch_size", "Member must have value between 1 and 10000"),
+        ("q", {"batch_size": 10_001}, "batch_size", "Member must have value between 1 and 10000"),
+        (
+            "q",
+            {"batch_size": 11},
+            "batching_window",
+            "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+            "greater than 10",
+        ),
+        ("q", {"batching_window": 301}, "batching_window", "between 0 and 300"),
+        ("q", {"maximum_concurrency": 1}, "maximum_concurrency", "between 2 and 1000"),
+        ("q", {"function_response_types": ["Everything"]}, "function_response_types", "enum"),
+        (
+            "q",
+            {"filter_criteria": {"Filters": [{"Pattern": "not json"}]}},
+            "filter_criteria",
+            "Invalid filter pattern definition.",
+        ),
+        ("q.fifo", {"batch_size": 11, "batching_window": 1}, "batch_size", "FIFO"),
+        ("q.fifo", {"batching_window": 1}, "batching_window", "not supported for FIFO"),
+    ],
+)
+def test_a_trigger_setting_aws_refuses_is_refused_next_to_its_field(
+    workspace, clock, queue_name, options, field, message
+):
+    fifo = {"FifoQueue": "true"} if queue_name.endswith(".fifo") else {}
+    queue = make_queue(workspace, queue_name, clock=clock, **fifo)
     function = make_function(workspace, clock=clock)
-    with pytest.raises(errors.InvalidParameterValueException) as raised:
-        make_mapping(queue, function, clock=clock, batch_size=batch_size)
-    assert raised.value.field == "batch_size"
+    with pytest.raises(
+        (errors.ValidationException, errors.InvalidParameterValueException)
+    ) as raised:
+        make_mapping(queue, function, clock=clock, **options)
+    assert raised.value.field == field
+    assert message in raised.value.message
+    assert not workspace.mappings.exists()
 
 
 def test_deleting_a_mapping_stops_polling_but_lets_the_batch_finish(workspace, clock):
@@ -567,3 +616,116 @@ def test_fifo_group_is_processed_in_order_one_batch_at_a_time(workspace, clock):
     run_for(workspace, clock, 2)
     second = Invocation.objects.exclude(pk=first.pk).get()
     assert [r["body"] for r in second.event["Records"]] == ["order 2", "order 3"]
+
+
+# --- batching windows, filters, reserved concurrency (lambda-sqs.md §1, §4.1, §6) ----------
+
+
+def test_a_batching_window_gathers_messages_until_it_closes(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    make_mapping(queue, function, clock=clock, batch_size=100, batching_window=5)
+    for i in range(15):
+        sqs.send_message(queue, body=f"m{i}", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    assert not Invocation.objects.exists()
+    assert Event.objects.get(kind="mapping.window_opened").data["closes_at"] == clock.now() + 5
+    run_for(workspace, clock, 4)
+    assert not Invocation.objects.exists()
+    run_for(workspace, clock, 1)
+    [invocation] = Invocation.objects.all()
+    assert len(invocation.event["Records"]) == 15
+
+
+def test_a_full_batch_does_not_wait_for_its_window(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    make_mapping(queue, function, clock=clock, batch_size=12, batching_window=60)
+    for i in range(30):
+        sqs.send_message(queue, body=f"m{i}", clock=clock)
+    run_lambda_service(workspace, clock)  # opens the window
+    run_lambda_service(workspace, clock)
+    sizes = sorted(len(i.event["Records"]) for i in Invocation.objects.all())
+    assert sizes[-2:] == [12, 12]
+
+
+def test_records_the_filters_turn_away_are_deleted_without_reaching_the_function(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    make_mapping(
+        queue,
+        function,
+        clock=clock,
+        filter_criteria={"Filters": [{"Pattern": '{"body": {"type": ["order"]}}'}]},
+    )
+    wanted = sqs.send_message(queue, body='{"type": "order", "id": 1}', clock=clock)
+    unwanted = sqs.send_message(queue, body='{"type": "refund"}', clock=clock)
+    plain = sqs.send_message(queue, body="not json", clock=clock)
+
+    run_for(workspace, clock, 2)
+
+    [invocation] = Invocation.objects.all()
+    assert invocation.message_ids == [wanted.message_id]
+    filtered = Event.objects.get(kind="mapping.filtered_out")
+    assert set(filtered.data["message_ids"]) == {unwanted.message_id, plain.message_id}
+    assert Message.objects.count() == 0
+
+
+def test_reserved_concurrency_of_zero_leaves_the_messages_waiting_in_the_queue(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    make_mapping(queue, function, clock=clock)
+    lambdas.set_reserved_concurrency(function, 0, clock=clock)
+    sqs.send_message(queue, body="waits", clock=clock)
+
+    run_for(workspace, clock, 5)
+    assert not Invocation.objects.exists()
+    assert sqs.counts(queue, now=clock.now()).visible == 1
+
+    lambdas.set_reserved_concurrency(function, None, clock=clock)
+    run_for(workspace, clock, 2)
+    assert Invocation.objects.get().status == Invocation.Status.SUCCEEDED
+
+
+def test_reserved_concurrency_caps_the_batches_running_at_once(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=10, timeout=10)
+    make_mapping(queue, function, clock=clock, batch_size=1, maximum_concurrency=5)
+    lambdas.set_reserved_concurrency(function, 2, clock=clock)
+    for i in range(6):
+        sqs.send_message(queue, body=f"m{i}", clock=clock)
+    run_lambda_service(workspace, clock)
+    assert Invocation.objects.filter(status=Invocation.Status.RUNNING).count() == 2
+
+
+def test_a_direct_invoke_over_the_reservation_is_throttled_and_recorded(workspace, clock):
+    function = make_function(workspace, clock=clock, duration=10, timeout=10)
+    lambdas.set_reserved_concurrency(function, 1, clock=clock)
+    lambdas.invoke(function, b"{}", invocation_type="RequestResponse", clock=clock)
+    with pytest.raises(errors.TooManyRequestsException) as raised:
+        lambdas.invoke(function, b"{}", invocation_type="RequestResponse", clock=clock)
+    assert raised.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert Event.objects.get(kind="invocation.throttled").data["reserved_concurrency"] == 1
+
+
+@pytest.mark.parametrize(
+    ("returned", "failures"),
+    [
+        (None, []),
+        ({}, []),
+        ({"batchItemFailures": None}, []),
+        ({"batchItemFailures": []}, []),
+        ({"batchItemFailures": [{"itemIdentifier": "b"}]}, ["b"]),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, None),
+        ({"batchItemFailures": [{"itemIdentifier": None}]}, None),
+        ({"batchItemFailures": [{"id": "b"}]}, None),
+        ({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, None),
+        ("not an object", None),
+    ],
+)
+def test_a_batch_item_failures_answer_is_read_as_lambda_reads_it(returned, failures):
+    from broker.lambdas.invocations import item_failures
+
+    records = [{"messageId": "a"}, {"messageId": "b"}]
+    assert item_failures(returned, records) == failures

@@ -1,5 +1,9 @@
 """The lesson's question, seen in the playground.
 
+AWS refuses a trigger whose queue hides messages for less than the function's
+timeout, but only when the trigger is made: lowering the queue's timeout afterwards
+is accepted, and that is how the lesson's message ends up processed twice.
+
 "Your Consumer Lambda takes 40 seconds to process a message, but the message
 reappears in the queue after 30 seconds, causing it to be processed twice. How do
 you fix this?" — "Increase the Visibility Timeout of the SQS Queue. It must be
@@ -28,7 +32,27 @@ def test_message_outliving_its_visibility_timeout_is_processed_twice_until_timeo
     ws = workspace_page
     ws.create_queue("MyTaskQueue", visibility_timeout=30)
     ws.create_function("consumer", duration=40, timeout=60)
+
+    # AWS refuses the trigger outright: the queue would hide a message for less
+    # than the function may run.
+    page = ws.page
+    for select, value in (("#trigger_queue", "MyTaskQueue"), ("#trigger_function", "consumer")):
+        expect(page.locator(f'{select} option[value="{value}"]')).to_be_attached(timeout=LIVE)
+        page.select_option(select, value)
+    page.fill("#trigger_batch_size", "1")
+    page.click("#add-trigger-form button[type=submit]")
+    expect(page.locator("#trigger_queue_error")).to_contain_text(
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    )
+    screenshot(page, "trigger-refused")
+
+    # It checks only then: a trigger made with 60 s, and the timeout lowered to 30
+    # afterwards, is how the lesson's double processing happens.
+    sqs = ws.sqs()
+    queue_url = sqs.get_queue_url(QueueName="MyTaskQueue")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "60"})
     ws.add_trigger("MyTaskQueue", "consumer", batch_size=1)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "30"})
     ws.set_speed("10")
 
     function_page = ws.open("functions/consumer/")
@@ -36,8 +60,6 @@ def test_message_outliving_its_visibility_timeout_is_processed_twice_until_timeo
     lines = function_page.locator("ol[id^=log-] li[id^=log-line-]")
     invocations = function_page.locator("tr[id^=invocation-]")
 
-    sqs = ws.sqs()
-    queue_url = sqs.get_queue_url(QueueName="MyTaskQueue")["QueueUrl"]
     first = sqs.send_message(QueueUrl=queue_url, MessageBody="Order #1")["MessageId"]
 
     # 30 s in, the first run is still busy, the message is visible again and the

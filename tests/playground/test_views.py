@@ -172,20 +172,28 @@ def test_function_page_and_trigger_toggle(visitor, own_workspace, ws_clock):
     assert mapping.enabled is False
 
 
-def test_add_trigger_rejects_a_batch_size_over_ten(visitor, own_workspace, ws_clock):
+def test_add_trigger_wants_a_window_for_a_batch_over_ten(visitor, own_workspace, ws_clock):
     make_queue(own_workspace, clock=ws_clock)
     make_function(own_workspace, clock=ws_clock)
-    response = visitor.post(
-        f"/w/{own_workspace.slug}/triggers/",
-        {
-            "queue": "MyTaskQueue",
-            "function": "ConsumerFunction",
-            "batch_size": "11",
-            "enabled": "on",
-        },
-    )
+    fields = {
+        "queue": "MyTaskQueue",
+        "function": "ConsumerFunction",
+        "batch_size": "11",
+        "batching_window": "0",
+        "maximum_concurrency": "5",
+        "enabled": "on",
+    }
+    response = visitor.post(f"/w/{own_workspace.slug}/triggers/", fields)
     assert response.status_code == 422
-    assert 'id="trigger_batch_size_error"' in response.content.decode()
+    page = response.content.decode()
+    assert 'id="trigger_batching_window_error"' in page
+    assert "Maximum batch window in seconds must be greater than 0" in page
+    assert not own_workspace.mappings.exists()
+
+    fields["batching_window"] = "5"
+    assert visitor.post(f"/w/{own_workspace.slug}/triggers/", fields).status_code == 200
+    mapping = own_workspace.mappings.get()
+    assert (mapping.batch_size, mapping.maximum_batching_window) == (11, 5)
 
 
 def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):

@@ -72,13 +72,25 @@ def test_a_query_call_signed_for_a_service_not_offered_gets_an_xml_error(live_se
     assert "offers no 'sts' service" in body
 
 
-def test_a_service_with_no_row_yet_gets_a_json_error_from_its_rest_path(live_server_url):
+def test_a_service_with_no_row_gets_a_json_error_from_its_rest_path(live_server_url):
     with pytest.raises(ClientError) as caught:
-        service_client("lambda", live_server_url).list_functions()
+        service_client("apigateway", live_server_url).get_rest_apis()
     error = caught.value.response
     assert error["Error"]["Code"] == "UnknownOperationException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
-    assert "GET /2015-03-31/functions" in error["Error"]["Message"]
+    assert "GET /restapis" in error["Error"]["Message"]
+
+
+def test_a_lambda_operation_not_offered_gets_lambdas_json_error(live_server_url):
+    with pytest.raises(ClientError) as caught:
+        service_client("lambda", live_server_url).list_aliases(FunctionName="f")
+    error = caught.value.response
+    assert error["Error"]["Code"] == "UnknownOperationException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert (
+        "No Lambda operation answers GET /2015-03-31/functions/f/aliases"
+        in (error["Error"]["Message"])
+    )
 
 
 def test_a_browser_url_with_an_action_in_it_is_still_the_page(live_server_url):
