@@ -34,6 +34,29 @@ def finish_invocation(invocation_id: int) -> None:
         lambdas.finish_invocation(invocation, clock=clock.for_workspace(invocation.workspace))
 
 
+# At most once: a worker that dies mid-run does not run the handler again when the
+# message is redelivered; the ticker ends the invocation at its deadline instead.
+@shared_task(ignore_result=True, acks_late=False)
+def run_code(invocation_id: int) -> None:
+    """Run a function's own code for one invocation, then finish it with the outcome."""
+    from broker import clock, lambdas
+    from broker.lambdas import runtime
+    from broker.models import Invocation
+
+    invocation = (
+        Invocation.objects.select_related("workspace", "function__workspace")
+        .filter(pk=invocation_id, status=Invocation.Status.RUNNING)
+        .first()
+    )
+    if invocation is None:
+        return
+    outcome = runtime.run(invocation)
+    invocation.workspace.refresh_from_db()  # the clock may have changed meanwhile
+    lambdas.finish_invocation(
+        invocation, clock=clock.for_workspace(invocation.workspace), outcome=outcome
+    )
+
+
 @shared_task(ignore_result=True, acks_late=True)
 def attempt_delivery(delivery_id: int) -> None:
     """Retry one SNS delivery whose time has come (sns.md §7)."""

@@ -183,6 +183,16 @@ class CreateFunctionForm(FunctionConfigForm):
         suggest_name(self, function_names, blank=blank_name)
 
 
+class TestEventForm(forms.Form):
+    event = forms.CharField(
+        label="Event JSON",
+        initial='{"key1": "value1"}',
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=262_144,
+        help_text="Sent as a direct, synchronous Invoke: a throttled call is lost.",
+    )
+
+
 class AddTriggerForm(forms.Form):
     queue = forms.ChoiceField()
     function = forms.ChoiceField()

@@ -180,6 +180,17 @@ PLAYGROUND_REGION = os.environ.get("PLAYGROUND_REGION", "us-east-1")
 # other local emulators are, so test suites run fast.
 PLAYGROUND_STRICT_WORKSPACES = env_bool("PLAYGROUND_STRICT_WORKSPACES", True)
 PLAYGROUND_STRICT_LOCAL_ACCOUNTS = env_bool("PLAYGROUND_STRICT_LOCAL_ACCOUNTS", False)
+# Run the Python code uploaded to a function (in a worker subprocess, no container).
+# Anyone who reaches the endpoint can upload code, so by default only single-user
+# mode (local credentials on) runs it; a shared deployment simulates functions.
+PLAYGROUND_RUN_CODE = env_bool("PLAYGROUND_RUN_CODE", PLAYGROUND_LOCAL_CREDENTIALS)
+# Where a function's boto3 calls go (its AWS_ENDPOINT_URL): this server, as the
+# workers reach it. `make run` and the test stacks set it to their own port.
+PLAYGROUND_ENDPOINT_URL = os.environ.get("PLAYGROUND_ENDPOINT_URL", "http://127.0.0.1:8000")
+# Unpacked function zips, one directory per code digest.
+PLAYGROUND_CODE_DIR = os.environ.get(
+    "PLAYGROUND_CODE_DIR", str(Path(tempfile.gettempdir()) / "playground-lambda-code")
+)
 
 LOGGING = {
     "version": 1,

@@ -60,6 +60,8 @@ class Stack:
         self.workers = workers
         self.quiet = quiet
         self.env = {**os.environ, **(env or {})}
+        # A function's boto3 calls come back to this stack's own port.
+        self.env.setdefault("PLAYGROUND_ENDPOINT_URL", self.url)
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     @property

@@ -51,6 +51,7 @@ urlpatterns = [
     path(INBOX + "messages/<int:pk>/confirm/", inbox.confirm, name="inbox-confirm"),
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
+    path(FUNCTION + "test/", function.test, name="function-test"),
     # GetFunction's Code.Location.
     path("_aws/lambda/code/<str:token>", lambda_code.download, name="lambda-code"),
     # The SubscribeURL and UnsubscribeURL of SNS's messages.

@@ -368,6 +368,8 @@ class _Request:
         invocation.refresh_from_db()
         if invocation.status != invocation.Status.RUNNING:
             return 0.0
+        if invocation.config.get("runs_code"):
+            return 0.05  # a worker runs it: look again shortly
         clock = clocks.for_workspace(Workspace.objects.get(pk=self.workspace.pk))
         if clock.now() >= invocation.ends_at:
             with _write_transaction():

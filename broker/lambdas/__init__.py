@@ -1,10 +1,11 @@
-"""AWS Lambda functions with SQS event source mappings, simulated.
+"""AWS Lambda functions with SQS event source mappings.
 
-Follows `shared/reference/lambda-sqs.md`. A function's code is described, not
-executed: it runs for `duration` simulated seconds (cut at `timeout`), fails when
-a record's body contains `fail_when_body_contains`, and logs one line per record
-from `log_template`. An invocation is a row with `started_at` and `ends_at` in
-simulated time; no worker ever sleeps through a duration.
+Follows `shared/reference/lambda-sqs.md`. A function either runs its own Python
+code (`runtime`: a worker subprocess per invocation, on when PLAYGROUND_RUN_CODE
+is) or is simulated: it runs for `duration` simulated seconds (cut at `timeout`),
+fails when a record's body contains `fail_when_body_contains`, and logs one line
+per record from `log_template`. An invocation is a row with `started_at` and
+`ends_at` in simulated time; no worker ever sleeps through a simulated duration.
 
 The life of a batch, each step a service here and a Celery task in `tasks.py`:
 
@@ -13,7 +14,9 @@ The life of a batch, each step a service here and a Celery task in `tasks.py`:
    `batch_size` messages through `sqs.receive_messages` (the queue's visibility
    timeout hides them) and starts an `Invocation` with the exact SQS event (§3),
    logging START and the function's lines.
-2. The ticker sees `ends_at <= now` and queues `finish_invocation`.
+2. The ticker sees `ends_at <= now` and queues `finish_invocation`; for real code a
+   worker runs it (`tasks.run_code`) and finishes it with its outcome, and
+   `ends_at` is only the deadline at which the ticker ends a run whose worker died.
 3. `finish_invocation(invocation)` (`invocations`) decides the outcome (§4): success
    deletes the whole batch with `sqs.delete_message_batch`; a function error or a
    timeout deletes nothing, so the messages reappear when their visibility timeout
@@ -21,7 +24,8 @@ The life of a batch, each step a service here and a Celery task in `tasks.py`:
    Then END and REPORT are logged (§8).
 
 Modules: `functions` (create and configure), `mappings` (event source mappings and
-their pollers), `invocations` (the event, the run, its outcome and its log).
+their pollers), `invocations` (the event, the run, its outcome and its log),
+`runtime` and `bootstrap` (running real code).
 """
 
 from __future__ import annotations

@@ -276,6 +276,21 @@ def check_zip(code: bytes) -> None:
         )
 
 
+def _check_runnable(*, runtime: str, code: bytes, environment: dict | None) -> None:
+    """Code that would run, on a deployment that runs none: refused, with the way out."""
+    from broker.lambdas import runtime as runtimes  # runtime imports this module
+
+    if runtimes.wants_code(runtime=runtime, code=code, environment=environment) and (
+        not runtimes.enabled()
+    ):
+        raise errors.InvalidParameterValueException(
+            "This playground does not run uploaded code (PLAYGROUND_RUN_CODE is off, as it "
+            "is on a shared deployment). Set PLAYGROUND_DURATION, or another PLAYGROUND_* "
+            "variable, to make a simulated function instead.",
+            field="code",
+        )
+
+
 def code_sha256(code: bytes) -> str:
     """Lambda's CodeSha256: the base64 of the zip's SHA-256 digest."""
     return base64.b64encode(hashlib.sha256(code).digest()).decode() if code else ""
@@ -339,6 +354,7 @@ def create_function(
     _check_function_config(**settings)
     if code:
         check_zip(code)
+    _check_runnable(runtime=runtime, code=code, environment=environment)
     if Function.objects.filter(workspace=workspace, name=name).exists():
         raise errors.ResourceConflictException(f"Function already exist: {name}", field="name")
     try:
@@ -410,6 +426,11 @@ def update_function(
     _check_function_config(**from_env)
     if code is not None:
         check_zip(code)
+    _check_runnable(
+        runtime=runtime or function.runtime,
+        code=function.code if code is None else code,
+        environment=function.environment if environment is None else environment,
+    )
     values = {
         "duration": None if duration is None else float(duration),
         "timeout": timeout,

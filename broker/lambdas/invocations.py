@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from broker import errors, events, sqs
+from broker.lambdas import runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
 from broker.models import EventSourceMapping, Function, Invocation
 from broker.sns import filters
@@ -144,10 +145,13 @@ def log_entries(function_name: str, request_id: str, lines: list[str], at: float
     ]
 
 
-def report_line(request_id: str, *, duration: float, memory_size: int, records: int) -> str:
-    """The REPORT line: tab-separated, duration in ms with two decimals, billed per 1 ms."""
+def report_line(
+    request_id: str, *, duration: float, memory_size: int, records: int, used: int | None = None
+) -> str:
+    """The REPORT line: tab-separated, duration in ms with two decimals, billed per 1 ms.
+    Memory used is the process's own when real code ran, else a simulated figure."""
     ms = duration * 1000
-    used = min(memory_size, BASE_MEMORY_USED + records)
+    used = min(memory_size, used if used is not None else BASE_MEMORY_USED + records)
     return (
         f"REPORT RequestId: {request_id}\tDuration: {ms:.2f} ms\t"
         f"Billed Duration: {math.ceil(round(ms, 6))} ms\tMemory Size: {memory_size} MB\t"
@@ -401,11 +405,17 @@ def _start(
     clock,
 ) -> Invocation:
     now = clock.now()
-    runs_for = min(function.duration, function.timeout)
     config = describe_function(function)
     config["report_batch_item_failures"] = bool(
         mapping is not None and "ReportBatchItemFailures" in mapping.function_response_types
     )
+    config["runs_code"] = runtime.runs_code(function)
+    if config["runs_code"]:
+        # Its end is the worker's to tell; this is only the ticker's safety net, for
+        # a worker that stopped mid-run: the timeout and grace, in simulated seconds.
+        runs_for = (function.timeout + runtime.GRACE) * max(getattr(clock, "speed", 1.0), 1.0)
+    else:
+        runs_for = min(function.duration, function.timeout)
     invocation = Invocation.objects.create(
         workspace_id=workspace.pk,
         function=function,
@@ -420,7 +430,12 @@ def _start(
     )
     request_id = invocation.request_id
     lines = [f"START RequestId: {request_id} Version: $LATEST"]
-    lines += [log_line(function.log_template, r) for r in event_records(event)]
+    if config["runs_code"]:
+        from broker import tasks  # the tasks import this package: loaded when first used
+
+        tasks.run_code.delay_on_commit(invocation.pk)
+    else:
+        lines += [log_line(function.log_template, r) for r in event_records(event)]
     events.record_many(
         workspace,
         [
@@ -432,8 +447,8 @@ def _start(
                     "request_id": request_id,
                     "status": invocation.status,
                     "message_ids": invocation.message_ids,
-                    "duration": runs_for,
-                    "ends_at": invocation.ends_at,
+                    "duration": None if config["runs_code"] else runs_for,
+                    "ends_at": None if config["runs_code"] else invocation.ends_at,
                     **source,
                 },
             },
@@ -444,11 +459,24 @@ def _start(
     return invocation
 
 
-def _outcome(invocation: Invocation) -> tuple[str, str, list[str], object]:
-    """(status, error, error log lines, what the handler returns) as the simulated
-    code would end."""
+def _outcome(invocation: Invocation) -> runtime.Outcome:
+    """How the simulated code ends (or, for real code the ticker had to end, how a
+    run whose worker stopped ends)."""
     config = invocation.config
     records = event_records(invocation.event)
+    ran_for = invocation.ends_at - invocation.started_at
+    if config.get("runs_code"):
+        message = (
+            f"RequestId: {invocation.request_id} Error: Runtime exited without providing a "
+            "reason (the worker running it stopped)"
+        )
+        return runtime.Outcome(
+            status=Invocation.Status.FAILED,
+            returned={"errorType": "Runtime.ExitError", "errorMessage": message},
+            error=f"Runtime.ExitError: {message}",
+            lines=[f"[ERROR] Runtime.ExitError: {message}"],
+            duration=ran_for,
+        )
     if config["duration"] > config["timeout"]:
         error = f"Task timed out after {config['timeout']:.2f} seconds"
         line = f"{iso(invocation.ends_at)} {invocation.request_id} {error}"
@@ -456,7 +484,7 @@ def _outcome(invocation: Invocation) -> tuple[str, str, list[str], object]:
             "errorType": "Sandbox.Timedout",
             "errorMessage": f"RequestId: {invocation.request_id} Error: {error}",
         }
-        return Invocation.Status.TIMED_OUT, error, [line], returned
+        return runtime.Outcome(Invocation.Status.TIMED_OUT, returned, error, [line], ran_for)
     needle = config["fail_when_body_contains"]
     if needle and any(needle in record_body(r) for r in records):
         error = f'Exception: body contains "{needle}"'
@@ -466,8 +494,10 @@ def _outcome(invocation: Invocation) -> tuple[str, str, list[str], object]:
             "requestId": invocation.request_id,
             "stackTrace": [],
         }
-        return Invocation.Status.FAILED, error, [f"[ERROR] {error}"], returned
-    return Invocation.Status.SUCCEEDED, "", [], None
+        return runtime.Outcome(
+            Invocation.Status.FAILED, returned, error, [f"[ERROR] {error}"], ran_for
+        )
+    return runtime.Outcome(Invocation.Status.SUCCEEDED, None, "", [], ran_for)
 
 
 def item_failures(returned, records: list[dict]) -> list[str] | None:
@@ -493,7 +523,9 @@ def item_failures(returned, records: list[dict]) -> list[str] | None:
 
 
 @transaction.atomic
-def finish_invocation(invocation: Invocation, *, clock) -> bool:
+def finish_invocation(
+    invocation: Invocation, *, clock, outcome: runtime.Outcome | None = None
+) -> bool:
     """End an invocation whose `ends_at` has come (lambda-sqs.md §4, §8).
 
     Success deletes every message of the batch through
@@ -505,14 +537,22 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
     timeout. Keeps what the handler returned; logs the error line if any, END and
     REPORT; records `invocation.finished`.
 
+    `outcome` is how real code ended (`runtime.run`); without one, the simulated
+    outcome, once `ends_at` has come.
+
     Idempotent: a conditional UPDATE on `status` lets exactly one caller finish;
     an invocation already finished, or not due yet, is left alone. Returns
     whether this call finished it.
     """
-    if clock.now() < invocation.ends_at:
-        Invocation.objects.filter(pk=invocation.pk).update(finish_requested_at=None)
-        return False
-    status, error, error_lines, returned = _outcome(invocation)
+    if outcome is None:
+        if clock.now() < invocation.ends_at:
+            Invocation.objects.filter(pk=invocation.pk).update(finish_requested_at=None)
+            return False
+        outcome = _outcome(invocation)
+        finished_at = invocation.ends_at
+    else:
+        finished_at = max(clock.now(), invocation.started_at)
+    status, error, returned = outcome.status, outcome.error, outcome.returned
     records = event_records(invocation.event) if invocation.queue_id else []
     to_delete = records
     retried: list[str] = []
@@ -528,37 +568,38 @@ def finish_invocation(invocation: Invocation, *, clock) -> bool:
             retried = failures
     response = json.dumps(returned)
     claimed = Invocation.objects.filter(pk=invocation.pk, status=Invocation.Status.RUNNING).update(
-        status=status, error=error, finished_at=invocation.ends_at, response=response
+        status=status, error=error, finished_at=finished_at, response=response
     )
     if not claimed:
         return False
-    invocation.status, invocation.error, invocation.finished_at = status, error, invocation.ends_at
+    invocation.status, invocation.error, invocation.finished_at = status, error, finished_at
     invocation.response = response
     function, queue = invocation.function, invocation.queue
     deleted = 0
     if status == Invocation.Status.SUCCEEDED and queue is not None and to_delete:
         deleted = delete_records(queue, to_delete, actor=f"lambda:{function.name}", clock=clock)
     config = invocation.config
-    ran_for = invocation.ends_at - invocation.started_at
+    ran_for = outcome.duration
     request_id = invocation.request_id
     lines = [
-        *error_lines,
+        *outcome.lines,
         f"END RequestId: {request_id}",
         report_line(
             request_id,
             duration=ran_for,
             memory_size=config["memory_size"],
             records=len(event_records(invocation.event)),
+            used=outcome.memory_used,
         ),
     ]
     events.record_many(
         invocation.workspace,
         [
-            *log_entries(function.name, request_id, lines, invocation.ends_at),
+            *log_entries(function.name, request_id, lines, finished_at),
             {
                 "kind": "invocation.finished",
                 "subject": events.subject("function", function.name),
-                "at": invocation.ends_at,
+                "at": finished_at,
                 "data": {
                     "request_id": request_id,
                     "status": status,

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
 from broker import errors, lambdas, selectors
+from broker.lambdas import runtime
 from playground import forms, pages
 from playground.pages import common
 from playground.views.access import workspace_or_404
@@ -41,7 +42,9 @@ def function(request, slug, name):
             **connection_context(request, ws),
             **common.clock_context(ws),
             "function": fn,
+            "runs_code": runtime.runs_code(fn),
             "config_form": _config_form(fn),
+            "test_form": forms.TestEventForm(auto_id="test_%s"),
             "mappings": selectors.function_triggers(fn),
             "invocations": selectors.invocations(fn),
             "log_lines": selectors.function_log(fn),
@@ -78,3 +81,26 @@ def update(request, slug, name):
         {"workspace": ws, "function": fn, "config_form": form},
         status=422,
     )
+
+
+@require_POST
+def test(request, slug, name):
+    """The console's Test button: a synchronous Invoke whose run the page then shows."""
+    ws = workspace_or_404(request, slug)
+    fn = _function(ws, name)
+    form = forms.TestEventForm(request.POST, auto_id="test_%s")
+    context = {"workspace": ws, "function": fn, "test_form": form}
+    if form.is_valid():
+        try:
+            invocation = lambdas.invoke(
+                fn,
+                form.cleaned_data["event"].encode(),
+                invocation_type="RequestResponse",
+                clock=clocks.for_workspace(ws),
+            )
+        except errors.AwsError as err:
+            form.add_error("event", f"{err.code}: {err.message}")
+        else:
+            note = f"Invoked: request {invocation.request_id[:8]}. Its run shows below."
+            return render(request, f"{PAGE}#test-form", {**context, "note": note})
+    return render(request, f"{PAGE}#test-form", context, status=422)

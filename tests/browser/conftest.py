@@ -79,8 +79,12 @@ class Workspace:
 
     def sqs(self):
         """A boto3 SQS client built from the credentials the page shows."""
+        return self.client("sqs")
+
+    def client(self, service: str):
+        """A boto3 client of `service` built from the credentials the page shows."""
         return boto3.client(
-            "sqs",
+            service,
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=self.access_key,

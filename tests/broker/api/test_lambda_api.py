@@ -425,3 +425,98 @@ def test_an_unsigned_lambda_call_gets_a_json_error_not_a_page(live_server_url):
     assert raised.value.code == 403
     assert raised.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationToken"
     assert json.loads(raised.value.read())["message"] == "Request is missing Authentication Token"
+
+
+# --- real code, run by the live stack's worker ----------------------------------------
+
+PRODUCER = """
+import os
+import boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    sent = sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=event["order"])
+    print("sent", sent["MessageId"])
+    return {"MessageId": sent["MessageId"]}
+"""
+
+# The seed's fix without ReportBatchItemFailures: delete the successes in code, then fail.
+DELETES_ITS_SUCCESSES = """
+import os
+import boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    poison = []
+    for record in event["Records"]:
+        if "poison" in record["body"]:
+            poison.append(record["messageId"])
+        else:
+            sqs.delete_message(QueueUrl=os.environ["QUEUE_URL"],
+                               ReceiptHandle=record["receiptHandle"])
+    if poison:
+        raise RuntimeError(f"{len(poison)} records contained poison")
+"""
+
+
+def create_code(lam, name: str, source: str, **environment):
+    return lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zipped(source)},
+        Timeout=2,
+        Environment={"Variables": environment},
+    )
+
+
+def test_a_producer_function_sends_to_sqs_with_boto3(lam, sqs, name, queue):
+    url, _arn = queue
+    create_code(lam, name, PRODUCER, QUEUE_URL=url)
+    answer = lam.invoke(FunctionName=name, Payload=b'{"order": "order #1"}', LogType="Tail")
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    message_id = json.loads(answer["Payload"].read())["MessageId"]
+    assert f"sent {message_id}" in base64.b64decode(answer["LogResult"]).decode()
+    [received] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert (received["MessageId"], received["Body"]) == (message_id, "order #1")
+
+
+def test_a_consumer_that_deletes_its_successes_leaves_only_the_poison_to_return(lam, sqs, name):
+    url = sqs.create_queue(
+        QueueName=f"partial-{uuid.uuid4().hex[:10]}", Attributes={"VisibilityTimeout": "2"}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bodies = ["ok 1", "ok 2", "poison 3", "ok 4", "poison 5", "ok 6"]
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)]
+    )
+    create_code(lam, name, DELETES_ITS_SUCCESSES, QUEUE_URL=url)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=6)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if sum(map(int, counts.values())) == 2:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the successes were not deleted: {counts}")
+    peeked = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{url.split('/000000000000/')[0]}/_aws/sqs/messages?QueueUrl={url}"
+                "&ShowInvisible=true",
+                headers={"Accept": "application/json"},
+            )
+        ).read()
+    )
+    left = sorted(
+        m["Body"] for m in peeked["ReceiveMessageResponse"]["ReceiveMessageResult"]["Message"]
+    )
+    assert left == ["poison 3", "poison 5"]
