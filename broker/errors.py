@@ -15,6 +15,9 @@ class AwsError(Exception):
     status = 400
     sender_fault = True
     default_message = ""
+    # A refusal that is itself something that happened (a throttle): the events
+    # recorded before it is raised are kept, not rolled back with the request.
+    keeps_events = False
 
     def __init__(self, message: str | None = None, *, field: str | None = None):
         self.message = message if message is not None else self.default_message
@@ -236,6 +239,7 @@ class TooManyRequestsException(AwsError):
     code = "TooManyRequestsException"
     status = 429
     default_message = "Rate Exceeded."
+    keeps_events = True
 
     def __init__(self, message=None, *, reason: str, retry_after: int = 1, field=None):
         super().__init__(message, field=field)

@@ -424,6 +424,9 @@ class Function(models.Model):
     timeout = models.PositiveIntegerField(default=3)
     memory_size = models.PositiveIntegerField(default=128)
     fail_when_body_contains = models.CharField(max_length=256, blank=True)
+    # What the simulated code does with records that fail: False raises (the whole
+    # batch fails), True returns them as batchItemFailures (lambda-sqs.md §4.1).
+    report_failed_records = models.BooleanField(default=False)
     log_template = models.CharField(max_length=512, default="Processing message: {body}")
     # What the Lambda API knows of it (lambda-sqs.md §9); the code is kept as uploaded.
     runtime = models.CharField(max_length=32, default="python3.12")
@@ -474,6 +477,9 @@ class EventSourceMapping(models.Model):
     poll_error = models.CharField(max_length=512, blank=True)
     # Simulated time the batching window opened, until the batch it gathers is taken.
     window_opened_at = models.FloatField(null=True, blank=True)
+    # Simulated time its pollers began scaling up (a backlog at their cap), until the
+    # queue is found empty (lambda-sqs.md §2).
+    scaling_since = models.FloatField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

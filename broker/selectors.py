@@ -369,6 +369,66 @@ def invocations(function: Function, *, limit: int = INVOCATION_LIMIT) -> list[In
     return list(Invocation.objects.filter(function=function)[:limit])
 
 
+# Instances the function page draws as lanes, and record chips per lane.
+INSTANCE_LIMIT, CHIP_LIMIT = 50, 12
+
+
+@dataclass(frozen=True)
+class InstanceLane:
+    """One running instance of a function and the records of its batch."""
+
+    invocation: Invocation
+    message_ids: list[str]
+    more_records: int
+
+
+@dataclass(frozen=True)
+class TriggerScale:
+    mapping: EventSourceMapping
+    cap: int  # batches it may run at once now
+    window_closes_at: float | None
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    lanes: list[InstanceLane]
+    running: int
+    reserved: int | None
+    throttles: int
+    triggers: list[TriggerScale]
+
+    @property
+    def more_lanes(self) -> int:
+        return self.running - len(self.lanes)
+
+
+def function_concurrency(function: Function, *, now: float) -> Concurrency:
+    """The function's running instances as lanes, its limits and its throttles."""
+    from broker.lambdas import concurrency_cap  # lambdas imports the models only
+
+    running = Invocation.objects.filter(function=function, status=Invocation.Status.RUNNING)
+    lanes = []
+    for invocation in running.order_by("started_at", "id")[:INSTANCE_LIMIT]:
+        ids = invocation.message_ids
+        lanes.append(InstanceLane(invocation, ids[:CHIP_LIMIT], max(0, len(ids) - CHIP_LIMIT)))
+    throttles = Event.objects.filter(
+        workspace_id=function.workspace_id,
+        subject=events.subject("function", function.name),
+        kind="invocation.throttled",
+    ).count()
+    triggers = [
+        TriggerScale(
+            mapping,
+            concurrency_cap(mapping, now=now),
+            mapping.window_opened_at + mapping.maximum_batching_window
+            if mapping.window_opened_at is not None
+            else None,
+        )
+        for mapping in function_triggers(function)
+    ]
+    return Concurrency(lanes, running.count(), function.reserved_concurrency, throttles, triggers)
+
+
 def function_triggers(function: Function) -> list[EventSourceMapping]:
     return list(
         EventSourceMapping.objects.filter(function=function)

@@ -161,26 +161,43 @@ class FunctionConfigForm(forms.Form):
         max_length=256,
         help_text="A batch with such a message fails (leave empty: never).",
     )
+    report_failed_records = forms.BooleanField(
+        label="Report failed records (batchItemFailures) instead of failing the batch",
+        required=False,
+    )
     log_template = forms.CharField(
         label="Log line", initial="Processing message: {body}", max_length=512
     )
 
+    SETTINGS = (
+        "duration",
+        "timeout",
+        "fail_when_body_contains",
+        "report_failed_records",
+        "log_template",
+    )
+
     def config(self) -> dict:
-        return {
-            k: self.cleaned_data[k]
-            for k in ("duration", "timeout", "fail_when_body_contains", "log_template")
-        }
+        return {k: self.cleaned_data[k] for k in self.SETTINGS}
 
 
 class CreateFunctionForm(FunctionConfigForm):
     name = forms.CharField(max_length=200, initial="ConsumerFunction")
 
-    field_order = ["name", "duration", "timeout", "fail_when_body_contains", "log_template"]
+    field_order = ["name", *FunctionConfigForm.SETTINGS]
 
     def __init__(self, *args, function_names: list[str] = (), blank_name: bool = False, **kwargs):
         kwargs.setdefault("auto_id", "function_%s")
         super().__init__(*args, **kwargs)
         suggest_name(self, function_names, blank=blank_name)
+
+
+class TriggerSettingsForm(forms.Form):
+    """A trigger's batch size, window and maximum concurrency, changed in its row."""
+
+    batch_size = forms.IntegerField()
+    batching_window = forms.IntegerField()
+    maximum_concurrency = forms.IntegerField(required=False)
 
 
 class TestEventForm(forms.Form):

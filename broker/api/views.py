@@ -308,10 +308,19 @@ class _Request:
 
     def act(self, handler, argument, *, record_empty: bool = True) -> dict:
         """Run one action and its `api.call` event in one transaction (one write lock)."""
+        kept = None
         with _write_transaction():
-            result = handler(self.call, argument)
-            if result or record_empty:
-                self.record(None)
+            try:
+                result = handler(self.call, argument)
+            except errors.AwsError as exc:
+                if not exc.keeps_events:
+                    raise
+                kept = exc  # commit what it recorded, then answer the refusal
+            else:
+                if result or record_empty:
+                    self.record(None)
+        if kept is not None:
+            raise kept
         return result
 
     def try_receive(self, receive: actions.ReceiveRequest) -> tuple[dict, float]:

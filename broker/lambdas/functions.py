@@ -91,6 +91,7 @@ SETTINGS_FROM_ENV = {
     "PLAYGROUND_DURATION": "duration",
     "PLAYGROUND_FAIL_WHEN_BODY_CONTAINS": "fail_when_body_contains",
     "PLAYGROUND_LOG_TEMPLATE": "log_template",
+    "PLAYGROUND_REPORT_FAILED_RECORDS": "report_failed_records",
 }
 
 
@@ -251,6 +252,13 @@ def settings_from_environment(environment: dict | None) -> dict:
                 field="environment",
             )
         settings["duration"] = float(settings["duration"])
+    if "report_failed_records" in settings:
+        value = settings["report_failed_records"].strip().lower()
+        if value not in ("true", "false"):
+            raise errors.InvalidParameterValueException(
+                "PLAYGROUND_REPORT_FAILED_RECORDS must be true or false.", field="environment"
+            )
+        settings["report_failed_records"] = value == "true"
     return settings
 
 
@@ -303,6 +311,7 @@ def describe_function(function: Function) -> dict:
         "timeout": function.timeout,
         "memory_size": function.memory_size,
         "fail_when_body_contains": function.fail_when_body_contains,
+        "report_failed_records": function.report_failed_records,
         "log_template": function.log_template,
     }
 
@@ -316,6 +325,7 @@ def create_function(
     timeout: int = 3,
     memory_size: int = 128,
     fail_when_body_contains: str = "",
+    report_failed_records: bool = False,
     log_template: str = "Processing message: {body}",
     runtime: str = DEFAULT_RUNTIME,
     handler: str = "index.handler",
@@ -348,10 +358,11 @@ def create_function(
     settings = {
         "duration": float(duration),
         "fail_when_body_contains": fail_when_body_contains,
+        "report_failed_records": bool(report_failed_records),
         "log_template": log_template,
         **settings_from_environment(environment),
     }
-    _check_function_config(**settings)
+    _check_function_config(**{k: v for k, v in settings.items() if k != "report_failed_records"})
     if code:
         check_zip(code)
     _check_runnable(runtime=runtime, code=code, environment=environment)
@@ -396,6 +407,7 @@ def update_function(
     timeout: int | None = None,
     memory_size: int | None = None,
     fail_when_body_contains: str | None = None,
+    report_failed_records: bool | None = None,
     log_template: str | None = None,
     runtime: str | None = None,
     handler: str | None = None,
@@ -423,7 +435,7 @@ def update_function(
         environment=environment,
     )
     from_env = settings_from_environment(environment)
-    _check_function_config(**from_env)
+    _check_function_config(**{k: v for k, v in from_env.items() if k != "report_failed_records"})
     if code is not None:
         check_zip(code)
     _check_runnable(
@@ -436,6 +448,7 @@ def update_function(
         "timeout": timeout,
         "memory_size": memory_size,
         "fail_when_body_contains": fail_when_body_contains,
+        "report_failed_records": report_failed_records,
         "log_template": log_template,
         "runtime": runtime,
         "handler": handler,

@@ -20,7 +20,7 @@ from django.db.models import Q
 from broker import errors, events, sqs
 from broker.lambdas import runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
-from broker.models import EventSourceMapping, Function, Invocation
+from broker.models import EventSourceMapping, Function, Invocation, Message
 from broker.sns import filters
 
 # A queued task that has not run within this many wall seconds is queued again
@@ -31,8 +31,11 @@ REQUEST_STALE_AFTER = 30.0
 # The Python runtime's footprint before the handler touches anything, in MB.
 BASE_MEMORY_USED = 38
 
-# Concurrent batches a mapping without MaximumConcurrency starts with (§2).
+# Concurrent batches a mapping starts with, how fast it adds more while messages
+# remain (300 a minute), and the most one mapping drives (§2).
 INITIAL_POLLERS = 5
+SCALE_UP_PER_SECOND = 300 / 60
+MAX_POLLERS = 1_000
 
 # A batch is one synchronous invocation: its event stays under Invoke's 6 MB (§1).
 MAX_BATCH_BYTES = 6 * 1024 * 1024
@@ -164,11 +167,51 @@ def running_count(mapping: EventSourceMapping) -> int:
     return Invocation.objects.filter(mapping=mapping, status=Invocation.Status.RUNNING).count()
 
 
-def concurrency_cap(mapping: EventSourceMapping) -> int:
-    """How many batches this mapping may have running at once."""
-    if mapping.maximum_concurrency is not None:
-        return mapping.maximum_concurrency
-    return INITIAL_POLLERS
+def concurrency_cap(mapping: EventSourceMapping, *, now: float) -> int:
+    """How many batches this mapping may have running at `now`: 5, plus 300 a minute
+    of simulated time since a backlog began, up to its MaximumConcurrency or 1,000."""
+    limit = MAX_POLLERS if mapping.maximum_concurrency is None else mapping.maximum_concurrency
+    pollers = INITIAL_POLLERS
+    if mapping.scaling_since is not None:
+        pollers += int((now - mapping.scaling_since) * SCALE_UP_PER_SECOND)
+    return min(limit, pollers)
+
+
+def note_backlog(mapping: EventSourceMapping, *, clock) -> None:
+    """Messages wait while the pollers are at their cap: scaling up begins."""
+    limit = MAX_POLLERS if mapping.maximum_concurrency is None else mapping.maximum_concurrency
+    if mapping.scaling_since is not None or limit <= INITIAL_POLLERS:
+        return
+    now = clock.now()
+    if EventSourceMapping.objects.filter(pk=mapping.pk, scaling_since=None).update(
+        scaling_since=now
+    ):
+        mapping.scaling_since = now
+        events.record(
+            mapping.workspace,
+            "mapping.scaling_up",
+            queue=mapping.queue.name,
+            subject=events.subject("function", mapping.function.name),
+            data={"mapping": str(mapping.uuid), "per_minute": int(SCALE_UP_PER_SECOND * 60)},
+            clock=clock,
+        )
+
+
+def _scale_down(mapping: EventSourceMapping, *, clock) -> None:
+    """The queue is empty: back to the first pollers."""
+    if mapping.scaling_since is None:
+        return
+    cap = concurrency_cap(mapping, now=clock.now())
+    mapping.scaling_since = None
+    mapping.save(update_fields=["scaling_since"])
+    events.record(
+        mapping.workspace,
+        "mapping.scaled_down",
+        queue=mapping.queue.name,
+        subject=events.subject("function", mapping.function.name),
+        data={"mapping": str(mapping.uuid), "from": cap, "to": INITIAL_POLLERS},
+        clock=clock,
+    )
 
 
 def throttle_reason(function: Function) -> str:
@@ -290,7 +333,8 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     if mapping is None or not mapping.enabled:
         return None
     # MaximumConcurrency reached: stop polling rather than invoke and be throttled.
-    if running_count(mapping) >= concurrency_cap(mapping):
+    if running_count(mapping) >= concurrency_cap(mapping, now=clock.now()):
+        note_backlog(mapping, clock=clock)
         return None
     queue, function = mapping.queue, mapping.function
     # The function's own limit: the messages wait in the queue, as on AWS.
@@ -312,6 +356,7 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         mapping.window_opened_at = None
         mapping.save(update_fields=["window_opened_at"])
     if not received:
+        _scale_down(mapping, clock=clock)
         return None
     event = sqs_event(queue, received)
     kept, dropped = _matching(mapping, event["Records"])
@@ -486,10 +531,20 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
         }
         return runtime.Outcome(Invocation.Status.TIMED_OUT, returned, error, [line], ran_for)
     needle = config["fail_when_body_contains"]
-    if needle and any(needle in record_body(r) for r in records):
-        error = f'Exception: body contains "{needle}"'
+    failing = [i for i, r in enumerate(records) if needle and needle in record_body(r)]
+    if failing and config.get("report_failed_records"):
+        ids = [record_message_id(records[i]) for i in failing]
+        returned = {"batchItemFailures": [{"itemIdentifier": i} for i in ids]}
+        line = (
+            f'[WARNING] {len(failing)} of {len(records)} records contain "{needle}": '
+            "returned as batchItemFailures"
+        )
+        return runtime.Outcome(Invocation.Status.SUCCEEDED, returned, "", [line], ran_for)
+    if failing:
+        where = f"record {failing[0] + 1} of {len(records)}" if len(records) > 1 else "body"
+        error = f'Exception: {where} contains "{needle}"'
         returned = {
-            "errorMessage": f'body contains "{needle}"',
+            "errorMessage": f'{where} contains "{needle}"',
             "errorType": "Exception",
             "requestId": invocation.request_id,
             "stackTrace": [],
@@ -578,6 +633,20 @@ def finish_invocation(
     deleted = 0
     if status == Invocation.Status.SUCCEEDED and queue is not None and to_delete:
         deleted = delete_records(queue, to_delete, actor=f"lambda:{function.name}", clock=clock)
+    _explain_returns(
+        invocation,
+        records,
+        deleted_ids={record_message_id(r) for r in to_delete}
+        if status == Invocation.Status.SUCCEEDED
+        else set(),
+        error=error,
+        retried=retried,
+        clock=clock,
+    )
+    mapping = invocation.mapping
+    scaling = mapping is not None and mapping.scaling_since is not None and queue is not None
+    if scaling and not Message.objects.filter(queue=queue, visible_at__lte=clock.now()).exists():
+        _scale_down(mapping, clock=clock)
     config = invocation.config
     ran_for = outcome.duration
     request_id = invocation.request_id
@@ -615,6 +684,35 @@ def finish_invocation(
         clock=clock,
     )
     return True
+
+
+def _explain_returns(invocation, records, *, deleted_ids, error, retried, clock) -> None:
+    """Say on each message of a trigger's batch that was not deleted why it will come
+    back (`message.batch_failed`), one INSERT for the batch."""
+    if invocation.queue_id is None:
+        return
+    back = [r for r in records if record_message_id(r) not in deleted_ids]
+    if not back:
+        return
+    function = invocation.function.name
+    if invocation.status == Invocation.Status.SUCCEEDED and retried and not error:
+        reason = f"reported in batchItemFailures by {function}"
+    else:
+        reason = f"the batch of {len(records)} failed in {function}: {error or invocation.status}"
+    events.record_many(
+        invocation.workspace,
+        [
+            {
+                "kind": "message.batch_failed",
+                "queue": invocation.queue.name,
+                "message_id": record_message_id(r),
+                "subject": events.subject("function", function),
+                "data": {"request_id": invocation.request_id, "reason": reason},
+            }
+            for r in back
+        ],
+        clock=clock,
+    )
 
 
 def log_tail(invocation: Invocation, *, limit: int = 4096) -> str:

@@ -18,6 +18,7 @@ from broker.lambdas.invocations import (
     REQUEST_STALE_AFTER,
     concurrency_cap,
     function_has_room,
+    note_backlog,
     running_count,
     start_batch,
 )
@@ -385,13 +386,21 @@ def claim_due_polls(workspace, *, clock, wall_now: float) -> list[int]:
         mapping.pk
         for mapping in candidates
         # Counted on the (mapping, status) index, only for mappings with work.
-        if running_count(mapping) < concurrency_cap(mapping)
+        if _has_room(mapping, now=now, clock=clock)
         and function_has_room(mapping.function)
         and _window_allows(mapping, now=now, clock=clock)
         and EventSourceMapping.objects.filter(pk=mapping.pk)
         .filter(unclaimed)
         .update(poll_requested_at=wall_now)
     ]
+
+
+def _has_room(mapping: EventSourceMapping, *, now: float, clock) -> bool:
+    """Room under the pollers' cap; at the cap with messages waiting, scaling begins."""
+    if running_count(mapping) < concurrency_cap(mapping, now=now):
+        return True
+    note_backlog(mapping, clock=clock)
+    return False
 
 
 def _window_allows(mapping: EventSourceMapping, *, now: float, clock) -> bool:

@@ -18,12 +18,24 @@ def _invocations(workspace: Workspace, function: Function) -> str:
     )
 
 
+def _concurrency(workspace: Workspace, function: Function, *, now: float) -> str:
+    return render(
+        "function.html#concurrency",
+        {
+            "workspace": workspace,
+            "function": function,
+            "concurrency": selectors.function_concurrency(function, now=now),
+        },
+    )
+
+
 def snapshot(workspace: Workspace, name: str, *, now: float) -> list[str]:
     function = selectors.function(workspace, name)
     if function is None:
         return []
     return [
         _invocations(workspace, function),
+        _concurrency(workspace, function, now=now),
         render(
             "function.html#log",
             {
@@ -54,6 +66,11 @@ def changes(workspace: Workspace, name: str, new: list[Event], *, now: float, up
         )
     if any(kind(e).about == "invocation" for e in mine):
         parts.append(_invocations(workspace, function))
+    if any(
+        kind(e).about in ("invocation", "mapping") or e.kind == "function.concurrency_set"
+        for e in mine
+    ):
+        parts.append(_concurrency(workspace, function, now=now))
     lines = [e for e in mine if e.kind == "function.logged"][-selectors.LOG_LIMIT :]
     if lines:
         parts.append(

@@ -25,10 +25,7 @@ def _function(ws, name):
 
 
 def _config_form(function, data=None):
-    initial = {
-        k: getattr(function, k)
-        for k in ("duration", "timeout", "fail_when_body_contains", "log_template")
-    }
+    initial = {k: getattr(function, k) for k in forms.FunctionConfigForm.SETTINGS}
     return forms.FunctionConfigForm(data, initial=initial, auto_id="config_%s")
 
 
@@ -47,6 +44,7 @@ def function(request, slug, name):
             "test_form": forms.TestEventForm(auto_id="test_%s"),
             "mappings": selectors.function_triggers(fn),
             "invocations": selectors.invocations(fn),
+            "concurrency": selectors.function_concurrency(fn, now=clocks.for_workspace(ws).now()),
             "log_lines": selectors.function_log(fn),
             "page": pages.page_param("function", fn.name),
         },

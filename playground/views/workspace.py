@@ -251,6 +251,35 @@ def trigger(request, slug, uuid):
     if action == "delete":
         lambdas.delete_event_source_mapping(mapping, clock=clock)
         return HttpResponse("")
+    if action == "update":
+        return _update_trigger(request, ws, mapping, clock=clock)
     lambdas.update_event_source_mapping(mapping, enabled=action == "enable", clock=clock)
     mapping.refresh_from_db()
     return render(request, f"{PAGE}#trigger-row", {"workspace": ws, "m": mapping})
+
+
+def _update_trigger(request, ws, mapping, *, clock):
+    """Change a trigger's batch size, window and maximum concurrency from its row."""
+    form = forms.TriggerSettingsForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "; ".join(f"{name}: {', '.join(errs)}" for name, errs in form.errors.items())
+    else:
+        data = form.cleaned_data
+        try:
+            lambdas.update_event_source_mapping(
+                mapping,
+                batch_size=data["batch_size"],
+                batching_window=data["batching_window"],
+                maximum_concurrency=data["maximum_concurrency"],
+                clock=clock,
+            )
+        except errors.AwsError as err:
+            error = err.message
+    mapping.refresh_from_db()
+    return render(
+        request,
+        f"{PAGE}#trigger-row",
+        {"workspace": ws, "m": mapping, "trigger_error": error},
+        status=422 if error else 200,
+    )

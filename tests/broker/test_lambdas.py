@@ -729,3 +729,129 @@ def test_a_batch_item_failures_answer_is_read_as_lambda_reads_it(returned, failu
 
     records = [{"messageId": "a"}, {"messageId": "b"}]
     assert item_failures(returned, records) == failures
+
+
+def test_pollers_start_at_five_and_add_300_a_minute_while_messages_wait(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=900)
+    function = make_function(workspace, clock=clock, duration=600, timeout=600)
+    make_mapping(queue, function, clock=clock, batch_size=1, maximum_concurrency=None)
+    sqs.send_message_batch(
+        queue, [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)], clock=clock
+    )
+    for _ in range(19):
+        sqs.send_message_batch(
+            queue, [{"Id": str(i), "MessageBody": "more"} for i in range(10)], clock=clock
+        )
+
+    def running() -> int:
+        return Invocation.objects.filter(status=Invocation.Status.RUNNING).count()
+
+    run_lambda_service(workspace, clock)
+    assert running() == 5
+    run_lambda_service(workspace, clock)  # at the cap with a backlog: scaling begins
+    assert Event.objects.filter(kind="mapping.scaling_up").count() == 1
+    clock.advance(6)
+    run_lambda_service(workspace, clock)
+    assert running() == 5 + 30
+    clock.advance(30)
+    run_lambda_service(workspace, clock)
+    assert running() == 5 + 180
+
+
+def test_maximum_concurrency_bounds_the_scaling(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=900)
+    function = make_function(workspace, clock=clock, duration=600, timeout=600)
+    make_mapping(queue, function, clock=clock, batch_size=1, maximum_concurrency=12)
+    for _ in range(3):
+        sqs.send_message_batch(
+            queue, [{"Id": str(i), "MessageBody": "m"} for i in range(10)], clock=clock
+        )
+    run_for(workspace, clock, 60)
+    assert Invocation.objects.filter(status=Invocation.Status.RUNNING).count() == 12
+
+
+def test_pollers_scale_back_down_when_the_queue_is_empty(workspace, clock):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=60)
+    function = make_function(workspace, clock=clock, duration=10, timeout=10)
+    mapping = make_mapping(queue, function, clock=clock, batch_size=1, maximum_concurrency=None)
+    sqs.send_message_batch(
+        queue, [{"Id": str(i), "MessageBody": "m"} for i in range(10)], clock=clock
+    )
+    run_lambda_service(workspace, clock)
+    run_lambda_service(workspace, clock)
+    run_for(workspace, clock, 30)
+    mapping.refresh_from_db()
+    assert mapping.scaling_since is None
+    assert Event.objects.get(kind="mapping.scaled_down").data["to"] == 5
+    assert lambdas.concurrency_cap(mapping, now=clock.now()) == 5
+
+
+# --- the seed's partial failure: 4 of 6 succeed ---------------------------------------
+
+SIX = ["ok 1", "ok 2", "ok 3", "ok 4", "poison 5", "poison 6"]
+
+
+def six_in_one_batch(workspace, clock, *, report: bool, mapping_reports: bool):
+    queue = make_queue(workspace, clock=clock, VisibilityTimeout=30)
+    function = make_function(
+        workspace,
+        clock=clock,
+        duration=2,
+        fail_when_body_contains="poison",
+        report_failed_records=report,
+    )
+    sqs.send_message_batch(
+        queue, [{"Id": str(i), "MessageBody": b} for i, b in enumerate(SIX)], clock=clock
+    )
+    make_mapping(
+        queue,
+        function,
+        clock=clock,
+        batch_size=6,
+        function_response_types=["ReportBatchItemFailures"] if mapping_reports else [],
+    )
+    return queue
+
+
+def bodies_left(queue, clock) -> list[str]:
+    peeked = sqs.peek_messages(queue, now=clock.now(), show_invisible=True)
+    return sorted(p.received.body for p in peeked)
+
+
+def test_one_poison_record_brings_the_whole_batch_of_six_back(workspace, clock):
+    queue = six_in_one_batch(workspace, clock, report=False, mapping_reports=False)
+    run_for(workspace, clock, 3)
+    [invocation] = Invocation.objects.all()
+    assert invocation.error == 'Exception: record 5 of 6 contains "poison"'
+    assert bodies_left(queue, clock) == sorted(SIX)
+    reasons = Event.objects.filter(kind="message.batch_failed").values_list(
+        "data__reason", flat=True
+    )
+    assert len(reasons) == 6
+    assert set(reasons) == {
+        'the batch of 6 failed in ConsumerFunction: Exception: record 5 of 6 contains "poison"'
+    }
+
+    run_for(workspace, clock, 30)  # the visibility timeout ends: all six, again
+    second = Invocation.objects.order_by("started_at").last()
+    assert second.pk != invocation.pk
+    assert {r["attributes"]["ApproximateReceiveCount"] for r in second.event["Records"]} == {"2"}
+    assert sorted(r["body"] for r in second.event["Records"]) == sorted(SIX)
+
+
+def test_with_report_batch_item_failures_only_the_two_poison_records_come_back(workspace, clock):
+    queue = six_in_one_batch(workspace, clock, report=True, mapping_reports=True)
+    run_for(workspace, clock, 3)
+    [invocation] = Invocation.objects.all()
+    assert invocation.status == Invocation.Status.SUCCEEDED
+    assert bodies_left(queue, clock) == ["poison 5", "poison 6"]
+    assert set(
+        Event.objects.filter(kind="message.batch_failed").values_list("data__reason", flat=True)
+    ) == {"reported in batchItemFailures by ConsumerFunction"}
+
+
+def test_batch_item_failures_are_ignored_when_the_trigger_does_not_ask_for_them(workspace, clock):
+    queue = six_in_one_batch(workspace, clock, report=True, mapping_reports=False)
+    run_for(workspace, clock, 3)
+    # Lambda ignores the answer: the batch succeeded, so all six are deleted.
+    assert bodies_left(queue, clock) == []

@@ -81,10 +81,11 @@ class Workspace:
         """A boto3 SQS client built from the credentials the page shows."""
         return self.client("sqs")
 
-    def client(self, service: str):
+    def client(self, service: str, **options):
         """A boto3 client of `service` built from the credentials the page shows."""
         return boto3.client(
             service,
+            **options,
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=self.access_key,
@@ -119,23 +120,38 @@ class Workspace:
         expect(page.locator("#create-queue-form .note")).to_have_text(f"Queue {name} is ready.")
         expect(page.locator(f'article.queue[data-queue="{name}"]')).to_be_visible(timeout=LIVE)
 
-    def create_function(self, name: str, *, duration: float, timeout: int) -> None:
+    def create_function(
+        self,
+        name: str,
+        *,
+        duration: float,
+        timeout: int,
+        fail_when_body_contains: str = "",
+        report_failed_records: bool = False,
+    ) -> None:
         page = self.page
         page.fill("#function_name", name)
         page.fill("#function_duration", str(duration))
         page.fill("#function_timeout", str(timeout))
+        page.fill("#function_fail_when_body_contains", fail_when_body_contains)
+        if report_failed_records:
+            page.check("#function_report_failed_records")
         page.click("#create-function-form button[type=submit]")
         expect(page.locator("#create-function-form .note")).to_have_text(
             f"Function {name} is ready."
         )
 
-    def add_trigger(self, queue: str, function: str, *, batch_size: int) -> None:
+    def add_trigger(
+        self, queue: str, function: str, *, batch_size: int, report_batch_item_failures=False
+    ) -> None:
         page = self.page
         # The choices arrive over the live socket once the queue and function exist.
         for select, value in (("#trigger_queue", queue), ("#trigger_function", function)):
             expect(page.locator(f'{select} option[value="{value}"]')).to_be_attached(timeout=LIVE)
             page.select_option(select, value)
         page.fill("#trigger_batch_size", str(batch_size))
+        if report_batch_item_failures:
+            page.check("#trigger_report_batch_item_failures")
         expect(page.locator("#trigger_enabled")).to_be_checked()
         page.click("#add-trigger-form button[type=submit]")
         expect(page.locator("#add-trigger-form .note")).to_have_text(

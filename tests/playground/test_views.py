@@ -196,6 +196,50 @@ def test_add_trigger_wants_a_window_for_a_batch_over_ten(visitor, own_workspace,
     assert (mapping.batch_size, mapping.maximum_batching_window) == (11, 5)
 
 
+def test_a_triggers_settings_are_changed_in_its_row_and_nonsense_is_refused(
+    visitor, own_workspace, ws_clock
+):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    function = make_function(own_workspace, clock=ws_clock)
+    mapping = make_mapping(queue, function, clock=ws_clock)
+    url = f"/w/{own_workspace.slug}/triggers/{mapping.uuid}/"
+    fields = {"action": "update", "batch_size": "6", "batching_window": "0"}
+
+    response = visitor.post(url, {**fields, "maximum_concurrency": "50"})
+    assert response.status_code == 200
+    mapping.refresh_from_db()
+    assert (mapping.batch_size, mapping.maximum_concurrency) == (6, 50)
+    assert 'value="6"' in response.content.decode()
+
+    refused = visitor.post(url, {**fields, "maximum_concurrency": "1"})
+    assert refused.status_code == 422
+    assert f'id="trigger-{mapping.uuid}-error"' in refused.content.decode()
+    assert "between 2 and 1000" in refused.content.decode()
+    mapping.refresh_from_db()
+    assert mapping.maximum_concurrency == 50
+
+    assert visitor.post(url, {**fields, "maximum_concurrency": ""}).status_code == 200
+    mapping.refresh_from_db()
+    assert mapping.maximum_concurrency is None
+
+
+def test_a_function_duration_of_1e308_seconds_is_refused_next_to_the_field(visitor, own_workspace):
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/functions/",
+        {
+            "name": "slow",
+            "duration": "1e308",
+            "timeout": "3",
+            "log_template": "Processing message: {body}",
+        },
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert 'id="function_duration_error"' in page
+    assert "from 0 to 86400" in page
+    assert not own_workspace.functions.exists()
+
+
 def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
     url = f"/w/{own_workspace.slug}/clock/"
     assert visitor.post(url, {"action": "speed", "speed": "10"}).status_code == 200
