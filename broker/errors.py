@@ -215,6 +215,13 @@ class InvalidParameterValueException(AwsError):
     code = "InvalidParameterValueException"
 
 
+class RoleAccessDenied(AwsError):
+    """A function's execution role does not allow an SQS action its trigger needs."""
+
+    code = "AccessDeniedException"
+    status = 403
+
+
 class ValidationException(AwsError):
     """A value outside the API model's own constraints ("1 validation error detected: …")."""
 

@@ -436,6 +436,9 @@ class Function(models.Model):
     environment = models.JSONField(default=dict, blank=True)
     code = models.BinaryField(default=b"", blank=True)
     code_sha256 = models.CharField(max_length=64, blank=True)
+    # The SQS actions its execution role allows (["sqs:ReceiveMessage", …]); None
+    # stands for a role that allows them all. Enforced under AWS's strict rules.
+    role_actions = models.JSONField(null=True, blank=True)
     # None: unreserved, it shares the account's pool; 0 throttles every invocation.
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
     modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")

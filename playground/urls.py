@@ -52,6 +52,7 @@ urlpatterns = [
     path(FUNCTION, function.function, name="function"),
     path(FUNCTION + "config/", function.update, name="function-update"),
     path(FUNCTION + "test/", function.test, name="function-test"),
+    path(FUNCTION + "role/", function.role, name="function-role"),
     # GetFunction's Code.Location.
     path("_aws/lambda/code/<str:token>", lambda_code.download, name="lambda-code"),
     # The SubscribeURL and UnsubscribeURL of SNS's messages.

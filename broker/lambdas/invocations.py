@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from broker import errors, events, sqs
-from broker.lambdas import runtime
+from broker.lambdas import roles, runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
 from broker.models import EventSourceMapping, Function, Invocation, Message
 from broker.sns import filters
@@ -340,6 +340,8 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
     # The function's own limit: the messages wait in the queue, as on AWS.
     if not function_has_room(function):
         return None
+    if not roles.allows(function, "sqs:ReceiveMessage"):
+        raise roles.denied("sqs:ReceiveMessage")
     received = _gather(mapping, clock=clock)
     if mapping.poll_error:
         mapping.poll_error = ""
@@ -631,16 +633,26 @@ def finish_invocation(
     invocation.response = response
     function, queue = invocation.function, invocation.queue
     deleted = 0
-    if status == Invocation.Status.SUCCEEDED and queue is not None and to_delete:
+    deleting = status == Invocation.Status.SUCCEEDED and queue is not None and bool(to_delete)
+    delete_denied = deleting and not roles.allows(function, "sqs:DeleteMessage")
+    if deleting and not delete_denied:
         deleted = delete_records(queue, to_delete, actor=f"lambda:{function.name}", clock=clock)
+    if delete_denied:
+        reason = (
+            f"{function.name} processed it, but could not delete it: its execution role "
+            "does not allow sqs:DeleteMessage"
+        )
+    elif status == Invocation.Status.SUCCEEDED and retried and not error:
+        reason = f"reported in batchItemFailures by {function.name}"
+    else:
+        reason = f"the batch of {len(records)} failed in {function.name}: {error or status}"
     _explain_returns(
         invocation,
         records,
         deleted_ids={record_message_id(r) for r in to_delete}
-        if status == Invocation.Status.SUCCEEDED
+        if deleting and not delete_denied
         else set(),
-        error=error,
-        retried=retried,
+        reason=reason,
         clock=clock,
     )
     mapping = invocation.mapping
@@ -686,7 +698,7 @@ def finish_invocation(
     return True
 
 
-def _explain_returns(invocation, records, *, deleted_ids, error, retried, clock) -> None:
+def _explain_returns(invocation, records, *, deleted_ids, reason: str, clock) -> None:
     """Say on each message of a trigger's batch that was not deleted why it will come
     back (`message.batch_failed`), one INSERT for the batch."""
     if invocation.queue_id is None:
@@ -695,10 +707,6 @@ def _explain_returns(invocation, records, *, deleted_ids, error, retried, clock)
     if not back:
         return
     function = invocation.function.name
-    if invocation.status == Invocation.Status.SUCCEEDED and retried and not error:
-        reason = f"reported in batchItemFailures by {function}"
-    else:
-        reason = f"the batch of {len(records)} failed in {function}: {error or invocation.status}"
     events.record_many(
         invocation.workspace,
         [

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from broker import errors, events, sqs
+from broker.lambdas import roles
 from broker.lambdas.functions import validation_error as _validation
 from broker.lambdas.invocations import (
     NOTHING_MATCHED,
@@ -186,6 +187,7 @@ def create_event_source_mapping(
         filter_criteria=filter_criteria,
     )
     _check_visibility(queue, function)
+    roles.check_trigger(function)
     existing = EventSourceMapping.objects.filter(queue=queue, function=function).first()
     if existing is not None:
         raise errors.ResourceConflictException(
@@ -256,6 +258,7 @@ def update_event_source_mapping(
         if function.workspace_id != mapping.workspace_id:
             raise errors.InvalidParameterValueException("Function does not exist", field="function")
         _check_visibility(mapping.queue, function)
+        roles.check_trigger(function)
         mapping.function = function
     mapping.batch_size = values["batch_size"]
     mapping.maximum_batching_window = values["window"]
@@ -319,7 +322,7 @@ def poll(mapping: EventSourceMapping, *, clock) -> list[Invocation]:
             try:
                 with transaction.atomic():
                     invocation = start_batch(mapping.pk, clock=clock)
-            except errors.KmsFailure as err:
+            except (errors.KmsFailure, errors.RoleAccessDenied) as err:
                 _poll_failed(mapping, err, clock=clock)
                 # Back off: the ticker sees a poll still queued until POLL_RETRY_AFTER.
                 next_poll_requested_at = time.time() - REQUEST_STALE_AFTER + POLL_RETRY_AFTER

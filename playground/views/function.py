@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from broker import clock as clocks
 from broker import errors, lambdas, selectors
-from broker.lambdas import runtime
+from broker.lambdas import roles, runtime
 from playground import forms, pages
 from playground.pages import common
 from playground.views.access import workspace_or_404
@@ -29,6 +29,11 @@ def _config_form(function, data=None):
     return forms.FunctionConfigForm(data, initial=initial, auto_id="config_%s")
 
 
+def _role_actions(function) -> list[tuple[str, bool]]:
+    allowed = function.role_actions
+    return [(a, allowed is None or a in allowed) for a in roles.ACTIONS]
+
+
 def function(request, slug, name):
     ws = workspace_or_404(request, slug)
     fn = _function(ws, name)
@@ -42,6 +47,7 @@ def function(request, slug, name):
             "runs_code": runtime.runs_code(fn),
             "config_form": _config_form(fn),
             "test_form": forms.TestEventForm(auto_id="test_%s"),
+            "role_actions": _role_actions(fn),
             "mappings": selectors.function_triggers(fn),
             "invocations": selectors.invocations(fn),
             "concurrency": selectors.function_concurrency(fn, now=clocks.for_workspace(ws).now()),
@@ -102,3 +108,30 @@ def test(request, slug, name):
             note = f"Invoked: request {invocation.request_id[:8]}. Its run shows below."
             return render(request, f"{PAGE}#test-form", {**context, "note": note})
     return render(request, f"{PAGE}#test-form", context, status=422)
+
+
+@require_POST
+def role(request, slug, name):
+    """Set the SQS actions of the function's execution role: a preset or a choice."""
+    ws = workspace_or_404(request, slug)
+    fn = _function(ws, name)
+    preset = request.POST.get("preset", "custom")
+    actions = {
+        "all": None,
+        "execution-role": list(roles.SQS_QUEUE_EXECUTION_ROLE),
+    }.get(preset, request.POST.getlist("actions"))
+    status, note = 200, ""
+    try:
+        roles.set_actions(fn, actions, clock=clocks.for_workspace(ws))
+    except errors.AwsError as err:
+        status, note = 422, err.message
+    else:
+        note = "Saved: " + (", ".join(fn.role_actions) if fn.role_actions else "all SQS actions")
+        if fn.role_actions == []:
+            note = "Saved: no SQS action at all."
+    return render(
+        request,
+        f"{PAGE}#role",
+        {"workspace": ws, "function": fn, "role_actions": _role_actions(fn), "note": note},
+        status=status,
+    )

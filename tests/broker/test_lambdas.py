@@ -5,6 +5,7 @@ import time
 import pytest
 
 from broker import errors, kms, lambdas, sqs
+from broker.lambdas import roles
 from broker.models import Event, Invocation, Message
 from tests.factories import make_function, make_mapping, make_queue
 
@@ -855,3 +856,64 @@ def test_batch_item_failures_are_ignored_when_the_trigger_does_not_ask_for_them(
     run_for(workspace, clock, 3)
     # Lambda ignores the answer: the batch succeeded, so all six are deleted.
     assert bodies_left(queue, clock) == []
+
+
+# --- the execution role's SQS actions (lambda-sqs.md §7) --------------------------------
+
+
+def test_a_trigger_is_refused_when_the_role_cannot_delete_messages(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock)
+    roles.set_actions(function, ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], clock=clock)
+    with pytest.raises(errors.InvalidParameterValueException) as raised:
+        make_mapping(queue, function, clock=clock)
+    assert raised.value.message == (
+        "The provided execution role does not have permissions to call DeleteMessage on SQS"
+    )
+    roles.set_actions(function, list(roles.SQS_QUEUE_EXECUTION_ROLE), clock=clock)
+    assert make_mapping(queue, function, clock=clock).enabled
+
+
+def test_relaxed_rules_do_not_enforce_the_role(relaxed_rules, clock):
+    workspace = relaxed_rules
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock)
+    roles.set_actions(function, [], clock=clock)
+    assert make_mapping(queue, function, clock=clock).enabled
+
+
+def test_a_role_without_receive_message_stops_the_poller_and_says_why(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    function = make_function(workspace, clock=clock, duration=1)
+    mapping = make_mapping(queue, function, clock=clock)
+    roles.set_actions(function, ["sqs:DeleteMessage", "sqs:GetQueueAttributes"], clock=clock)
+    sqs.send_message(queue, body="waits", clock=clock)
+
+    run_lambda_service(workspace, clock)
+    mapping.refresh_from_db()
+    assert mapping.poll_error == (
+        "AccessDeniedException: The function execution role does not have permissions to "
+        "call ReceiveMessage on SQS"
+    )
+    assert not Invocation.objects.exists()
+    assert sqs.counts(queue, now=clock.now()).visible == 1
+
+
+def test_a_role_without_delete_message_sends_every_batch_back_to_the_dlq(workspace, clock):
+    queue, dlq = with_redrive(workspace, clock, max_receive_count=2, VisibilityTimeout=10)
+    function = make_function(workspace, clock=clock, duration=1)
+    make_mapping(queue, function, clock=clock)
+    roles.set_actions(function, ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], clock=clock)
+    sent = sqs.send_message(queue, body="order", clock=clock)
+
+    run_for(workspace, clock, 40)
+
+    statuses = set(Invocation.objects.values_list("status", flat=True))
+    assert statuses == {Invocation.Status.SUCCEEDED}
+    assert Message.objects.get().queue == dlq
+    reasons = Event.objects.filter(kind="message.batch_failed", message_id=sent.message_id)
+    assert reasons.first().data["reason"] == (
+        "ConsumerFunction processed it, but could not delete it: its execution role does not "
+        "allow sqs:DeleteMessage"
+    )
+    assert "message.moved_to_dlq" in timeline(sent.message_id)

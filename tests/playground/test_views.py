@@ -240,6 +240,27 @@ def test_a_function_duration_of_1e308_seconds_is_refused_next_to_the_field(visit
     assert not own_workspace.functions.exists()
 
 
+def test_the_role_card_sets_presets_and_refuses_an_unknown_action(visitor, own_workspace, ws_clock):
+    function = make_function(own_workspace, clock=ws_clock)
+    url = f"/w/{own_workspace.slug}/functions/{function.name}/role/"
+
+    assert visitor.post(url, {"preset": "execution-role"}).status_code == 200
+    function.refresh_from_db()
+    assert function.role_actions == [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ]
+    refused = visitor.post(url, {"preset": "custom", "actions": ["sqs:Everything"]})
+    assert refused.status_code == 422
+    assert "Unknown SQS action" in refused.content.decode()
+    function.refresh_from_db()
+    assert len(function.role_actions) == 3
+    assert visitor.post(url, {"preset": "all"}).status_code == 200
+    function.refresh_from_db()
+    assert function.role_actions is None
+
+
 def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
     url = f"/w/{own_workspace.slug}/clock/"
     assert visitor.post(url, {"action": "speed", "speed": "10"}).status_code == 200
