@@ -34,6 +34,7 @@ urlpatterns = [
     path(QUEUE + "poll/", queue.poll, name="queue-poll"),
     path(QUEUE + "delete/", queue.delete_message, name="queue-delete-message"),
     path(QUEUE + "purge/", queue.purge, name="queue-purge"),
+    path(QUEUE + "delete-queue/", queue.delete, name="queue-delete"),
     path(QUEUE + "attributes/", queue.attributes, name="queue-attributes"),
     path(QUEUE + "redrive/", queue.start_redrive, name="queue-redrive"),
     path(QUEUE + "redrive/cancel/", queue.cancel_redrive, name="queue-redrive-cancel"),
@@ -53,6 +54,7 @@ urlpatterns = [
     path(FUNCTION + "config/", function.update, name="function-update"),
     path(FUNCTION + "test/", function.test, name="function-test"),
     path(FUNCTION + "role/", function.role, name="function-role"),
+    path(FUNCTION + "delete/", function.delete, name="function-delete"),
     # GetFunction's Code.Location.
     path("_aws/lambda/code/<str:token>", lambda_code.download, name="lambda-code"),
     # The SubscribeURL and UnsubscribeURL of SNS's messages.

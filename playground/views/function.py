@@ -12,7 +12,7 @@ from broker.lambdas import roles, runtime
 from playground import forms, pages
 from playground.pages import common
 from playground.views.access import workspace_or_404
-from playground.views.workspace import connection_context
+from playground.views.workspace import connection_context, redirect_to_workspace
 
 PAGE = "playground/function.html"
 
@@ -85,6 +85,14 @@ def update(request, slug, name):
         {"workspace": ws, "function": fn, "config_form": form},
         status=422,
     )
+
+
+@require_POST
+def delete(request, slug, name):
+    """The function's Delete button: DeleteFunction, then back to the workspace page."""
+    ws = workspace_or_404(request, slug)
+    lambdas.delete_function(_function(ws, name), clock=clocks.for_workspace(ws))
+    return redirect_to_workspace(ws)
 
 
 @require_POST

@@ -13,7 +13,7 @@ from playground import forms, pages
 from playground.pages import common
 from playground.pages import queue as page
 from playground.views.access import workspace_or_404
-from playground.views.workspace import connection_context
+from playground.views.workspace import connection_context, redirect_to_workspace
 
 PAGE = "playground/queue.html"
 CONSOLE = "console"
@@ -214,6 +214,14 @@ def purge(request, slug, name):
             status=422,
         )
     return render(request, f"{PAGE}#purge", {"workspace": ws, "queue": q, "purged": deleted})
+
+
+@require_POST
+def delete(request, slug, name):
+    """The queue's Delete button: DeleteQueue, then back to the workspace page."""
+    ws, q = _queue(request, slug, name)
+    sqs.delete_queue(q, clock=clocks.for_workspace(ws))
+    return redirect_to_workspace(ws)
 
 
 @require_POST

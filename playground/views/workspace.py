@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from broker import arns, errors, kms, lambdas, selectors, sqs, workspaces
@@ -176,6 +177,13 @@ def create_queue(request, slug):
         {**page.forms_context(ws), "queue_form": form},
         status=422,
     )
+
+
+def redirect_to_workspace(ws) -> HttpResponse:
+    """After a delete button: htmx follows HX-Redirect to the workspace page."""
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = reverse("workspace", args=[ws.slug])
+    return response
 
 
 @require_POST

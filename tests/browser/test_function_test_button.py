@@ -56,3 +56,11 @@ def test_the_test_button_runs_the_functions_code_and_shows_its_answer(workspace_
     expect(page.locator("#test_event_error")).to_contain_text("InvalidRequestContentException")
     expect(rows).to_have_count(2)
     screenshot(page, "refused")
+
+    # Deleted from its own page: back on the workspace, gone from the pipeline.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-function-button")
+    expect(page).to_have_url(ws.url, timeout=LIVE)
+    expect(page.locator("#create-function-form")).to_be_visible()
+    expect(page.get_by_text("λ checkout")).to_have_count(0, timeout=LIVE)
+    assert ws.client("lambda").list_functions()["Functions"] == []

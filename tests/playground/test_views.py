@@ -261,6 +261,31 @@ def test_the_role_card_sets_presets_and_refuses_an_unknown_action(visitor, own_w
     assert function.role_actions is None
 
 
+def test_a_queue_and_a_function_are_deleted_from_their_pages(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    function = make_function(own_workspace, clock=ws_clock)
+    make_mapping(queue, function, clock=ws_clock)
+
+    response = visitor.post(f"/w/{own_workspace.slug}/functions/{function.name}/delete/")
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"/w/{own_workspace.slug}/"
+    assert not own_workspace.functions.exists()
+    assert not own_workspace.mappings.exists()
+
+    response = visitor.post(f"/w/{own_workspace.slug}/queues/{queue.name}/delete-queue/")
+    assert response.status_code == 204
+    assert not own_workspace.queues.exists()
+    assert visitor.get(f"/w/{own_workspace.slug}/queues/{queue.name}/").status_code == 404
+
+
+def test_another_workspace_cannot_delete_a_function(visitor, own_workspace, ws_clock):
+    other = workspaces.create_workspace()
+    function = make_function(other, clock=ws_clock)
+    response = visitor.post(f"/w/{other.slug}/functions/{function.name}/delete/")
+    assert response.status_code == 404
+    assert other.functions.exists()
+
+
 def test_clock_controls_change_the_workspace_clock(visitor, own_workspace):
     url = f"/w/{own_workspace.slug}/clock/"
     assert visitor.post(url, {"action": "speed", "speed": "10"}).status_code == 200
