@@ -51,10 +51,16 @@ def run_code(invocation_id: int) -> None:
     if invocation is None:
         return
     outcome = runtime.run(invocation)
-    invocation.workspace.refresh_from_db()  # the clock may have changed meanwhile
-    lambdas.finish_invocation(
-        invocation, clock=clock.for_workspace(invocation.workspace), outcome=outcome
+    # Read it again: its trigger, queue or function may be gone by now, its clock changed.
+    invocation = (
+        Invocation.objects.select_related("workspace", "function", "mapping", "queue")
+        .filter(pk=invocation_id)
+        .first()
     )
+    if invocation is not None:
+        lambdas.finish_invocation(
+            invocation, clock=clock.for_workspace(invocation.workspace), outcome=outcome
+        )
 
 
 @shared_task(ignore_result=True, acks_late=True)

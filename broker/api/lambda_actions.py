@@ -257,7 +257,9 @@ def _page(params: dict, names: list[str]) -> tuple[int, int | None]:
         try:
             offset = int(base64.urlsafe_b64decode(marker.encode()).decode())
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise errors.InvalidParameterValueException("Invalid Marker.") from None
+            offset = -1
+        if offset < 0:
+            raise errors.InvalidParameterValueException("Invalid Marker.")
     end = offset + size
     return offset, end if end < len(names) else None
 
@@ -320,7 +322,7 @@ def get_function_configuration(call, params: dict) -> Result:
 def list_functions(call, params: dict) -> Result:
     functions = list(Function.objects.filter(workspace=call.workspace).order_by("name"))
     offset, next_offset = _page(params, [f.name for f in functions])
-    size = (next_offset or len(functions)) - offset
+    size = (len(functions) if next_offset is None else next_offset) - offset
     body: dict = {"Functions": []}
     for function in functions[offset : offset + size]:
         function.workspace = call.workspace
@@ -394,6 +396,7 @@ class PendingInvoke:
 
     invocation: Invocation
     log_tail: bool
+    function_arn: str
 
 
 def invoke(call, params: dict):
@@ -419,12 +422,14 @@ def invoke(call, params: dict):
         return Result(None, status=204)
     if invocation_type == "Event":
         return Result(None, status=202)
-    return PendingInvoke(invocation, log_tail=log_type == "Tail")
+    return PendingInvoke(invocation, log_tail=log_type == "Tail", function_arn=function.arn)
 
 
 def invoke_result(pending: PendingInvoke) -> Result:
     """The finished synchronous invocation, as Invoke answers it."""
-    invocation = Invocation.objects.get(pk=pending.invocation.pk)
+    invocation = Invocation.objects.filter(pk=pending.invocation.pk).first()
+    if invocation is None:  # its function was deleted meanwhile
+        raise errors.ResourceNotFoundException(f"Function not found: {pending.function_arn}")
     headers = {"X-Amz-Executed-Version": "$LATEST"}
     if invocation.status != Invocation.Status.SUCCEEDED:
         headers["X-Amz-Function-Error"] = "Unhandled"
@@ -519,7 +524,7 @@ def list_event_source_mappings(call, params: dict) -> Result:
         mappings = mappings.filter(function=function_named(call, params["FunctionName"]))
     found = list(mappings.order_by("created", "pk"))
     offset, next_offset = _page(params, [str(m.uuid) for m in found])
-    size = (next_offset or len(found)) - offset
+    size = (len(found) if next_offset is None else next_offset) - offset
     body: dict = {"EventSourceMappings": []}
     for mapping in found[offset : offset + size]:
         mapping.queue.workspace = mapping.function.workspace = call.workspace

@@ -90,7 +90,7 @@ def parse(operation: str, *, body: bytes, query_string: str, meta: dict, path_pa
                 params[name] = meta[key]
     elif body.strip():
         try:
-            document = json.loads(body)
+            document = json.loads(body, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise errors.InvalidRequestContentException(
                 "Could not parse request body into json: Could not parse payload into json"
@@ -102,6 +102,10 @@ def parse(operation: str, *, body: bytes, query_string: str, meta: dict, path_pa
         params.update(document)
     params.update(path_params)
     return params
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def render(result: Result, request_id: str) -> HttpResponse:

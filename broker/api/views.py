@@ -374,7 +374,12 @@ class _Request:
         wait for it (0 when it is done)."""
         close_old_connections()
         invocation = pending.invocation
-        invocation.refresh_from_db()
+        try:
+            invocation.refresh_from_db()
+        except invocation.DoesNotExist:  # its function was deleted meanwhile
+            raise errors.ResourceNotFoundException(
+                f"Function not found: {pending.function_arn}"
+            ) from None
         if invocation.status != invocation.Status.RUNNING:
             return 0.0
         if invocation.config.get("runs_code"):

@@ -190,7 +190,7 @@ def _check_function_config(
             "and have length between 1 and 128",
             field="handler",
         )
-    if role is not None and role != "" and not ROLE_RE.match(role):
+    if role is not None and role != "" and (len(role) > 256 or not ROLE_RE.match(role)):
         raise validation_error(
             role,
             "role",

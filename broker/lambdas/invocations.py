@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -400,6 +401,11 @@ def start_event_invocation(function, event: dict, *, source: str, clock) -> Invo
     )
 
 
+def _no_constant(name: str):
+    """NaN and Infinity are not JSON: refused, as Lambda's parser refuses them."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def invoke(function: Function, payload: bytes, *, invocation_type: str, clock) -> Invocation | None:
     """Invoke called directly (lambda-sqs.md §9): RequestResponse or Event start an
     invocation with the payload as its event; DryRun only checks, and returns None.
@@ -416,7 +422,7 @@ def invoke(function: Function, payload: bytes, *, invocation_type: str, clock) -
             f"type (limit {limit} bytes)"
         )
     try:
-        event = json.loads(payload.decode()) if payload.strip() else {}
+        event = json.loads(payload.decode(), parse_constant=_no_constant) if payload.strip() else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: "
@@ -458,6 +464,8 @@ def _start(
     )
     config["runs_code"] = runtime.runs_code(function)
     if config["runs_code"]:
+        # The worker's own deadline, in wall seconds: the clock's speed may change.
+        config["wall_deadline"] = time.time() + function.timeout + runtime.GRACE
         # Its end is the worker's to tell; this is only the ticker's safety net, for
         # a worker that stopped mid-run: the timeout and grace, in simulated seconds.
         runs_for = (function.timeout + runtime.GRACE) * max(getattr(clock, "speed", 1.0), 1.0)
@@ -535,6 +543,9 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
     needle = config["fail_when_body_contains"]
     failing = [i for i, r in enumerate(records) if needle and needle in record_body(r)]
     if failing and config.get("report_failed_records"):
+        if invocation.queue is not None and invocation.queue.is_fifo:
+            # Order within a group: the first failure and everything after it (§4.1).
+            failing = list(range(failing[0], len(records)))
         ids = [record_message_id(records[i]) for i in failing]
         returned = {"batchItemFailures": [{"itemIdentifier": i} for i in ids]}
         line = (
@@ -602,7 +613,12 @@ def finish_invocation(
     whether this call finished it.
     """
     if outcome is None:
-        if clock.now() < invocation.ends_at:
+        if invocation.config.get("runs_code"):
+            # Real code is the worker's to finish; only a run past its wall deadline is
+            # ended here (the claim stays, so the ticker looks again only when stale).
+            if time.time() < invocation.config.get("wall_deadline", 0):
+                return False
+        elif clock.now() < invocation.ends_at:
             Invocation.objects.filter(pk=invocation.pk).update(finish_requested_at=None)
             return False
         outcome = _outcome(invocation)

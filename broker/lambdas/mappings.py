@@ -136,6 +136,17 @@ def _check_visibility(queue, function: Function) -> None:
         )
 
 
+def _check_not_mapped(queue, function: Function) -> None:
+    existing = EventSourceMapping.objects.filter(queue=queue, function=function).first()
+    if existing is not None:
+        raise errors.ResourceConflictException(
+            f'An event source mapping with SQS arn (" {queue.arn} ") and function '
+            f'(" {function.name} ") already exists. Please update or delete the existing '
+            f"mapping with UUID {existing.uuid}",
+            field="function",
+        )
+
+
 def _describe_mapping(mapping: EventSourceMapping) -> dict:
     return {
         "uuid": str(mapping.uuid),
@@ -188,14 +199,7 @@ def create_event_source_mapping(
     )
     _check_visibility(queue, function)
     roles.check_trigger(function)
-    existing = EventSourceMapping.objects.filter(queue=queue, function=function).first()
-    if existing is not None:
-        raise errors.ResourceConflictException(
-            f'An event source mapping with SQS arn (" {queue.arn} ") and function '
-            f'(" {function.name} ") already exists. Please update or delete the existing '
-            f"mapping with UUID {existing.uuid}",
-            field="function",
-        )
+    _check_not_mapped(queue, function)
     mapping = EventSourceMapping.objects.create(
         workspace_id=queue.workspace_id,
         queue=queue,
@@ -259,6 +263,7 @@ def update_event_source_mapping(
             raise errors.InvalidParameterValueException("Function does not exist", field="function")
         _check_visibility(mapping.queue, function)
         roles.check_trigger(function)
+        _check_not_mapped(mapping.queue, function)
         mapping.function = function
     mapping.batch_size = values["batch_size"]
     mapping.maximum_batching_window = values["window"]
@@ -271,7 +276,21 @@ def update_event_source_mapping(
         mapping.poll_error = ""  # a trigger that does not poll has no failing poll to show
         mapping.window_opened_at = None
     mapping.modified_at = clock.now()
-    mapping.save()
+    # Only the settings: the ticker's bookkeeping on the row may be newer than this copy.
+    mapping.save(
+        update_fields=[
+            "function",
+            "batch_size",
+            "maximum_batching_window",
+            "maximum_concurrency",
+            "function_response_types",
+            "filter_criteria",
+            "enabled",
+            "poll_error",
+            "window_opened_at",
+            "modified_at",
+        ]
+    )
     events.record(
         mapping.queue.workspace,
         "mapping.updated",

@@ -13,11 +13,13 @@ PLAYGROUND_RUN_CODE (by default, while local credentials are: single-user mode).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,8 +120,43 @@ def _environment(function, invocation) -> dict:
     }
 
 
+MAX_OUTPUT_LINES = 1_000  # of a run's output kept in the log stream
+MAX_LINE = 2_000  # characters of one line
+
+
 def run(invocation) -> Outcome:
-    """Run one invocation's handler to its end or its timeout."""
+    """Run one invocation's handler to its end or its timeout. Never raises: whatever
+    goes wrong is the run's outcome."""
+    from broker.models import Invocation
+
+    if not enabled():  # switched off after the function was made
+        message = "This playground does not run uploaded code (PLAYGROUND_RUN_CODE is off)."
+        return Outcome(
+            status=Invocation.Status.FAILED,
+            returned={"errorType": "Runtime.Disabled", "errorMessage": message},
+            error=f"Runtime.Disabled: {message}",
+            lines=[f"[ERROR] {message}"],
+        )
+    try:
+        return _run(invocation)
+    except Exception as exc:  # a broken zip, a full disk: the run failed, not the worker
+        message = f"RequestId: {invocation.request_id} Error: {type(exc).__name__}: {exc}"[:500]
+        return Outcome(
+            status=Invocation.Status.FAILED,
+            returned={"errorType": "Runtime.ExitError", "errorMessage": message},
+            error=f"Runtime.ExitError: {message}",
+        )
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    kept = [line[:MAX_LINE] for line in lines[:MAX_OUTPUT_LINES]]
+    if len(lines) > MAX_OUTPUT_LINES:
+        kept.append(f"… {len(lines) - MAX_OUTPUT_LINES} more lines not kept")
+    return kept
+
+
+def _run(invocation) -> Outcome:
     from broker.models import Invocation
 
     function = invocation.function
@@ -140,18 +177,22 @@ def run(invocation) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="lambda-run-") as scratch:
         result_file = Path(scratch) / "result.json"
         env = {**_environment(function, invocation), "PLAYGROUND_RESULT_FILE": str(result_file)}
+        process = subprocess.Popen(
+            [sys.executable, "-I", str(BOOTSTRAP)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=directory,
+            env=env,
+            start_new_session=True,  # its own process group: a timeout ends its children too
+        )
         try:
-            done = subprocess.run(
-                [sys.executable, "-I", str(BOOTSTRAP)],
-                input=json.dumps(spec),
-                capture_output=True,
-                text=True,
-                cwd=directory,
-                env=env,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as expired:
-            output = _text(expired.stdout) + _text(expired.stderr)
+            stdout, stderr = process.communicate(json.dumps(spec), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            output = _text(stdout) + _text(stderr)
             error = f"Task timed out after {timeout:.2f} seconds"
             return Outcome(
                 status=Invocation.Status.TIMED_OUT,
@@ -160,20 +201,24 @@ def run(invocation) -> Outcome:
                     "errorMessage": f"RequestId: {invocation.request_id} Error: {error}",
                 },
                 error=error,
-                lines=[*output.splitlines(), _timeout_line(invocation, error)],
+                lines=[*_lines(output), _timeout_line(invocation, error)],
                 duration=float(timeout),
             )
+        with contextlib.suppress(ProcessLookupError):  # what it started in the background
+            os.killpg(process.pid, signal.SIGKILL)
         duration = time.time() - started
-        lines = (done.stdout + done.stderr).splitlines()
+        lines = _lines(stdout + stderr)
         try:
             answer = json.loads(result_file.read_text())
         except (OSError, ValueError):
             answer = None
+    # The handler could write the file itself: anything but the runtime's answer is none.
+    if not _well_formed(answer):
+        answer = None
     if answer is None:  # the process died before it could answer (exit, a signal)
+        code = process.returncode
         message = f"RequestId: {invocation.request_id} Error: Runtime exited with error: " + (
-            f"exit status {done.returncode}"
-            if done.returncode >= 0
-            else f"signal {-done.returncode}"
+            f"exit status {code}" if code >= 0 else f"signal {-code}"
         )
         return Outcome(
             status=Invocation.Status.FAILED,
@@ -182,7 +227,8 @@ def run(invocation) -> Outcome:
             lines=lines,
             duration=duration,
         )
-    memory = max(1, answer.get("max_memory_kb", 0) // 1024)
+    kb = answer.get("max_memory_kb")
+    memory = max(1, kb // 1024) if isinstance(kb, int) else None
     if answer["ok"]:
         return Outcome(
             status=Invocation.Status.SUCCEEDED,
@@ -191,7 +237,7 @@ def run(invocation) -> Outcome:
             duration=duration,
             memory_used=memory,
         )
-    returned = {k: answer[k] for k in ("errorMessage", "errorType", "stackTrace")}
+    returned = {k: answer.get(k) for k in ("errorMessage", "errorType", "stackTrace")}
     returned["requestId"] = invocation.request_id
     return Outcome(
         status=Invocation.Status.FAILED,
@@ -200,6 +246,14 @@ def run(invocation) -> Outcome:
         lines=lines,
         duration=duration,
         memory_used=memory,
+    )
+
+
+def _well_formed(answer) -> bool:
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        return False
+    return answer["ok"] or all(
+        isinstance(answer.get(k), str) for k in ("errorType", "errorMessage")
     )
 
 

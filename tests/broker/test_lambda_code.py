@@ -198,6 +198,10 @@ def test_a_worker_that_stops_mid_run_leaves_the_ticker_to_end_the_invocation(wor
     invocation = lambdas.invoke(function, b"{}", invocation_type="RequestResponse", clock=clock)
     assert invocation.ends_at == invocation.started_at + 3 + runtime.GRACE
     clock.advance(3 + runtime.GRACE)
+    # The simulated deadline alone is not enough: the clock may have run fast.
+    assert not lambdas.finish_invocation(invocation, clock=clock)
+    invocation.config["wall_deadline"] = time.time() - 1  # the worker's deadline passed
+    invocation.save(update_fields=["config"])
     assert lambdas.finish_invocation(invocation, clock=clock)
     invocation.refresh_from_db()
     assert invocation.status == Invocation.Status.FAILED
@@ -237,3 +241,45 @@ def test_reported_batch_item_failures_come_back_and_the_rest_is_deleted(workspac
     assert left == ["poison 3", "poison 5"]
     finished = Event.objects.get(kind="invocation.finished")
     assert len(finished.data["retried"]) == 2 and finished.data["deleted"] == 4
+
+
+def test_a_deployment_that_stops_running_code_fails_the_runs_of_code_made_before(
+    workspace, clock, settings
+):
+    function = code_function(workspace, clock, "def handler(e, c):\n    return 1\n")
+    settings.PLAYGROUND_RUN_CODE = False
+    invocation = run_directly(function, {}, clock=clock)
+    assert invocation.status == Invocation.Status.FAILED
+    assert json.loads(invocation.response)["errorType"] == "Runtime.Disabled"
+
+
+def test_a_handler_that_forges_its_answer_file_gets_no_say(workspace, clock):
+    function = code_function(
+        workspace,
+        clock,
+        "import os, sys\n"
+        "def handler(e, c):\n"
+        "    open(os.environ['PLAYGROUND_RESULT_FILE'], 'w').write('{\"ok\": \"yes\"}')\n"
+        "    os._exit(0)\n",
+    )
+    invocation = run_directly(function, {}, clock=clock)
+    assert invocation.status == Invocation.Status.FAILED
+    assert json.loads(invocation.response)["errorType"] == "Runtime.ExitError"
+
+
+def test_a_timeout_ends_what_the_handler_started_too(workspace, clock, tmp_path):
+    marker = tmp_path / "child-alive"
+    child = f"import time; time.sleep(3); open({str(marker)!r}, 'w').write('x')"
+    function = code_function(
+        workspace,
+        clock,
+        "import subprocess, sys, time\n"
+        "def handler(e, c):\n"
+        f"    subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+        "    time.sleep(30)\n",
+        timeout=1,
+    )
+    invocation = run_directly(function, {}, clock=clock)
+    assert invocation.status == Invocation.Status.TIMED_OUT, invocation.response
+    time.sleep(3.5)
+    assert not marker.exists()

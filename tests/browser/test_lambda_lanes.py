@@ -16,10 +16,7 @@ pytestmark = pytest.mark.browser
 def test_five_copies_each_take_a_batch_of_six(workspace_page, screenshot):
     ws = workspace_page
     ws.create_queue("OrdersQueue", visibility_timeout=60)
-    ws.create_function("consumer", duration=30, timeout=40)
-    ws.add_trigger("OrdersQueue", "consumer", batch_size=6)
-
-    function_page = ws.open("functions/consumer/")
+    # All 40 wait before the trigger exists, so every batch is a full one of 6.
     sqs = ws.sqs()
     url = sqs.get_queue_url(QueueName="OrdersQueue")["QueueUrl"]
     for start in range(0, 40, 10):
@@ -27,6 +24,9 @@ def test_five_copies_each_take_a_batch_of_six(workspace_page, screenshot):
             QueueUrl=url,
             Entries=[{"Id": str(i), "MessageBody": f"order {start + i}"} for i in range(10)],
         )
+    ws.create_function("consumer", duration=30, timeout=40)
+    ws.add_trigger("OrdersQueue", "consumer", batch_size=6)
+    function_page = ws.open("functions/consumer/")
 
     lanes = function_page.locator("ol.lanes li.lane:not(.empty)")
     expect(lanes).to_have_count(5, timeout=LIVE)

@@ -520,3 +520,41 @@ def test_a_consumer_that_deletes_its_successes_leaves_only_the_poison_to_return(
         m["Body"] for m in peeked["ReceiveMessageResponse"]["ReceiveMessageResult"]["Message"]
     )
     assert left == ["poison 3", "poison 5"]
+
+
+def test_moving_a_mapping_onto_a_pair_already_mapped_is_a_conflict(lam, name, queue):
+    _url, arn = queue
+    create(lam, name)
+    create(lam, name + "-b")
+    first = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)["UUID"]
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name + "-b")
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.update_event_source_mapping(UUID=first, FunctionName=name + "-b")
+    assert lam.get_event_source_mapping(UUID=first)["FunctionArn"].endswith(f":{name}")
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (
+            lambda c, name: c.invoke(FunctionName=name, Payload=b'{"n": NaN}'),
+            "InvalidRequestContentException",
+        ),
+        (lambda c, name: c.list_functions(Marker="LTU="), "InvalidParameterValueException"),
+        (
+            lambda c, name: c.create_function(
+                FunctionName=name + "-2",
+                Runtime="python3.12",
+                Role="arn:aws:iam::000000000000:role/" + "r" * 300,
+                Handler="index.handler",
+                Code={"ZipFile": zipped()},
+            ),
+            "ValidationException",
+        ),
+    ],
+    ids=["nan-payload", "negative-marker", "long-role"],
+)
+def test_malformed_lambda_requests_get_a_400_not_a_500(unchecked, lam, name, call, code):
+    create(lam, name)
+    error = error_of(call, unchecked, name)
+    assert (error["Code"], error["status"]) == (code, 400)
