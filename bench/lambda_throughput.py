@@ -36,9 +36,8 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from targets import start_ours, start_peer
 
-ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT.parent / "shared" / "tools" / "peers.sh"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/bench"
 DURATION, BATCH = 0.2, 10
@@ -61,22 +60,6 @@ def zipped() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return None\n")
     return buffer.getvalue()
-
-
-def start_ours(workdir: Path):
-    sys.path.insert(0, str(ROOT))
-    from playground.stack import Stack, free_port
-
-    env = {
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "REDIS_URL": "",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret",
-        "LOG_LEVEL": "ERROR",
-        "PLAYGROUND_LOCAL_CREDENTIALS": "true",
-    }
-    stack = Stack(port=free_port(), workdir=workdir, env=env, quiet=True).start()
-    return stack
 
 
 def aws_drain_seconds(messages: int, cap: int) -> float:
@@ -110,6 +93,19 @@ def depth(sqs, url: str) -> int:
     return sum(map(int, attributes.values()))
 
 
+def create_simulated(lam, name: str, *, timeout: int, duration: float) -> None:
+    """A function that runs `duration` simulated seconds (PLAYGROUND_DURATION)."""
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zipped()},
+        Timeout=timeout,
+        Environment={"Variables": {"PLAYGROUND_DURATION": str(duration)}},
+    )
+
+
 def throughput(endpoint: str, cap: int, messages: int) -> dict:
     sqs, lam = client("sqs", endpoint), client("lambda", endpoint)
     name = f"bench-{cap}-{uuid.uuid4().hex[:6]}"
@@ -117,15 +113,7 @@ def throughput(endpoint: str, cap: int, messages: int) -> dict:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=ROLE,
-        Handler="index.handler",
-        Code={"ZipFile": zipped()},
-        Timeout=3,
-        Environment={"Variables": {"PLAYGROUND_DURATION": str(DURATION)}},
-    )
+    create_simulated(lam, name, timeout=3, duration=DURATION)
     preload(sqs, url, messages)
     started = time.monotonic()
     lam.create_event_source_mapping(
@@ -177,15 +165,7 @@ def cpu_seconds(pid: int) -> float:
 def idle_cost(stack, endpoint: str, count: int = 1_000) -> dict:
     lam = client("lambda", endpoint)
     name = f"idle-{uuid.uuid4().hex[:6]}"
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=ROLE,
-        Handler="index.handler",
-        Code={"ZipFile": zipped()},
-        Timeout=60,
-        Environment={"Variables": {"PLAYGROUND_DURATION": "60"}},
-    )
+    create_simulated(lam, name, timeout=60, duration=60)
     procs = dict(stack.procs)
     baseline = {n: cpu_seconds(procs[n].pid) for n in ("worker", "ticker")}
     time.sleep(10)
@@ -206,13 +186,7 @@ def idle_cost(stack, endpoint: str, count: int = 1_000) -> dict:
 
 def probe_peer(name: str) -> str:
     try:
-        endpoint = (
-            subprocess.run(
-                ["bash", str(PEERS), "start", name], capture_output=True, text=True, check=True
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        endpoint, stop = start_peer(name)
     except (subprocess.CalledProcessError, IndexError) as exc:
         return f"did not start: {exc}"
     try:
@@ -248,7 +222,7 @@ def probe_peer(name: str) -> str:
     except Exception as exc:  # what the peer answered is the result
         return f"{type(exc).__name__}: {str(exc)[:200]}"
     finally:
-        subprocess.run(["bash", str(PEERS), "stop", name], check=False, capture_output=True)
+        stop()
 
 
 def main() -> int:

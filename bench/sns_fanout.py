@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,9 +34,8 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from targets import start_ours, start_peer
 
-ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT.parent / "shared" / "tools" / "peers.sh"
 REGION = "us-east-1"
 FANOUTS = (1, 10, 100)
 
@@ -128,33 +126,6 @@ def measure(endpoint: str, n: int, tag: str, publishes: int, samples: int) -> di
     }
 
 
-def start_ours(workdir: Path):
-    sys.path.insert(0, str(ROOT))
-    from playground.stack import Stack, free_port
-
-    env = {
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "REDIS_URL": "",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret",
-        "LOG_LEVEL": "ERROR",
-        "PLAYGROUND_LOCAL_CREDENTIALS": "true",
-    }
-    stack = Stack(port=free_port(), workdir=workdir, env=env, quiet=True).start()
-    return stack.url, stack.stop
-
-
-def start_peer(name: str):
-    endpoint = (
-        subprocess.run(
-            ["bash", str(PEERS), "start", name], capture_output=True, text=True, check=True
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    return endpoint, lambda: subprocess.run(["bash", str(PEERS), "stop", name], check=False)
-
-
 def filter_cost(subscriptions: tuple[int, ...], publishes: int) -> dict[int, float]:
     """µs per filtered-out subscription per Publish, in-process (engine only)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -209,7 +180,8 @@ def main() -> int:
         try:
             if target == "ours":
                 (workdir / "ours").mkdir()
-                endpoint, stop = start_ours(workdir / "ours")
+                stack = start_ours(workdir / "ours")
+                endpoint, stop = stack.url, stack.stop
             else:
                 endpoint, stop = start_peer(target)
         except Exception as exc:  # a peer that does not start is reported, not fatal

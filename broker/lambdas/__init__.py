@@ -24,7 +24,8 @@ The life of a batch, each step a service here and a Celery task in `tasks.py`:
    Then END and REPORT are logged (§8).
 
 Modules: `functions` (create and configure), `mappings` (event source mappings and
-their pollers), `invocations` (the event, the run, its outcome and its log),
+their pollers), `filtering` (their FilterCriteria), `roles` (the execution role's
+SQS actions), `invocations` (the event, the run, its outcome and its log),
 `runtime` and `bootstrap` (running real code).
 """
 

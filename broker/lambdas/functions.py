@@ -134,6 +134,7 @@ def _check_function_config(
     timeout=None,
     memory_size=None,
     fail_when_body_contains=None,
+    report_failed_records=None,
     log_template=None,
     runtime=None,
     handler=None,
@@ -141,6 +142,10 @@ def _check_function_config(
     description=None,
     environment=None,
 ) -> None:
+    if report_failed_records is not None and not isinstance(report_failed_records, bool):
+        raise errors.InvalidParameterValueException(
+            "Report failed records must be true or false.", field="report_failed_records"
+        )
     if duration is not None and not _is_seconds(duration):
         raise errors.InvalidParameterValueException(
             "Duration must be a number of seconds from 0 to 86400.", field="duration"
@@ -362,7 +367,7 @@ def create_function(
         "log_template": log_template,
         **settings_from_environment(environment),
     }
-    _check_function_config(**{k: v for k, v in settings.items() if k != "report_failed_records"})
+    _check_function_config(**settings)
     if code:
         check_zip(code)
     _check_runnable(runtime=runtime, code=code, environment=environment)
@@ -435,7 +440,7 @@ def update_function(
         environment=environment,
     )
     from_env = settings_from_environment(environment)
-    _check_function_config(**{k: v for k, v in from_env.items() if k != "report_failed_records"})
+    _check_function_config(**from_env)
     if code is not None:
         check_zip(code)
     _check_runnable(

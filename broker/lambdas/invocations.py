@@ -19,10 +19,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from broker import errors, events, sqs
-from broker.lambdas import roles, runtime
+from broker.lambdas import filtering, roles, runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
 from broker.models import EventSourceMapping, Function, Invocation, Message
-from broker.sns import filters
 
 # A queued task that has not run within this many wall seconds is queued again
 # (a lost Celery message must not leave a batch running forever).
@@ -168,20 +167,23 @@ def running_count(mapping: EventSourceMapping) -> int:
     return Invocation.objects.filter(mapping=mapping, status=Invocation.Status.RUNNING).count()
 
 
+def _pollers_limit(mapping: EventSourceMapping) -> int:
+    """The most batches its pollers ever run: its MaximumConcurrency, else 1,000."""
+    return MAX_POLLERS if mapping.maximum_concurrency is None else mapping.maximum_concurrency
+
+
 def concurrency_cap(mapping: EventSourceMapping, *, now: float) -> int:
     """How many batches this mapping may have running at `now`: 5, plus 300 a minute
     of simulated time since a backlog began, up to its MaximumConcurrency or 1,000."""
-    limit = MAX_POLLERS if mapping.maximum_concurrency is None else mapping.maximum_concurrency
     pollers = INITIAL_POLLERS
     if mapping.scaling_since is not None:
         pollers += int((now - mapping.scaling_since) * SCALE_UP_PER_SECOND)
-    return min(limit, pollers)
+    return min(_pollers_limit(mapping), pollers)
 
 
 def note_backlog(mapping: EventSourceMapping, *, clock) -> None:
     """Messages wait while the pollers are at their cap: scaling up begins."""
-    limit = MAX_POLLERS if mapping.maximum_concurrency is None else mapping.maximum_concurrency
-    if mapping.scaling_since is not None or limit <= INITIAL_POLLERS:
+    if mapping.scaling_since is not None or _pollers_limit(mapping) <= INITIAL_POLLERS:
         return
     now = clock.now()
     if EventSourceMapping.objects.filter(pk=mapping.pk, scaling_since=None).update(
@@ -250,28 +252,6 @@ def _throttled(function: Function, reason: str, *, source: dict, clock) -> None:
         data={"reason": reason, "reserved_concurrency": function.reserved_concurrency, **source},
         clock=clock,
     )
-
-
-def _matching(mapping: EventSourceMapping, records: list[dict]) -> tuple[list, list]:
-    """(records the mapping's FilterCriteria let through, the others). The patterns
-    read a record as JSON, with its body parsed when it is JSON (lambda-sqs.md §1)."""
-    if not mapping.filter_criteria:
-        return records, []
-    from broker.lambdas.mappings import record_filters  # the parser lives with the settings
-
-    patterns = record_filters(mapping.filter_criteria)
-    kept, dropped = [], []
-    for record in records:
-        try:
-            body = json.loads(record["body"])
-        except (ValueError, RecursionError):
-            body = record["body"]
-        document = {**record, "body": body}
-        if any(filters.match(pattern, document).matched for pattern in patterns):
-            kept.append(record)
-        else:
-            dropped.append(record)
-    return kept, dropped
 
 
 def delete_records(queue, records: list[dict], *, actor: str, clock) -> int:
@@ -362,7 +342,7 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         _scale_down(mapping, clock=clock)
         return None
     event = sqs_event(queue, received)
-    kept, dropped = _matching(mapping, event["Records"])
+    kept, dropped = filtering.split(event["Records"], mapping.filter_criteria)
     if dropped:
         delete_records(queue, dropped, actor=f"lambda:{function.name} (filtered out)", clock=clock)
         events.record(
@@ -648,11 +628,14 @@ def finish_invocation(
     invocation.status, invocation.error, invocation.finished_at = status, error, finished_at
     invocation.response = response
     function, queue = invocation.function, invocation.queue
-    deleted = 0
     deleting = status == Invocation.Status.SUCCEEDED and queue is not None and bool(to_delete)
     delete_denied = deleting and not roles.allows(function, "sqs:DeleteMessage")
-    if deleting and not delete_denied:
-        deleted = delete_records(queue, to_delete, actor=f"lambda:{function.name}", clock=clock)
+    removed = to_delete if deleting and not delete_denied else []
+    deleted = (
+        delete_records(queue, removed, actor=f"lambda:{function.name}", clock=clock)
+        if removed
+        else 0
+    )
     if delete_denied:
         reason = (
             f"{function.name} processed it, but could not delete it: its execution role "
@@ -665,9 +648,7 @@ def finish_invocation(
     _explain_returns(
         invocation,
         records,
-        deleted_ids={record_message_id(r) for r in to_delete}
-        if deleting and not delete_denied
-        else set(),
+        deleted_ids={record_message_id(r) for r in removed},
         reason=reason,
         clock=clock,
     )

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from broker import errors, events, sqs
-from broker.lambdas import roles
+from broker.lambdas import filtering, roles
 from broker.lambdas.functions import validation_error as _validation
 from broker.lambdas.invocations import (
     NOTHING_MATCHED,
@@ -24,7 +24,6 @@ from broker.lambdas.invocations import (
     start_batch,
 )
 from broker.models import EventSourceMapping, Function, Invocation, Message, MessageGroup
-from broker.sns import filters
 
 MIN_BATCH, MAX_BATCH = 1, 10_000
 MAX_FIFO_BATCH = 10
@@ -33,8 +32,6 @@ MAX_BATCH_WITHOUT_WINDOW = 10
 MAX_WINDOW = 300
 
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1_000
-
-MAX_FILTERS = 5
 
 RESPONSE_TYPES = ("ReportBatchItemFailures",)
 
@@ -101,28 +98,7 @@ def _check_settings(
             field="function_response_types",
         )
     if filter_criteria is not None:
-        record_filters(filter_criteria)
-
-
-def record_filters(filter_criteria: dict) -> list[dict]:
-    """The patterns of FilterCriteria, parsed; InvalidParameterValueException as AWS
-    words it for one that is not a valid pattern."""
-    invalid = errors.InvalidParameterValueException(
-        "Invalid filter pattern definition.", field="filter_criteria"
-    )
-    found = filter_criteria.get("Filters") if isinstance(filter_criteria, dict) else None
-    if not isinstance(found, list) or len(found) > MAX_FILTERS:
-        raise invalid
-    patterns = []
-    for item in found:
-        text = item.get("Pattern") if isinstance(item, dict) else None
-        if not isinstance(text, str) or len(text) > 4096:
-            raise invalid
-        try:
-            patterns.append(filters.parse(text, scope="MessageBody"))
-        except filters.PolicyError:
-            raise invalid from None
-    return patterns
+        filtering.patterns(filter_criteria)
 
 
 def _check_visibility(queue, function: Function) -> None:
