@@ -441,6 +441,12 @@ class Function(models.Model):
     role_actions = models.JSONField(null=True, blank=True)
     # None: unreserved, it shares the account's pool; 0 throttles every invocation.
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # The workspace database (by name) the simulated code writes each record to.
+    database = models.CharField(max_length=64, blank=True)
+    # Records handed to it again by a trigger, and of those the ones it had already
+    # processed once (their batch failed, or their delete did): the seed's "4 of 6".
+    records_again = models.PositiveBigIntegerField(default=0)
+    records_redone = models.PositiveBigIntegerField(default=0)
     modified_at = models.FloatField(default=0.0, help_text="Simulated epoch seconds.")
     created = models.DateTimeField(auto_now_add=True)
 
@@ -456,6 +462,37 @@ class Function(models.Model):
     @property
     def arn(self) -> str:
         return arns.function(self.workspace, self.name)
+
+
+class Database(models.Model):
+    """A database outside AWS that functions write to: its capacity, its latency, and
+    whether it is up (the seed's "database down for five minutes")."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="databases")
+    name = models.CharField(max_length=64)
+    capacity = models.PositiveIntegerField(default=100, help_text="Writes per simulated second.")
+    latency = models.FloatField(default=0.01, help_text="Simulated seconds per write.")
+    down = models.BooleanField(default=False)
+    # While down: the simulated instant it comes back, None until switched on again.
+    down_until = models.FloatField(null=True, blank=True)
+    # The writes taken in simulated second `second` (whole seconds), against capacity.
+    second = models.BigIntegerField(default=0)
+    used = models.PositiveIntegerField(default=0)
+    writes = models.PositiveBigIntegerField(default=0)
+    refused = models.PositiveBigIntegerField(default=0)  # writes it could not take
+    created_at = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="database_name_unique"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_down(self, now: float) -> bool:
+        return self.down and (self.down_until is None or now < self.down_until)
 
 
 class EventSourceMapping(models.Model):

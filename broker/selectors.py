@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from broker import arns, errors, events, sqs
 from broker.kms import encryption
 from broker.models import (
+    Database,
     Event,
     EventSourceMapping,
     Function,
@@ -72,9 +73,9 @@ class QueueOverview:
 class Edge:
     """A connection of the pipeline, between domain objects (a page draws it)."""
 
-    source: Queue | Topic | None  # None: the producer (your code, the console)
-    target: Queue | Function | Inbox
-    kind: str  # "send", "trigger", "redrive", "subscription"
+    source: Queue | Topic | Function | None  # None: the producer (your code, the console)
+    target: Queue | Function | Inbox | Database
+    kind: str  # "send", "trigger", "redrive", "subscription", "writes"
     enabled: bool = True
 
 
@@ -86,11 +87,22 @@ class FunctionOverview:
     failing_polls: list[EventSourceMapping]  # its triggers whose poller cannot receive
 
 
+@dataclass(frozen=True)
+class DatabaseOverview:
+    database: Database
+    down: bool  # now, on the workspace clock
+
+    @property
+    def latency_ms(self) -> float:
+        return self.database.latency * 1000
+
+
 @dataclass
 class Pipeline:
     queues: list[QueueOverview] = field(default_factory=list)  # not a DLQ of anything
     dead_letter_queues: list[QueueOverview] = field(default_factory=list)
     functions: list[FunctionOverview] = field(default_factory=list)
+    databases: list[DatabaseOverview] = field(default_factory=list)
     mappings: list[EventSourceMapping] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     inboxes: list[Inbox] = field(default_factory=list)
@@ -174,6 +186,11 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
     result.mappings = mappings(workspace)
     for m in result.mappings:
         result.edges.append(Edge(m.queue, m.function, "trigger", m.enabled))
+    result.databases = [DatabaseOverview(d, d.is_down(now)) for d in databases(workspace)]
+    databases_by_name = {o.database.name: o.database for o in result.databases}
+    for o in result.functions:
+        if o.function.database in databases_by_name:
+            result.edges.append(Edge(o.function, databases_by_name[o.function.database], "writes"))
     return result
 
 
@@ -255,6 +272,20 @@ def functions_named(workspace: Workspace, names) -> list[Function]:
 
 def queues(workspace: Workspace) -> list[Queue]:
     return list(Queue.objects.filter(workspace=workspace))
+
+
+def databases(workspace: Workspace) -> list[Database]:
+    return list(Database.objects.filter(workspace=workspace).select_related("workspace"))
+
+
+def database(workspace: Workspace, name: str) -> Database | None:
+    return Database.objects.filter(workspace=workspace, name=name).first()
+
+
+def databases_written_by(workspace: Workspace, functions) -> list[Database]:
+    """The databases these functions write to (the nodes their runs change)."""
+    names = {f.database for f in functions if f.database}
+    return list(Database.objects.filter(workspace=workspace, name__in=names)) if names else []
 
 
 def functions(workspace: Workspace) -> list[Function]:

@@ -168,6 +168,11 @@ class FunctionConfigForm(forms.Form):
     log_template = forms.CharField(
         label="Log line", initial="Processing message: {body}", max_length=512
     )
+    database = forms.ChoiceField(
+        label="Writes to database",
+        required=False,
+        help_text="One write per record: a database that is down or full fails the batch.",
+    )
 
     SETTINGS = (
         "duration",
@@ -175,7 +180,16 @@ class FunctionConfigForm(forms.Form):
         "fail_when_body_contains",
         "report_failed_records",
         "log_template",
+        "database",
     )
+
+    def __init__(self, *args, database_names: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(database_names)
+        current = self.initial.get("database")
+        if current and current not in names:  # named, then deleted: still a choice
+            names.append(current)
+        self.fields["database"].choices = [("", "none")] + [(n, n) for n in names]
 
     def config(self) -> dict:
         return {k: self.cleaned_data[k] for k in self.SETTINGS}
@@ -190,6 +204,21 @@ class CreateFunctionForm(FunctionConfigForm):
         kwargs.setdefault("auto_id", "function_%s")
         super().__init__(*args, **kwargs)
         suggest_name(self, function_names, blank=blank_name)
+
+
+class CreateDatabaseForm(forms.Form):
+    name = forms.CharField(max_length=64, initial="orders-db")
+    capacity = forms.IntegerField(
+        label="Capacity (writes/s)", initial=100, help_text="Writes it takes a simulated second."
+    )
+    latency = forms.FloatField(
+        label="Latency (s)", initial=0.01, help_text="Each write adds this to a run."
+    )
+
+    def __init__(self, *args, database_names: list[str] = (), blank_name: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "database_%s")
+        super().__init__(*args, **kwargs)
+        suggest_name(self, database_names, blank=blank_name)
 
 
 class TriggerSettingsForm(forms.Form):

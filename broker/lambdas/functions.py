@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 
 from broker import errors, events
 from broker.models import Function
+from broker.pipeline import databases
 
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -92,6 +93,7 @@ SETTINGS_FROM_ENV = {
     "PLAYGROUND_FAIL_WHEN_BODY_CONTAINS": "fail_when_body_contains",
     "PLAYGROUND_LOG_TEMPLATE": "log_template",
     "PLAYGROUND_REPORT_FAILED_RECORDS": "report_failed_records",
+    "PLAYGROUND_DATABASE": "database",
 }
 
 
@@ -136,12 +138,18 @@ def _check_function_config(
     fail_when_body_contains=None,
     report_failed_records=None,
     log_template=None,
+    database=None,
     runtime=None,
     handler=None,
     role=None,
     description=None,
     environment=None,
 ) -> None:
+    if database is not None and database != "" and not databases.NAME_RE.match(database):
+        raise errors.InvalidParameterValueException(
+            "The database is named by 1 to 64 letters, digits, hyphens or underscores.",
+            field="database",
+        )
     if report_failed_records is not None and not isinstance(report_failed_records, bool):
         raise errors.InvalidParameterValueException(
             "Report failed records must be true or false.", field="report_failed_records"
@@ -318,6 +326,7 @@ def describe_function(function: Function) -> dict:
         "fail_when_body_contains": function.fail_when_body_contains,
         "report_failed_records": function.report_failed_records,
         "log_template": function.log_template,
+        "database": function.database,
     }
 
 
@@ -332,6 +341,7 @@ def create_function(
     fail_when_body_contains: str = "",
     report_failed_records: bool = False,
     log_template: str = "Processing message: {body}",
+    database: str = "",
     runtime: str = DEFAULT_RUNTIME,
     handler: str = "index.handler",
     role: str = "",
@@ -354,6 +364,7 @@ def create_function(
         memory_size=memory_size,
         fail_when_body_contains=fail_when_body_contains,
         log_template=log_template,
+        database=database,
         runtime=runtime,
         handler=handler,
         role=role,
@@ -365,6 +376,7 @@ def create_function(
         "fail_when_body_contains": fail_when_body_contains,
         "report_failed_records": bool(report_failed_records),
         "log_template": log_template,
+        "database": database,
         **settings_from_environment(environment),
     }
     _check_function_config(**settings)
@@ -414,6 +426,7 @@ def update_function(
     fail_when_body_contains: str | None = None,
     report_failed_records: bool | None = None,
     log_template: str | None = None,
+    database: str | None = None,
     runtime: str | None = None,
     handler: str | None = None,
     role: str | None = None,
@@ -433,6 +446,7 @@ def update_function(
         memory_size=memory_size,
         fail_when_body_contains=fail_when_body_contains,
         log_template=log_template,
+        database=database,
         runtime=runtime,
         handler=handler,
         role=role,
@@ -455,6 +469,7 @@ def update_function(
         "fail_when_body_contains": fail_when_body_contains,
         "report_failed_records": report_failed_records,
         "log_template": log_template,
+        "database": database,
         "runtime": runtime,
         "handler": handler,
         "role": role,

@@ -16,12 +16,13 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from broker import errors, events, sqs
 from broker.lambdas import filtering, roles, runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
-from broker.models import EventSourceMapping, Function, Invocation, Message
+from broker.models import Event, EventSourceMapping, Function, Invocation, Message
+from broker.pipeline import databases
 
 # A queued task that has not run within this many wall seconds is queued again
 # (a lost Celery message must not leave a batch running forever).
@@ -355,15 +356,49 @@ def start_batch(mapping_pk: int, *, clock) -> Invocation | None:
         )
     if not kept:
         return NOTHING_MATCHED
+    again, redone = _count_again(function, kept)
     return _start(
         function,
         {"Records": kept},
         workspace=queue.workspace,
         mapping=mapping,
         queue=queue,
-        source={"queue": queue.name, "mapping": str(mapping.uuid)},
+        source={
+            "queue": queue.name,
+            "mapping": str(mapping.uuid),
+            "again": again,
+            "redone": redone,
+        },
         clock=clock,
     )
+
+
+def _count_again(function: Function, records: list[dict]) -> tuple[int, int]:
+    """Count on the function the records handed to it again, and of those the ones it
+    had processed before (a `message.batch_failed` said so): work done twice."""
+    again = [
+        r["messageId"]
+        for r in records
+        if int(r["attributes"].get("ApproximateReceiveCount", "1")) > 1
+    ]
+    if not again:
+        return 0, 0
+    redone = (
+        Event.objects.filter(
+            workspace_id=function.workspace_id,
+            message_id__in=again,
+            kind="message.batch_failed",
+            data__processed=True,
+        )
+        .values("message_id")
+        .distinct()
+        .count()
+    )
+    Function.objects.filter(pk=function.pk).update(
+        records_again=F("records_again") + len(again),
+        records_redone=F("records_redone") + redone,
+    )
+    return len(again), redone
 
 
 def start_event_invocation(function, event: dict, *, source: str, clock) -> Invocation:
@@ -450,7 +485,12 @@ def _start(
         # a worker that stopped mid-run: the timeout and grace, in simulated seconds.
         runs_for = (function.timeout + runtime.GRACE) * max(getattr(clock, "speed", 1.0), 1.0)
     else:
-        runs_for = min(function.duration, function.timeout)
+        if function.database:
+            # Each record is one write, and the writes take the database's latency.
+            config["write_seconds"] = databases.latency(
+                workspace, function.database, records=len(event_records(event)) or 1
+            )
+        runs_for = min(function.duration + config.get("write_seconds", 0.0), function.timeout)
     invocation = Invocation.objects.create(
         workspace_id=workspace.pk,
         function=function,
@@ -512,7 +552,7 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
             lines=[f"[ERROR] Runtime.ExitError: {message}"],
             duration=ran_for,
         )
-    if config["duration"] > config["timeout"]:
+    if config["duration"] + config.get("write_seconds", 0.0) > config["timeout"]:
         error = f"Task timed out after {config['timeout']:.2f} seconds"
         line = f"{iso(invocation.ends_at)} {invocation.request_id} {error}"
         returned = {
@@ -522,17 +562,40 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
         return runtime.Outcome(Invocation.Status.TIMED_OUT, returned, error, [line], ran_for)
     needle = config["fail_when_body_contains"]
     failing = [i for i, r in enumerate(records) if needle and needle in record_body(r)]
-    if failing and config.get("report_failed_records"):
-        if invocation.queue is not None and invocation.queue.is_fifo:
-            # Order within a group: the first failure and everything after it (§4.1).
-            failing = list(range(failing[0], len(records)))
+    reports = bool(failing) and config.get("report_failed_records")
+    if failing and (not reports or (invocation.queue is not None and invocation.queue.is_fifo)):
+        # The code goes through the records in order and stops at the first failure
+        # (and on FIFO reports it and every record after it, to keep the order, §4.1).
+        failing = list(range(failing[0], len(records)))
+    done = [r for i, r in enumerate(records) if i not in failing]
+    if config.get("database"):
+        error = databases.write(
+            invocation.workspace,
+            config["database"],
+            records=len(done) if records else 1,
+            now=invocation.ends_at,
+        )
+        if error:
+            returned = {
+                "errorMessage": error.split(": ", 1)[1],
+                "errorType": "DatabaseError",
+                "requestId": invocation.request_id,
+                "stackTrace": [],
+            }
+            return runtime.Outcome(
+                Invocation.Status.FAILED, returned, error, [f"[ERROR] {error}"], ran_for
+            )
+    processed = tuple(record_message_id(r) for r in done)
+    if reports:
         ids = [record_message_id(records[i]) for i in failing]
         returned = {"batchItemFailures": [{"itemIdentifier": i} for i in ids]}
         line = (
             f'[WARNING] {len(failing)} of {len(records)} records contain "{needle}": '
             "returned as batchItemFailures"
         )
-        return runtime.Outcome(Invocation.Status.SUCCEEDED, returned, "", [line], ran_for)
+        return runtime.Outcome(
+            Invocation.Status.SUCCEEDED, returned, "", [line], ran_for, processed=processed
+        )
     if failing:
         where = f"record {failing[0] + 1} of {len(records)}" if len(records) > 1 else "body"
         error = f'Exception: {where} contains "{needle}"'
@@ -543,9 +606,14 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
             "stackTrace": [],
         }
         return runtime.Outcome(
-            Invocation.Status.FAILED, returned, error, [f"[ERROR] {error}"], ran_for
+            Invocation.Status.FAILED,
+            returned,
+            error,
+            [f"[ERROR] {error}"],
+            ran_for,
+            processed=processed,
         )
-    return runtime.Outcome(Invocation.Status.SUCCEEDED, None, "", [], ran_for)
+    return runtime.Outcome(Invocation.Status.SUCCEEDED, None, "", [], ran_for, processed=processed)
 
 
 def item_failures(returned, records: list[dict]) -> list[str] | None:
@@ -624,6 +692,7 @@ def finish_invocation(
         status=status, error=error, finished_at=finished_at, response=response
     )
     if not claimed:
+        transaction.set_rollback(True)  # another caller finished it: undo our writes
         return False
     invocation.status, invocation.error, invocation.finished_at = status, error, finished_at
     invocation.response = response
@@ -649,6 +718,9 @@ def finish_invocation(
         invocation,
         records,
         deleted_ids={record_message_id(r) for r in removed},
+        processed_ids={record_message_id(r) for r in records}
+        if delete_denied
+        else set(outcome.processed),
         reason=reason,
         clock=clock,
     )
@@ -695,9 +767,12 @@ def finish_invocation(
     return True
 
 
-def _explain_returns(invocation, records, *, deleted_ids, reason: str, clock) -> None:
+def _explain_returns(
+    invocation, records, *, deleted_ids, processed_ids, reason: str, clock
+) -> None:
     """Say on each message of a trigger's batch that was not deleted why it will come
-    back (`message.batch_failed`), one INSERT for the batch."""
+    back (`message.batch_failed`), and whether the function had processed it (it will
+    be processed again), one INSERT for the batch."""
     if invocation.queue_id is None:
         return
     back = [r for r in records if record_message_id(r) not in deleted_ids]
@@ -712,7 +787,11 @@ def _explain_returns(invocation, records, *, deleted_ids, reason: str, clock) ->
                 "queue": invocation.queue.name,
                 "message_id": record_message_id(r),
                 "subject": events.subject("function", function),
-                "data": {"request_id": invocation.request_id, "reason": reason},
+                "data": {
+                    "request_id": invocation.request_id,
+                    "reason": reason,
+                    "processed": record_message_id(r) in processed_ids,
+                },
             }
             for r in back
         ],
@@ -723,8 +802,6 @@ def _explain_returns(invocation, records, *, deleted_ids, reason: str, clock) ->
 def log_tail(invocation: Invocation, *, limit: int = 4096) -> str:
     """The invocation's log lines as CloudWatch holds them, the last `limit` bytes
     (Invoke's `LogType: Tail`)."""
-    from broker.models import Event
-
     lines = Event.objects.filter(
         workspace_id=invocation.workspace_id,
         kind="function.logged",

@@ -48,6 +48,9 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
     duration: float = 0.0  # seconds
     memory_used: int | None = None  # MB
+    # The message ids of the records it finished, when known (simulated code): a
+    # failed batch brings them back to be processed again.
+    processed: tuple[str, ...] = ()
 
 
 def enabled() -> bool:

@@ -8,14 +8,14 @@ the pulses all come from `node_id`.
 from __future__ import annotations
 
 from broker import selectors
-from broker.models import Function, Inbox, Queue, Topic
+from broker.models import Database, Function, Inbox, Queue, Topic
 
 PRODUCER = "node-producer"
 
 
-def node_id(resource: Queue | Function | Topic | Inbox | None) -> str:
-    """`queue-3`, `function-7`, `topic-2`, `inbox-4`; None is the producer (your code, the
-    console)."""
+def node_id(resource: Queue | Function | Topic | Inbox | Database | None) -> str:
+    """`queue-3`, `function-7`, `topic-2`, `inbox-4`, `database-1`; None is the producer
+    (your code, the console)."""
     if resource is None:
         return PRODUCER
     if isinstance(resource, Queue):
@@ -26,6 +26,8 @@ def node_id(resource: Queue | Function | Topic | Inbox | None) -> str:
         return f"topic-{resource.pk}"
     if isinstance(resource, Inbox):
         return f"inbox-{resource.pk}"
+    if isinstance(resource, Database):
+        return f"database-{resource.pk}"
     raise TypeError(f"no node for {resource!r}")
 
 

@@ -39,12 +39,16 @@ def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
     queue_names = [q.name for q in selectors.queues(workspace)]
     function_names = [f.name for f in selectors.functions(workspace)]
     topic_names = list(selectors.topics_by_name(workspace))
+    database_names = [d.name for d in selectors.databases(workspace)]
     return {
         "workspace": workspace,
         "topic_form": forms.CreateTopicForm(topic_names=topic_names, blank_name=created),
         "queue_form": forms.CreateQueueForm(queue_names=queue_names, blank_name=created),
         "function_form": forms.CreateFunctionForm(
-            function_names=function_names, blank_name=created
+            function_names=function_names, database_names=database_names, blank_name=created
+        ),
+        "database_form": forms.CreateDatabaseForm(
+            database_names=database_names, blank_name=created
         ),
         "trigger_form": forms.AddTriggerForm(
             queue_names=queue_names, function_names=function_names
@@ -94,8 +98,12 @@ def changes(workspace: Workspace, key: str, new: list[Event], *, now: float, upd
     else:
         parts.extend(_queue_cards(workspace, new, now=now))
         names = {_function_name(e) for e in new if kind(e).about == "invocation"}
-        for function in selectors.functions_named(workspace, names):
+        functions = selectors.functions_named(workspace, names)
+        for function in functions:
             parts.append(_function_node(workspace, function))
+        # A run writes to its function's database: its counters change.
+        for database in selectors.databases_written_by(workspace, functions):
+            parts.append(database_node(workspace, database, now=now))
     if any(kind(e).service == "kms" for e in new):
         parts.extend(_kms_changes(workspace))
     calls = [e for e in new if e.kind == "api.call"][-API_FEED_LIMIT:]
@@ -137,6 +145,16 @@ def _function_node(workspace: Workspace, function: Function) -> str:
     return render(
         "workspace.html#function-node",
         {"workspace": workspace, "f": selectors.function_overview(function)},
+    )
+
+
+def database_node(workspace: Workspace, database, *, now: float) -> str:
+    return render(
+        "workspace.html#database-node",
+        {
+            "workspace": workspace,
+            "d": selectors.DatabaseOverview(database, database.is_down(now)),
+        },
     )
 
 

@@ -26,7 +26,12 @@ def _function(ws, name):
 
 def _config_form(function, data=None):
     initial = {k: getattr(function, k) for k in forms.FunctionConfigForm.SETTINGS}
-    return forms.FunctionConfigForm(data, initial=initial, auto_id="config_%s")
+    return forms.FunctionConfigForm(
+        data,
+        initial=initial,
+        auto_id="config_%s",
+        database_names=[d.name for d in selectors.databases(function.workspace)],
+    )
 
 
 def _role_actions(function) -> list[tuple[str, bool]]:

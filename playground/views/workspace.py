@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from broker import arns, errors, kms, lambdas, selectors, sqs, workspaces
 from broker import clock as clocks
+from broker.pipeline import databases
 from playground import forms, pages
 from playground.pages import common
 from playground.pages import workspace as page
@@ -189,7 +190,9 @@ def redirect_to_workspace(ws) -> HttpResponse:
 @require_POST
 def create_function(request, slug):
     ws = workspace_or_404(request, slug)
-    form = forms.CreateFunctionForm(request.POST)
+    form = forms.CreateFunctionForm(
+        request.POST, database_names=[d.name for d in selectors.databases(ws)]
+    )
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -291,3 +294,60 @@ def _update_trigger(request, ws, mapping, *, clock):
         {"workspace": ws, "m": mapping, "trigger_error": error},
         status=422 if error else 200,
     )
+
+
+@require_POST
+def create_database(request, slug):
+    ws = workspace_or_404(request, slug)
+    names = [d.name for d in selectors.databases(ws)]
+    form = forms.CreateDatabaseForm(request.POST, database_names=names)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            database = databases.create_database(
+                ws,
+                data["name"],
+                capacity=data["capacity"],
+                latency=data["latency"],
+                clock=clocks.for_workspace(ws),
+            )
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err)
+        else:
+            return render(
+                request,
+                f"{PAGE}#create-database-form",
+                {
+                    **page.forms_context(ws, created=True),
+                    "note": f"Database {database.name} is up.",
+                },
+            )
+    return render(
+        request,
+        f"{PAGE}#create-database-form",
+        {**page.forms_context(ws), "database_form": form},
+        status=422,
+    )
+
+
+@require_POST
+def database(request, slug, name):
+    """A database node's buttons: down for five minutes, off, back up, or delete."""
+    ws = workspace_or_404(request, slug)
+    db = selectors.database(ws, name)
+    if db is None:
+        raise Http404("No such database.")
+    clock = clocks.for_workspace(ws)
+    action = request.POST.get("action")
+    if action == "delete":
+        databases.delete_database(db, clock=clock)
+        return HttpResponse("")
+    if action == "down_for":
+        databases.set_down(db, seconds=databases.DOWN_FOR, clock=clock)
+    elif action == "down":
+        databases.set_down(db, clock=clock)
+    elif action == "up":
+        databases.set_up(db, clock=clock)
+    else:
+        return HttpResponse("Unknown action.", status=400)
+    return HttpResponse(page.database_node(ws, db, now=clock.now()))

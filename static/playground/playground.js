@@ -56,7 +56,7 @@
     svg.setAttribute("height", box.height);
     svg.setAttribute("viewBox", "0 0 " + box.width + " " + box.height);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
-    svg.insertAdjacentHTML("afterbegin", "<defs>" + ["send", "trigger", "redrive", "subscription"].map(function (k) {
+    svg.insertAdjacentHTML("afterbegin", "<defs>" + ["send", "trigger", "redrive", "subscription", "writes"].map(function (k) {
       return '<marker id="arrow-' + k + '" class="arrow-' + k + '" viewBox="0 0 10 10" refX="9" refY="5" ' +
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker>';
     }).join("") + "</defs>");

@@ -429,6 +429,8 @@ def test_log_lines_follow_the_cloudwatch_format(workspace, clock):
         "ends_at": invocation.ends_at,
         "queue": queue.name,
         "mapping": str(invocation.mapping.uuid),
+        "again": 0,  # records handed over before
+        "redone": 0,  # of those, records it had processed before
     }
 
 

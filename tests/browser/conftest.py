@@ -128,6 +128,7 @@ class Workspace:
         timeout: int,
         fail_when_body_contains: str = "",
         report_failed_records: bool = False,
+        database: str = "",
     ) -> None:
         page = self.page
         page.fill("#function_name", name)
@@ -136,6 +137,11 @@ class Workspace:
         page.fill("#function_fail_when_body_contains", fail_when_body_contains)
         if report_failed_records:
             page.check("#function_report_failed_records")
+        if database:
+            # The choice arrives over the live socket once the database exists.
+            option = page.locator(f'#function_database option[value="{database}"]')
+            expect(option).to_be_attached(timeout=LIVE)
+            page.select_option("#function_database", database)
         page.click("#create-function-form button[type=submit]")
         expect(page.locator("#create-function-form .note")).to_have_text(
             f"Function {name} is ready."

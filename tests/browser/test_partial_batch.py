@@ -51,6 +51,11 @@ def test_four_of_six_succeed(workspace_page, screenshot, reports):
         expect(poison.locator("li.tl-batch_failed")).to_contain_text(
             "reported in batchItemFailures by consumer"
         )
+        # Only the two poison records come back: nothing is processed twice.
+        ws.set_speed("10")
+        again = function_page.locator("#processed-again")
+        expect(again.locator('[data-count="again"]')).to_have_text("2", timeout=SLOW)
+        expect(again.locator('[data-count="redone"]')).to_have_text("0")
     else:
         expect(first.locator(".error")).to_contain_text('record 5 of 6 contains "poison"')
         for page in (good, poison):
@@ -61,6 +66,9 @@ def test_four_of_six_succeed(workspace_page, screenshot, reports):
         ws.set_speed("10")
         expect(good.locator("li.tl-received")).to_have_count(2, timeout=SLOW)
         expect(good.locator("li.tl-received").nth(1)).to_contain_text("receive #2")
+        again = function_page.locator("#processed-again")
+        expect(again.locator('[data-count="redone"]')).to_have_text("4", timeout=LIVE)
+        expect(again).to_contain_text("4 records processed again after they had succeeded")
     case = "reported" if reports else "whole-batch"
     screenshot(function_page, f"{case}-function")
     screenshot(poison, f"{case}-poison-timeline")

@@ -561,3 +561,64 @@ def test_message_page_shows_ciphertext_at_rest_and_plaintext_to_the_owner(
     ciphertext = html[html.index('id="ciphertext">') :]
     assert "4111" not in ciphertext[:300]
     assert "SqsManagedSseEnabled" in html
+
+
+def test_a_database_is_created_and_a_function_writes_to_it(visitor, own_workspace, ws_clock):
+    url = f"/w/{own_workspace.slug}/databases/"
+    created = visitor.post(url, {"name": "orders-db", "capacity": "50", "latency": "0.02"})
+    assert created.status_code == 200
+    assert "Database orders-db is up." in created.content.decode()
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/functions/",
+        {
+            "name": "writer",
+            "duration": "1",
+            "timeout": "3",
+            "log_template": "Processing message: {body}",
+            "database": "orders-db",
+        },
+    )
+    assert response.status_code == 200
+    assert own_workspace.functions.get().database == "orders-db"
+    page = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    database = own_workspace.databases.get()
+    assert f'id="database-{database.pk}"' in page
+    assert f'data-to="database-{database.pk}" data-kind="writes"' in page
+
+
+def test_nonsense_database_settings_are_shown_next_to_the_field(visitor, own_workspace):
+    url = f"/w/{own_workspace.slug}/databases/"
+    response = visitor.post(url, {"name": "orders-db", "capacity": "0", "latency": "0.01"})
+    assert response.status_code == 422
+    assert 'id="database_capacity_error"' in response.content.decode()
+    response = visitor.post(url, {"name": "bad name!", "capacity": "5", "latency": "0.01"})
+    assert 'id="database_name_error"' in response.content.decode()
+    assert not own_workspace.databases.exists()
+
+
+def test_a_database_goes_down_for_five_minutes_comes_back_and_is_deleted(
+    visitor, own_workspace, ws_clock
+):
+    from broker.pipeline import databases
+
+    db = databases.create_database(own_workspace, "orders-db", clock=ws_clock)
+    url = f"/w/{own_workspace.slug}/databases/orders-db/"
+    down = visitor.post(url, {"action": "down_for"})
+    assert "Down until" in down.content.decode()
+    db.refresh_from_db()
+    assert db.down_until == pytest.approx(ws_clock.now() + 300, abs=5)
+    up = visitor.post(url, {"action": "up"})
+    assert "Down for 5 minutes" in up.content.decode()
+    assert visitor.post(url, {"action": "explode"}).status_code == 400
+    assert visitor.post(url, {"action": "delete"}).status_code == 200
+    assert not own_workspace.databases.exists()
+
+
+def test_another_workspace_cannot_take_a_database_down(visitor, own_workspace, ws_clock):
+    from broker.pipeline import databases
+
+    other = workspaces.create_workspace()
+    databases.create_database(other, "orders-db", clock=ws_clock)
+    response = visitor.post(f"/w/{other.slug}/databases/orders-db/", {"action": "down"})
+    assert response.status_code == 404
+    assert not other.databases.get().down
