@@ -21,7 +21,7 @@ from functools import partial
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from broker import wakeup
+from broker import costs, wakeup
 from broker.models import Event
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ KINDS = _declare(
     Kind("inbox.updated", "sns", "inbox", structural=True),
     Kind("account.sms_changed", "sns", "account"),
     Kind("account.strictness_changed", "playground", "account"),
+    Kind("account.costs_reset", "playground", "account"),
     Kind("function.created", "lambda", "function", structural=True),
     Kind("function.updated", "lambda", "function", structural=True),
     Kind("function.deleted", "lambda", "function", structural=True),
@@ -208,9 +209,12 @@ def summarize(event: Event) -> dict:
 def publish(workspace_id: int, summary: list[dict], total: int) -> None:
     """Hand one committed batch of events to this process's publisher thread.
 
-    Never blocks the caller: an API request or a task must not wait for Redis to
-    tell browsers about what it did.
+    Never blocks the caller on the push: an API request or a task must not wait for
+    Redis to tell browsers about what it did. The usage counts the transaction made
+    are written first (one pipeline, `broker/costs.py`), so a page redrawn for these
+    events shows what they cost.
     """
+    costs.flush()
     message = {"type": "broker.events", "events": summary, "total": total}
     # Round-trip through JSON so an unserialisable event fails here, loudly.
     json.dumps(message)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from broker import clock as clocks
-from broker import events
+from broker import costs, events
 from broker.models import Workspace
 
 LOCAL_SECRET = "test"
@@ -40,8 +40,9 @@ def _new_account_id() -> str:
 
 
 def create_workspace(*, account_id: str | None = None, local_convention: bool = False) -> Workspace:
-    """A new workspace with fresh credentials and a clock at ×1 starting now."""
-    return Workspace.objects.create(
+    """A new workspace with fresh credentials and a clock at ×1 starting now, and its
+    first run of usage counts (`broker/costs.py`)."""
+    workspace = Workspace.objects.create(
         slug=secrets.token_urlsafe(12),
         account_id=account_id or _new_account_id(),
         region=settings.PLAYGROUND_REGION,
@@ -55,6 +56,9 @@ def create_workspace(*, account_id: str | None = None, local_convention: bool = 
         ),
         **clocks.start_anchor(),
     )
+    # Also zeroes counts left under this id by a workspace whose creation rolled back.
+    costs.start_run(workspace, now=clocks.for_workspace(workspace).now())
+    return workspace
 
 
 @transaction.atomic

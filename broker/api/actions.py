@@ -28,6 +28,7 @@ class Call:
     action: str = ""  # the action called, for FIFO call quotas
     signature_version: int = 4  # 2 for an old SigV2-signed query request
     queue_name: str = ""  # for the API feed
+    payload_bytes: int = 0  # what a send carries: billed per 64 KB chunk (broker/costs.py)
     summary: dict = field(default_factory=dict)  # key parameters for the API feed
 
     def queue_url(self, queue) -> str:
@@ -124,10 +125,12 @@ def _body(params: dict) -> str | None:
 
 def send_message(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
+    body, attributes = _body(params), p.message_attributes(params.get("MessageAttributes"))
+    call.payload_bytes = sqs.payload_size({"MessageBody": body, "MessageAttributes": attributes})
     sent = sqs.send_message(
         queue,
-        body=_body(params),
-        attributes=p.message_attributes(params.get("MessageAttributes")),
+        body=body,
+        attributes=attributes,
         system_attributes=p.message_attributes(
             params.get("MessageSystemAttributes"), "MessageSystemAttributes"
         ),
@@ -173,6 +176,7 @@ def send_message_batch(call: Call, params: dict) -> dict:
         for e in raw
     ]
     call.summary["entries"] = len(entries)
+    call.payload_bytes = sum(sqs.payload_size(e) for e in entries)
     result = sqs.send_message_batch(queue, entries, sender=call.actor, clock=call.clock)
     return {
         "Successful": [{"Id": entry_id, **_sent(sent)} for entry_id, sent in result.successful],

@@ -33,7 +33,7 @@ from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
 
 from broker import clock as clocks
-from broker import errors, events, lambdas, sqs, wakeup, workspaces
+from broker import costs, errors, events, lambdas, sqs, wakeup, workspaces
 from broker.api import (
     actions,
     lambda_actions,
@@ -340,6 +340,13 @@ class _Request:
         """Store the `api.call` event of this request (inside the caller's transaction)."""
         if self.workspace is None:
             return
+        if self.call is not None:  # authenticated: it reached the service, AWS bills it
+            costs.api_request(
+                self.workspace,
+                self.service.name,
+                queue_name=self.call.queue_name,
+                payload_bytes=self.call.payload_bytes,
+            )
         data = {
             "action": self.action,
             "protocol": self.protocol,

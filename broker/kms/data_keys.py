@@ -19,7 +19,7 @@ import hashlib
 
 from django.db.models import Count
 
-from broker import events
+from broker import costs, events
 from broker.kms import keys
 from broker.models import CachedDataKey, KmsKey, Queue
 
@@ -101,6 +101,8 @@ def _remember(queue: Queue, key: KmsKey, principal: str, use: str, wrapped: str,
         digest=_digest(wrapped),
         expires_at=until,
     )
+    # A new data key is GenerateDataKey, then a Decrypt to check it (`requests_by_key`).
+    costs.add(queue.workspace_id, kms_requests=2 if use == ENCRYPT else 1)
     kind = "key.data_key_generated" if use == ENCRYPT else "key.data_key_decrypted"
     events.record(
         queue.workspace,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.db.models import F, Q
 
-from broker import errors, events, sqs
+from broker import costs, errors, events, sqs
 from broker.lambdas import filtering, roles, runtime
 from broker.lambdas.functions import ACCOUNT_CONCURRENCY, describe_function
 from broker.models import Event, EventSourceMapping, Function, Invocation, Message
@@ -267,6 +267,7 @@ def delete_records(queue, records: list[dict], *, actor: str, clock) -> int:
             actor=actor,
             clock=clock,
         )
+        costs.poller_delete(queue, len(chunk))
         deleted += len(result.successful)
     return deleted
 
@@ -289,6 +290,7 @@ def _gather(mapping: EventSourceMapping, *, clock) -> list[sqs.Received]:
             long_poll=True,
             clock=clock,
         )
+        costs.poller_receive(queue, len(got))
         received += got
         size += sum(len(r.body.encode()) + RECORD_OVERHEAD_BYTES for r in got)
         if len(got) < wanted:
@@ -503,6 +505,7 @@ def _start(
         started_at=now,
         ends_at=now + runs_for,
     )
+    costs.add(workspace, lambda_requests=1)
     request_id = invocation.request_id
     lines = [f"START RequestId: {request_id} Version: $LATEST"]
     if config["runs_code"]:
@@ -730,6 +733,7 @@ def finish_invocation(
         _scale_down(mapping, clock=clock)
     config = invocation.config
     ran_for = outcome.duration
+    costs.invocation_finished(invocation, duration=ran_for, records=len(records))
     request_id = invocation.request_id
     lines = [
         *outcome.lines,

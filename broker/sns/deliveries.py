@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Q
 
-from broker import arns, errors, events, sqs, tasks
+from broker import arns, costs, errors, events, sqs, tasks
 from broker.lambdas import invocations
 from broker.models import Delivery, Function, Inbox, Subscription, Topic
 from broker.sns import encryption, envelopes, inboxes, retries
@@ -337,6 +337,7 @@ def post(subscription: Subscription, note: Notification) -> Failure | None:
     """POST to a real HTTP/S endpoint, outside any transaction: any answer from 200 to
     499 delivers, a 5xx, a refused connection or 15 s without an answer does not."""
     headers, body = http_request(subscription, note)
+    costs.sns_delivery(subscription.topic.workspace_id, subscription.protocol)
     return post_request(subscription.endpoint, headers, body)
 
 
@@ -434,6 +435,7 @@ def _send(subscription: Subscription, note: Notification, *, clock) -> None:
     """One attempt, in a savepoint of its own. A sender raises a Failure to undo what
     it wrote (a queue that refused), or returns one to keep it: a request inbox keeps
     the request it answered with a 500."""
+    costs.sns_delivery(subscription.topic.workspace_id, subscription.protocol)
     with transaction.atomic():
         failure = SENDERS[subscription.protocol](subscription, note, clock=clock)
     if failure is not None:

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.db.models import F
 
-from broker import errors, events, message_attributes
+from broker import costs, errors, events, message_attributes
 from broker.models import Queue, Subscription, Topic, TopicDeduplication
 from broker.sns import deliveries, encryption, filters, inboxes
 from broker.sns.topics import invalid
@@ -71,8 +71,11 @@ def publish_batch(topic: Topic, entries: list[dict], *, base_url: str, clock) ->
             )
     if len(set(ids)) != len(ids):
         raise errors.SnsBatchEntryIdsNotDistinct()
-    if sum(len(str(e.get("Message") or "").encode()) for e in entries) > MAX_MESSAGE_BYTES:
+    size = sum(len(str(e.get("Message") or "").encode()) for e in entries)
+    if size > MAX_MESSAGE_BYTES:
         raise errors.SnsBatchRequestTooLong()
+    # One request, billed by its payload's 64 KB chunks, not one per entry.
+    costs.sns_publish(topic.workspace_id, payload_bytes=size)
     result = BatchPublished([], [])
     for entry_id, entry in zip(ids, entries, strict=True):
         subject = entry.get("Subject")
@@ -88,6 +91,7 @@ def publish_batch(topic: Topic, entries: list[dict], *, base_url: str, clock) ->
                     deduplication_id=entry.get("MessageDeduplicationId") or None,
                     base_url=base_url,
                     clock=clock,
+                    billed=False,
                 )
         except errors.AwsError as error:
             result.failed.append((entry_id, error))
@@ -216,6 +220,7 @@ def publish(
     deduplication_id: str | None = None,
     base_url: str,
     clock,
+    billed: bool = True,
 ) -> Published:
     """Accept one message and deliver it to every SQS subscription of the topic.
 
@@ -223,6 +228,8 @@ def publish(
     `subscription.filtered_out` or `subscription.delivery_failed`;
     the queues record their own `message.sent`. Raises InvalidParameter and
     ParameterValueInvalid with SNS's texts; nothing is delivered when it raises.
+    Counts a publish request per 64 KB chunk (`broker/costs.py`) unless not `billed`:
+    an entry of a PublishBatch, which counts once for all its entries.
     """
     if message is None or message == "":
         raise invalid("Empty message")
@@ -233,6 +240,8 @@ def publish(
     stored, attributes_size = validated_attributes(attributes or {})
     if len(message.encode()) + attributes_size > MAX_MESSAGE_BYTES:
         raise invalid("Message too long")
+    if billed:
+        costs.sns_publish(topic.workspace_id, payload_bytes=len(message.encode()) + attributes_size)
     per_protocol = _messages(message, structure)
     if topic.is_fifo:
         if not group_id:
@@ -380,6 +389,7 @@ def publish_sms(workspace, number: str, *, message: str, base_url: str, clock) -
         raise invalid("Empty message")
     if len(message) > MAX_SMS_CHARACTERS:
         raise invalid("Message too long")
+    costs.sns_publish(workspace, payload_bytes=len(message.encode()))
     message_id = str(uuid.uuid4())
     note = deliveries.Notification(
         topic=None,
@@ -390,6 +400,7 @@ def publish_sms(workspace, number: str, *, message: str, base_url: str, clock) -
     )
     try:
         deliveries.send_text(workspace, number, note, clock=clock)
+        costs.sns_delivery(workspace, "sms")
     except deliveries.Failure as failure:
         events.record(
             workspace,

@@ -53,7 +53,7 @@ from broker.sqs.receive import (
     receivable,
     receive_messages,
 )
-from broker.sqs.send import Sent, send_message, send_message_batch
+from broker.sqs.send import Sent, payload_size, send_message, send_message_batch
 from broker.sqs.tally import Counts, counts
 from broker.sqs.visibility import (
     announce_returns,
@@ -91,6 +91,7 @@ __all__ = [
     "list_dead_letter_source_queues",
     "list_queues",
     "next_visible_at",
+    "payload_size",
     "peek_messages",
     "purge_queue",
     "queue_by_arn",

@@ -255,7 +255,9 @@ def send_message(
     return _store(queue, [prepared], sender, clock)[0]
 
 
-def _entry_size(entry: dict) -> int:
+def payload_size(entry: dict) -> int:
+    """A message's size as SQS counts it: its body and its attributes' names, types and
+    values (a batch entry's shape: "MessageBody", "MessageAttributes")."""
     size = len((entry.get("MessageBody") or "").encode("utf-8"))
     for name, value in (entry.get("MessageAttributes") or {}).items():
         raw = value.get("BinaryValue") or (value.get("StringValue") or "").encode("utf-8")
@@ -274,7 +276,7 @@ def send_message_batch(
     whose `successful` holds (Id, Sent) pairs; a FIFO batch is enqueued in entry order.
     """
     check_batch_ids([e.get("Id") for e in entries])
-    total = sum(_entry_size(e) for e in entries)
+    total = sum(payload_size(e) for e in entries)
     if total > MAX_BATCH_BYTES:
         raise errors.BatchRequestTooLong(
             f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. "

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from broker import arns, errors, selectors, sqs
+from broker import arns, costs, errors, selectors, sqs
 from broker import clock as clocks
 from broker.sqs import redrive
 from playground import forms, pages
@@ -113,10 +113,12 @@ def send(request, slug, name):
     ws, q = _queue(request, slug, name)
     form = forms.SendMessageForm(request.POST, fifo=q.is_fifo)
     if form.is_valid():
+        arguments = form.send_arguments()
+        # The console's buttons make API requests on AWS too. Counted before the
+        # service call, so the count is written before its events are pushed.
+        costs.sqs_request(ws, fifo=q.is_fifo, payload_bytes=_payload(arguments))
         try:
-            sent = sqs.send_message(
-                q, **form.send_arguments(), sender=CONSOLE, clock=clocks.for_workspace(ws)
-            )
+            sent = sqs.send_message(q, **arguments, sender=CONSOLE, clock=clocks.for_workspace(ws))
         except errors.AwsError as err:
             forms.show_aws_error(form, err, forms.SendMessageForm.FIELD_MAP)
         else:
@@ -134,6 +136,12 @@ def send(request, slug, name):
     )
 
 
+def _payload(arguments: dict) -> int:
+    return sqs.payload_size(
+        {"MessageBody": arguments["body"], "MessageAttributes": arguments["attributes"]}
+    )
+
+
 @require_POST
 def poll(request, slug, name):
     """Receive messages as the console does (receiver "console")."""
@@ -142,6 +150,7 @@ def poll(request, slug, name):
     received = []
     status = 200
     if form.is_valid():
+        costs.sqs_request(ws, fifo=q.is_fifo)
         try:
             received = sqs.receive_messages(
                 q,
@@ -182,6 +191,7 @@ def delete_message(request, slug, name):
     ws, q = _queue(request, slug, name)
     handle = request.POST.get("receipt_handle", "")
     message_id = request.POST.get("message_id", "")
+    costs.sqs_request(ws, fifo=q.is_fifo)
     try:
         sqs.delete_message(q, handle, actor=CONSOLE, clock=clocks.for_workspace(ws))
     except errors.AwsError as err:
