@@ -29,6 +29,7 @@ urlpatterns = [
     path("w/<str:slug>/kms-quota/", workspace.kms_quota, name="kms-quota"),
     path("w/<str:slug>/kms-opt-in/", workspace.kms_opt_in, name="kms-opt-in"),
     path("w/<str:slug>/aws-rules/", workspace.aws_rules, name="aws-rules"),
+    path("w/<str:slug>/costs/reset/", workspace.reset_costs, name="costs-reset"),
     path("w/<str:slug>/kms/<str:key_id>/", workspace.toggle_kms_key, name="kms-key-toggle"),
     path("w/<str:slug>/triggers/<uuid:uuid>/", workspace.trigger, name="trigger"),
     path(QUEUE, queue.queue, name="queue"),

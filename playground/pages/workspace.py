@@ -1,11 +1,11 @@
-"""The workspace page: the pipeline canvas, the create forms, triggers, KMS keys and the
-API feed, and what each kind of event redraws on it."""
+"""The workspace page: the pipeline canvas, the create forms, triggers, KMS keys, the
+cost of the run and the API feed, and what each kind of event redraws on it."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from broker import arns, kms, selectors
+from broker import arns, costs, kms, selectors
 from broker.kms import data_keys
 from broker.models import Event, Function, Workspace
 from playground.pages import dom
@@ -76,6 +76,31 @@ def kms_context(workspace: Workspace, *, quota_form=None) -> dict:
     }
 
 
+# The events of work AWS bills (or of a new run): the cost panel is drawn again, once
+# per push however many of them it carries.
+COSTLY_KINDS = {
+    "api.call",
+    "message.sent",
+    "message.received",
+    "message.deleted",
+    "invocation.started",
+    "invocation.finished",
+    "topic.published",
+    "subscription.delivered",
+    "subscription.delivery_failed",
+    "inbox.received",
+    "key.data_key_generated",
+    "key.data_key_decrypted",
+    "account.costs_reset",
+}
+
+
+def cost_context(workspace: Workspace) -> dict:
+    """The run's bill at list prices and what batching saved in it."""
+    usage = costs.usage(workspace)
+    return {"workspace": workspace, "bill": costs.bill(usage), "batching": costs.batching(usage)}
+
+
 def snapshot(workspace: Workspace, key: str, *, now: float) -> list[str]:
     context = pipeline_context(workspace, now=now)
     return [
@@ -85,6 +110,7 @@ def snapshot(workspace: Workspace, key: str, *, now: float) -> list[str]:
             "workspace.html#api-feed",
             {**context, "api_calls": selectors.api_feed(workspace, limit=API_FEED_LIMIT)},
         ),
+        render("workspace.html#cost-panel", cost_context(workspace)),
     ]
 
 
@@ -106,6 +132,8 @@ def changes(workspace: Workspace, key: str, new: list[Event], *, now: float, upd
             parts.append(database_node(workspace, database, now=now))
     if any(kind(e).service == "kms" for e in new):
         parts.extend(_kms_changes(workspace))
+    if any(e.kind in COSTLY_KINDS for e in new):
+        parts.append(render("workspace.html#cost-panel", cost_context(workspace)))
     calls = [e for e in new if e.kind == "api.call"][-API_FEED_LIMIT:]
     if calls:
         parts.append(

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from broker import arns, errors, kms, lambdas, selectors, sqs, workspaces
+from broker import arns, costs, errors, kms, lambdas, selectors, sqs, workspaces
 from broker import clock as clocks
 from broker.pipeline import databases
 from playground import forms, pages
@@ -40,6 +40,7 @@ def workspace(request, slug):
         "api_calls": selectors.api_feed(ws, limit=page.API_FEED_LIMIT),
         "page": pages.page_param("workspace"),
         **page.kms_context(ws),
+        **page.cost_context(ws),
     }
     return render(request, PAGE, context)
 
@@ -120,6 +121,14 @@ def kms_opt_in(request, slug):
     ws = workspace_or_404(request, slug)
     kms.set_opted_in(ws, request.POST.get("opted_in") == "true", clock=clocks.for_workspace(ws))
     return render(request, f"{PAGE}#kms-keys", {"workspace": ws, **page.kms_context(ws)})
+
+
+@require_POST
+def reset_costs(request, slug):
+    """Start a new run of the cost panel: its counters from zero, from now."""
+    ws = workspace_or_404(request, slug)
+    costs.reset(ws, clock=clocks.for_workspace(ws))
+    return render(request, f"{PAGE}#cost-panel", page.cost_context(ws))
 
 
 @require_POST

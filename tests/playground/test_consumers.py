@@ -178,3 +178,31 @@ def test_function_log_lines_are_appended_live():
 
     frame = async_to_sync(scenario)()
     assert "Processing message: &lt;hi&gt;" in frame
+
+
+def test_the_cost_panel_is_pushed_with_the_work_it_counts_and_matches_a_fresh_page():
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+
+    def console_send():
+        client.post(
+            f"/w/{workspace.slug}/queues/{queue.name}/send/",
+            {"body": "x" * (100 * 1024), "delay_seconds": "0"},
+        )
+
+    async def scenario():
+        canvas = _communicator(client, workspace, "workspace")
+        assert (await canvas.connect(timeout=5))[0] is True
+        snapshot = await canvas.receive_from(timeout=5)
+        assert "Nothing billed yet" in _element(snapshot, "div", "cost-panel")
+        await database_sync_to_async(console_send)()
+        frame = await _receive_until(canvas, 'id="cost-panel"')
+        fresh = (await database_sync_to_async(client.get)(f"/w/{workspace.slug}/")).content
+        await canvas.disconnect()
+        return frame, fresh.decode()
+
+    frame, fresh = async_to_sync(scenario)()
+    pushed = _element(frame, "div", "cost-panel")
+    assert 'data-line="sqs_requests" data-quantity="2"' in pushed  # 100 KB: two chunks
+    assert pushed == _element(fresh, "div", "cost-panel")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from broker import kms, lambdas, sqs, workspaces
+from broker import costs, kms, lambdas, sqs, workspaces
 from broker.models import Message, Workspace
 from broker.sqs import bulk
 from tests.factories import make_function, make_mapping, make_queue
@@ -622,3 +622,23 @@ def test_another_workspace_cannot_take_a_database_down(visitor, own_workspace, w
     response = visitor.post(f"/w/{other.slug}/databases/orders-db/", {"action": "down"})
     assert response.status_code == 404
     assert not other.databases.get().down
+
+
+def test_the_cost_panel_bills_the_run_and_its_reset_button_starts_a_new_one(
+    visitor, own_workspace, ws_clock
+):
+    costs.add(own_workspace, sqs_requests=2_500_000, lambda_requests=3)
+    page = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    assert 'data-line="sqs_requests" data-quantity="2500000"' in page
+    assert "2,500,000 <span" in page
+    assert "$0.40 per million requests" in page
+    assert '<td class="num" id="cost-total">$1.00</td>' in page  # $1.00 + $0.0000006
+    assert "The free tier is left out" in page
+
+    response = visitor.post(f"/w/{own_workspace.slug}/costs/reset/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    panel = response.content.decode()
+    assert panel.strip().startswith('<div id="cost-panel"')
+    assert "Nothing billed yet in this run" in panel
+    assert costs.usage(own_workspace)["sqs_requests"] == 0
+    assert visitor.get(f"/w/{own_workspace.slug}/costs/reset/").status_code == 405
