@@ -495,6 +495,41 @@ class Database(models.Model):
         return self.down and (self.down_until is None or now < self.down_until)
 
 
+class Producer(models.Model):
+    """A client outside AWS that calls on a schedule: an app sending to a queue or a
+    topic, or API Gateway calling a function directly. Its rate has peaks (the peak
+    hour): `peak_rate` for the first `peak_length` seconds of every `peak_every`."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="producers")
+    name = models.CharField(max_length=64)
+    target_arn = models.CharField(max_length=256)  # a queue, topic or function
+    rate = models.FloatField(default=1.0, help_text="Requests per simulated second.")
+    peak_rate = models.FloatField(default=0.0)
+    peak_every = models.PositiveIntegerField(default=0)  # seconds; 0: no peaks
+    peak_length = models.PositiveIntegerField(default=0)
+    body_template = models.CharField(max_length=1024, default='{"order": {n}}')
+    enabled = models.BooleanField(default=True, db_index=True)
+    started_at = models.FloatField()  # simulated: where the peaks' schedule starts
+    last_at = models.FloatField()  # simulated: requests are made up to here
+    owed = models.FloatField(default=0.0)  # the part of a request due, not yet made
+    next_at = models.FloatField()  # simulated instant of its next request
+    run_requested_at = models.FloatField(null=True, blank=True)  # wall: a run is queued
+    made = models.PositiveBigIntegerField(default=0)  # requests made: {n} in the body
+    sent = models.PositiveBigIntegerField(default=0)  # accepted (a direct call: answered)
+    lost = models.PositiveBigIntegerField(default=0)  # refused, throttled or failed calls
+    dropped = models.PositiveBigIntegerField(default=0)  # due, but past what a run makes
+    last_error = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="producer_name_unique"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class EventSourceMapping(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="mappings")
@@ -556,6 +591,10 @@ class Invocation(models.Model):
     )
     queue = models.ForeignKey(
         Queue, on_delete=models.SET_NULL, null=True, related_name="invocations"
+    )
+    # The producer whose direct call this is: a failed run is its lost request.
+    producer = models.ForeignKey(
+        "Producer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     request_id = models.CharField(max_length=36, unique=True)
     # The exact SQS event Lambda passes to the handler (lambda-sqs.md §3).

@@ -22,6 +22,7 @@ from broker.models import (
     Message,
     MessageGroup,
     MoveTask,
+    Producer,
     Queue,
     Subscription,
     Topic,
@@ -73,7 +74,7 @@ class QueueOverview:
 class Edge:
     """A connection of the pipeline, between domain objects (a page draws it)."""
 
-    source: Queue | Topic | Function | None  # None: the producer (your code, the console)
+    source: Queue | Topic | Function | Producer | None  # None: your code, the console
     target: Queue | Function | Inbox | Database
     kind: str  # "send", "trigger", "redrive", "subscription", "writes"
     enabled: bool = True
@@ -97,12 +98,36 @@ class DatabaseOverview:
         return self.database.latency * 1000
 
 
+LOST_REASONS = {
+    "TooManyRequestsException": "throttled: the function was busy",
+    "FunctionError": "the function failed",
+}
+
+
+@dataclass(frozen=True)
+class ProducerOverview:
+    producer: Producer
+    target: Queue | Topic | Function | None  # None: it is gone
+    in_peak: bool  # now, on the workspace clock
+
+    @property
+    def lost_reason(self) -> str:
+        """Its last loss in a few words (the whole error is the node's tooltip)."""
+        code = self.producer.last_error.partition(":")[0]
+        return LOST_REASONS.get(code, code)
+
+    @property
+    def target_kind(self) -> str:
+        return {Queue: "queue", Topic: "topic", Function: "function"}.get(type(self.target), "")
+
+
 @dataclass
 class Pipeline:
     queues: list[QueueOverview] = field(default_factory=list)  # not a DLQ of anything
     dead_letter_queues: list[QueueOverview] = field(default_factory=list)
     functions: list[FunctionOverview] = field(default_factory=list)
     databases: list[DatabaseOverview] = field(default_factory=list)
+    producers: list[ProducerOverview] = field(default_factory=list)
     mappings: list[EventSourceMapping] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     inboxes: list[Inbox] = field(default_factory=list)
@@ -186,6 +211,16 @@ def pipeline(workspace: Workspace, *, now: float) -> Pipeline:
     result.mappings = mappings(workspace)
     for m in result.mappings:
         result.edges.append(Edge(m.queue, m.function, "trigger", m.enabled))
+    nodes_by_arn = {
+        **{q.arn: q for q in queues},
+        **{t.arn: t for t in result.topics},
+        **{o.function.arn: o.function for o in result.functions},
+    }
+    for p in producers(workspace):
+        target = nodes_by_arn.get(p.target_arn)
+        result.producers.append(ProducerOverview(p, target, _in_peak(p, now)))
+        if target is not None:
+            result.edges.append(Edge(p, target, "send", p.enabled))
     result.databases = [DatabaseOverview(d, d.is_down(now)) for d in databases(workspace)]
     databases_by_name = {o.database.name: o.database for o in result.databases}
     for o in result.functions:
@@ -272,6 +307,37 @@ def functions_named(workspace: Workspace, names) -> list[Function]:
 
 def queues(workspace: Workspace) -> list[Queue]:
     return list(Queue.objects.filter(workspace=workspace))
+
+
+def _in_peak(producer: Producer, now: float) -> bool:
+    from broker.pipeline import producers as schedule  # it imports the services
+
+    return producer.enabled and schedule.in_peak(producer, now)
+
+
+def producers(workspace: Workspace) -> list[Producer]:
+    return list(Producer.objects.filter(workspace=workspace).select_related("workspace"))
+
+
+def producer(workspace: Workspace, name: str) -> Producer | None:
+    return Producer.objects.filter(workspace=workspace, name=name).first()
+
+
+def producer_overviews(workspace: Workspace, names, *, now: float) -> list[ProducerOverview]:
+    """The named producers' nodes (their targets looked up one by one: few change at once)."""
+    from broker.pipeline import producers as calls
+
+    found = Producer.objects.filter(workspace=workspace, name__in=names).select_related("workspace")
+    return [ProducerOverview(p, calls.target_of(p), _in_peak(p, now)) for p in found]
+
+
+def producer_targets(workspace: Workspace) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What a producer can call, grouped for a select: (label, [(ARN, name), …])."""
+    return [
+        ("Queues", [(q.arn, q.name) for q in queues(workspace)]),
+        ("Topics", [(t.arn, t.name) for t in topics_by_name(workspace).values()]),
+        ("Functions (a direct call)", [(f.arn, f.name) for f in functions(workspace)]),
+    ]
 
 
 def databases(workspace: Workspace) -> list[Database]:

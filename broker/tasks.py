@@ -24,6 +24,18 @@ def poll_mapping(mapping_id: int) -> None:
 
 
 @shared_task(ignore_result=True, acks_late=True)
+def run_producer(producer_id: int) -> None:
+    """Make a producer's requests that are due (one transaction: a rerun is harmless)."""
+    from broker import clock
+    from broker.models import Producer
+    from broker.pipeline import producers
+
+    producer = Producer.objects.select_related("workspace").filter(pk=producer_id).first()
+    if producer is not None:
+        producers.produce(producer.pk, clock=clock.for_workspace(producer.workspace))
+
+
+@shared_task(ignore_result=True, acks_late=True)
 def finish_invocation(invocation_id: int) -> None:
     """Decide an invocation's outcome, delete its batch on success, log END/REPORT."""
     from broker import clock, lambdas

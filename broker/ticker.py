@@ -22,7 +22,8 @@ nothing, however many there are:
   concurrency whose queue has a visible message; running redrive tasks advance.
   Each is queued once: `lambdas.claim_*` marks the row with a conditional UPDATE.
 - SNS deliveries waiting for a retry are found the same way (workspaces with a
-  `Delivery` row), and `attempt_delivery` is queued for each one due.
+  `Delivery` row), and `attempt_delivery` is queued for each one due; so are
+  producers (workspaces with an enabled one), and `run_producer` for each one due.
 
 Once a wall second it also folds every queue's tally rows. When it starts it reckons
 every workspace that has a queue once, and again after it could not read the marks
@@ -46,9 +47,11 @@ from broker.models import (
     Invocation,
     Message,
     MoveTask,
+    Producer,
     Queue,
     Workspace,
 )
+from broker.pipeline import producers
 from broker.sns import deliveries
 from broker.sqs import fifo, redrive, retention, tally
 
@@ -160,11 +163,16 @@ class Ticker:
                 )
             )
             retrying = set(Delivery.objects.values_list("workspace_id", flat=True).distinct())
+            producing = set(
+                Producer.objects.filter(enabled=True).values_list("workspace_id", flat=True)
+            )
             sweep = time.monotonic() - self.last_sweep >= SWEEP_EVERY
             if sweep:
                 self.last_sweep = time.monotonic()
                 tally.fold()
-            workspaces = list(Workspace.objects.filter(pk__in=pending | busy | moving | retrying))
+            workspaces = list(
+                Workspace.objects.filter(pk__in=pending | busy | moving | retrying | producing)
+            )
             done |= pending - {w.pk for w in workspaces}  # deleted since
             for workspace in workspaces:
                 try:
@@ -176,6 +184,7 @@ class Ticker:
                         moving=workspace.pk in moving,
                         busy=workspace.pk in busy,
                         retrying=workspace.pk in retrying,
+                        producing=workspace.pk in producing,
                     )
                     done.add(workspace.pk)
                 except Exception:
@@ -185,7 +194,7 @@ class Ticker:
                 self._push(pk, time.time() + RETRY_AFTER)
         return woke
 
-    def _visit(self, workspace, *, reckon, expire, sweep, moving, busy, retrying) -> int:
+    def _visit(self, workspace, *, reckon, expire, sweep, moving, busy, retrying, producing) -> int:
         woke = 0
         if workspace.paused:
             self.due_at.pop(workspace.pk, None)  # resuming is a clock change: touched
@@ -203,6 +212,8 @@ class Ticker:
             woke += wake_functions(workspace, clock=clock)
         if retrying:
             woke += wake_deliveries(workspace, clock=clock)
+        if producing:
+            woke += wake_producers(workspace, clock=clock)
         if reckon:
             self._schedule(workspace)
         return woke
@@ -238,4 +249,12 @@ def wake_deliveries(workspace, *, clock) -> int:
     due = deliveries.claim_due(workspace, clock=clock)
     for pk in due:
         tasks.attempt_delivery.delay_on_commit(pk)
+    return len(due)
+
+
+def wake_producers(workspace, *, clock) -> int:
+    """Queue a run of each producer of the workspace whose next request is due."""
+    due = producers.claim_due(workspace, clock=clock, wall_now=time.time())
+    for pk in due:
+        tasks.run_producer.delay_on_commit(pk)
     return len(due)

@@ -206,6 +206,42 @@ class CreateFunctionForm(FunctionConfigForm):
         suggest_name(self, function_names, blank=blank_name)
 
 
+class ProducerSettingsForm(forms.Form):
+    """What a producer does: its rate, its peaks and its bodies (also its row's edit form)."""
+
+    rate = forms.FloatField(label="Rate (requests/s)", initial=1.0)
+    peak_rate = forms.FloatField(label="Peak rate (/s)", initial=0.0)
+    peak_every = forms.IntegerField(
+        label="Peak every (s)", initial=0, help_text="0: no peaks. 3600: a peak hour."
+    )
+    peak_length = forms.IntegerField(label="Peak lasts (s)", initial=0)
+    body_template = forms.CharField(
+        label="Body",
+        initial='{"order": {n}}',
+        max_length=1024,
+        help_text="{n}: the request's number; {producer}; {at}: the simulated time.",
+    )
+
+    SETTINGS = ("rate", "peak_rate", "peak_every", "peak_length", "body_template")
+
+    def settings(self) -> dict:
+        return {k: self.cleaned_data[k] for k in self.SETTINGS}
+
+
+class CreateProducerForm(ProducerSettingsForm):
+    name = forms.CharField(max_length=64, initial="shop")
+    target = forms.ChoiceField(label="Calls", help_text="A function is called directly.")
+
+    field_order = ["name", "target", *ProducerSettingsForm.SETTINGS]
+
+    def __init__(self, *args, producer_names=(), targets=(), blank_name: bool = False, **kwargs):
+        """`targets`: (group label, [(ARN, name), …]) for the queues, topics, functions."""
+        kwargs.setdefault("auto_id", "producer_%s")
+        super().__init__(*args, **kwargs)
+        suggest_name(self, producer_names, blank=blank_name)
+        self.fields["target"].choices = [(group, list(choices)) for group, choices in targets]
+
+
 class CreateDatabaseForm(forms.Form):
     name = forms.CharField(max_length=64, initial="orders-db")
     capacity = forms.IntegerField(

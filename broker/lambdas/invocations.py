@@ -423,7 +423,9 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def invoke(function: Function, payload: bytes, *, invocation_type: str, clock) -> Invocation | None:
+def invoke(
+    function: Function, payload: bytes, *, invocation_type: str, clock, producer=None
+) -> Invocation | None:
     """Invoke called directly (lambda-sqs.md §9): RequestResponse or Event start an
     invocation with the payload as its event; DryRun only checks, and returns None.
 
@@ -457,8 +459,10 @@ def invoke(function: Function, payload: bytes, *, invocation_type: str, clock) -
         workspace=function.workspace,
         mapping=None,
         queue=None,
-        source={"source": "invoke", "invocation_type": invocation_type},
+        source={"source": "invoke", "invocation_type": invocation_type}
+        | ({"producer": producer.name} if producer is not None else {}),
         invocation_type=invocation_type,
+        producer=producer,
         clock=clock,
     )
 
@@ -472,6 +476,7 @@ def _start(
     queue,
     source: dict,
     invocation_type: str = "RequestResponse",
+    producer=None,
     clock,
 ) -> Invocation:
     now = clock.now()
@@ -502,6 +507,7 @@ def _start(
         event=event,
         config=config,
         invocation_type=invocation_type,
+        producer=producer,
         started_at=now,
         ends_at=now + runs_for,
     )
@@ -727,6 +733,10 @@ def finish_invocation(
         reason=reason,
         clock=clock,
     )
+    if invocation.producer_id is not None:
+        from broker.pipeline import producers  # producers call lambdas: loaded when used
+
+        producers.count_call(invocation, clock=clock)
     mapping = invocation.mapping
     scaling = mapping is not None and mapping.scaling_since is not None and queue is not None
     if scaling and not Message.objects.filter(queue=queue, visible_at__lte=clock.now()).exists():

@@ -8,14 +8,14 @@ the pulses all come from `node_id`.
 from __future__ import annotations
 
 from broker import selectors
-from broker.models import Database, Function, Inbox, Queue, Topic
+from broker.models import Database, Function, Inbox, Producer, Queue, Topic
 
 PRODUCER = "node-producer"
 
 
-def node_id(resource: Queue | Function | Topic | Inbox | Database | None) -> str:
-    """`queue-3`, `function-7`, `topic-2`, `inbox-4`, `database-1`; None is the producer
-    (your code, the console)."""
+def node_id(resource: Queue | Function | Topic | Inbox | Database | Producer | None) -> str:
+    """`queue-3`, `function-7`, `topic-2`, `inbox-4`, `database-1`, `producer-5`; None is
+    your code (the console, boto3)."""
     if resource is None:
         return PRODUCER
     if isinstance(resource, Queue):
@@ -28,6 +28,8 @@ def node_id(resource: Queue | Function | Topic | Inbox | Database | None) -> str
         return f"inbox-{resource.pk}"
     if isinstance(resource, Database):
         return f"database-{resource.pk}"
+    if isinstance(resource, Producer):
+        return f"producer-{resource.pk}"
     raise TypeError(f"no node for {resource!r}")
 
 

@@ -50,6 +50,11 @@ def forms_context(workspace: Workspace, *, created: bool = False) -> dict:
         "database_form": forms.CreateDatabaseForm(
             database_names=database_names, blank_name=created
         ),
+        "producer_form": forms.CreateProducerForm(
+            producer_names=[p.name for p in selectors.producers(workspace)],
+            targets=selectors.producer_targets(workspace),
+            blank_name=created,
+        ),
         "trigger_form": forms.AddTriggerForm(
             queue_names=queue_names, function_names=function_names
         ),
@@ -130,6 +135,9 @@ def changes(workspace: Workspace, key: str, new: list[Event], *, now: float, upd
         # A run writes to its function's database: its counters change.
         for database in selectors.databases_written_by(workspace, functions):
             parts.append(database_node(workspace, database, now=now))
+        called = {e.subject.removeprefix("producer:") for e in new if kind(e).about == "producer"}
+        for overview in selectors.producer_overviews(workspace, called, now=now):
+            parts.append(producer_node(workspace, overview))
     if any(kind(e).service == "kms" for e in new):
         parts.extend(_kms_changes(workspace))
     if any(e.kind in COSTLY_KINDS for e in new):
@@ -176,6 +184,13 @@ def _function_node(workspace: Workspace, function: Function) -> str:
     )
 
 
+def producer_node(workspace: Workspace, overview, *, error: str = "") -> str:
+    return render(
+        "workspace.html#producer-node",
+        {"workspace": workspace, "p": overview, "producer_error": error},
+    )
+
+
 def database_node(workspace: Workspace, database, *, now: float) -> str:
     return render(
         "workspace.html#database-node",
@@ -205,6 +220,11 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
     if not relevant and not pushed:
         return []
     queues = selectors.queues_by_name(workspace)
+    producer_nodes = (
+        {p.name: dom.node_id(p) for p in selectors.producers(workspace)}
+        if any(str(e.data.get("sender") or "").startswith("producer:") for e in relevant)
+        else {}
+    )
     triggers: dict[int, list] = {}
     for m in selectors.mappings(workspace):
         triggers.setdefault(m.queue_id, []).append(m)
@@ -214,8 +234,12 @@ def _pulses(workspace: Workspace, new: list[Event]) -> list[dict]:
         if queue is None:
             continue
         if e.kind == "message.sent":
+            sender = str(e.data.get("sender") or "")
             # A topic's delivery is drawn with the other SNS pushes, below.
-            if not str(e.data.get("sender") or "").startswith("sns:"):
+            if sender.startswith("producer:"):
+                source = producer_nodes.get(sender.removeprefix("producer:"), dom.PRODUCER)
+                edges[(source, dom.node_id(queue), "")] += 1
+            elif not sender.startswith("sns:"):
                 edges[(dom.PRODUCER, dom.node_id(queue), "")] += 1
         elif e.kind == "message.received":
             receiver = str(e.data.get("receiver") or "")

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from broker import arns, costs, errors, kms, lambdas, selectors, sqs, workspaces
 from broker import clock as clocks
-from broker.pipeline import databases
+from broker.pipeline import databases, producers
 from playground import forms, pages
 from playground.pages import common
 from playground.pages import workspace as page
@@ -360,3 +360,68 @@ def database(request, slug, name):
     else:
         return HttpResponse("Unknown action.", status=400)
     return HttpResponse(page.database_node(ws, db, now=clock.now()))
+
+
+@require_POST
+def create_producer(request, slug):
+    ws = workspace_or_404(request, slug)
+    form = forms.CreateProducerForm(
+        request.POST,
+        producer_names=[p.name for p in selectors.producers(ws)],
+        targets=selectors.producer_targets(ws),
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            producer = producers.create_producer(
+                ws,
+                data["name"],
+                target_arn=data["target"],
+                **form.settings(),
+                clock=clocks.for_workspace(ws),
+            )
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err)
+        else:
+            return render(
+                request,
+                f"{PAGE}#create-producer-form",
+                {**page.forms_context(ws, created=True), "note": f"{producer.name} is calling."},
+            )
+    return render(
+        request,
+        f"{PAGE}#create-producer-form",
+        {**page.forms_context(ws), "producer_form": form},
+        status=422,
+    )
+
+
+@require_POST
+def producer(request, slug, name):
+    """A producer node's buttons and edit form: start, stop, change, delete."""
+    ws = workspace_or_404(request, slug)
+    found = selectors.producer(ws, name)
+    if found is None:
+        raise Http404("No such producer.")
+    clock = clocks.for_workspace(ws)
+    action = request.POST.get("action")
+    error = ""
+    if action == "delete":
+        producers.delete_producer(found, clock=clock)
+        return HttpResponse("")
+    if action in ("start", "stop"):
+        producers.set_enabled(found, action == "start", clock=clock)
+    elif action == "update":
+        form = forms.ProducerSettingsForm(request.POST)
+        if not form.is_valid():
+            error = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
+        else:
+            try:
+                producers.update_producer(found, **form.settings(), clock=clock)
+            except errors.AwsError as err:
+                error = err.message
+        found.refresh_from_db()
+    else:
+        return HttpResponse("Unknown action.", status=400)
+    [overview] = selectors.producer_overviews(ws, [found.name], now=clock.now())
+    return HttpResponse(page.producer_node(ws, overview, error=error), status=422 if error else 200)

@@ -642,3 +642,75 @@ def test_the_cost_panel_bills_the_run_and_its_reset_button_starts_a_new_one(
     assert "Nothing billed yet in this run" in panel
     assert costs.usage(own_workspace)["sqs_requests"] == 0
     assert visitor.get(f"/w/{own_workspace.slug}/costs/reset/").status_code == 405
+
+
+def test_a_producer_is_added_edited_stopped_and_deleted(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, "OrdersQueue", clock=ws_clock)
+    url = f"/w/{own_workspace.slug}/producers/"
+    fields = {
+        "name": "shop",
+        "target": queue.arn,
+        "rate": "2",
+        "peak_rate": "20",
+        "peak_every": "3600",
+        "peak_length": "300",
+        "body_template": '{"order": {n}}',
+    }
+    created = visitor.post(url, fields)
+    assert created.status_code == 200
+    assert "shop is calling." in created.content.decode()
+    producer = own_workspace.producers.get()
+    assert (producer.rate, producer.peak_rate, producer.peak_length) == (2.0, 20.0, 300)
+    page = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    assert f'id="producer-{producer.pk}"' in page
+    assert f'data-from="producer-{producer.pk}" data-to="queue-{queue.pk}"' in page
+    assert "peaks of 20/s for 300 s every 3600 s" in page
+
+    node = f"{url}shop/"
+    edited = visitor.post(node, {"action": "update", **fields, "rate": "5"})
+    assert edited.status_code == 200
+    producer.refresh_from_db()
+    assert producer.rate == 5.0
+    refused = visitor.post(node, {"action": "update", **fields, "peak_length": "4000"})
+    assert refused.status_code == 422
+    assert "no longer than the time between peaks" in refused.content.decode()
+    producer.refresh_from_db()
+    assert producer.peak_length == 300
+    stopped = visitor.post(node, {"action": "stop"})
+    assert "Start" in stopped.content.decode()
+    producer.refresh_from_db()
+    assert not producer.enabled
+    assert visitor.post(node, {"action": "delete"}).status_code == 200
+    assert not own_workspace.producers.exists()
+
+
+def test_nonsense_producer_settings_are_shown_next_to_the_field(visitor, own_workspace, ws_clock):
+    queue = make_queue(own_workspace, clock=ws_clock)
+    fields = {
+        "name": "shop",
+        "target": queue.arn,
+        "rate": "-1",
+        "peak_rate": "0",
+        "peak_every": "0",
+        "peak_length": "0",
+        "body_template": "hello",
+    }
+    response = visitor.post(f"/w/{own_workspace.slug}/producers/", fields)
+    assert response.status_code == 422
+    assert 'id="producer_rate_error"' in response.content.decode()
+    response = visitor.post(
+        f"/w/{own_workspace.slug}/producers/", {**fields, "rate": "1", "target": "arn:x"}
+    )
+    assert 'id="producer_target_error"' in response.content.decode()
+    assert not own_workspace.producers.exists()
+
+
+def test_another_workspace_cannot_stop_a_producer(visitor, own_workspace, ws_clock):
+    from broker.pipeline import producers
+
+    other = workspaces.create_workspace()
+    queue = make_queue(other, clock=ws_clock)
+    producers.create_producer(other, "shop", target_arn=queue.arn, clock=ws_clock)
+    response = visitor.post(f"/w/{other.slug}/producers/shop/", {"action": "stop"})
+    assert response.status_code == 404
+    assert other.producers.get().enabled
