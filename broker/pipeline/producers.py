@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
-from broker import arns, errors, events, lambdas, sns, sqs
+from broker import arns, costs, errors, events, lambdas, sns, sqs
 from broker.lambdas.invocations import REQUEST_STALE_AFTER
 from broker.models import Function, Invocation, Producer, Queue, Topic
 
@@ -357,6 +357,12 @@ def _call(producer, target, bodies: list[str], *, clock) -> tuple[int, int, str]
         ]
         try:
             if isinstance(target, Queue):
+                # The app's SendMessageBatch is billed as the endpoint's would be.
+                costs.sqs_request(
+                    producer.workspace_id,
+                    fifo=target.is_fifo,
+                    payload_bytes=sum(len(text.encode()) for text in chunk),
+                )
                 result = sqs.send_message_batch(target, entries, sender=sender, clock=clock)
                 ok, failed = len(result.successful), result.failed
                 if failed:

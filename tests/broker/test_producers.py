@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from broker import arns, errors, lambdas, sns
+from broker import arns, costs, errors, lambdas, sns
 from broker.kms import encryption
 from broker.models import Event, Invocation, Message, Producer
 from broker.pipeline import databases, producers
@@ -42,6 +42,7 @@ def test_a_producer_sends_at_its_rate_with_numbered_bodies(workspace, clock):
     assert (producer.made, producer.sent, producer.lost, producer.dropped) == (20, 20, 0, 0)
     sent = Event.objects.filter(kind="message.sent").first()
     assert sent.data["sender"] == "producer:shop"
+    assert costs.usage(workspace)["sqs_requests"] == 10  # one SendMessageBatch a second
 
 
 def test_a_rate_below_one_a_second_carries_its_fraction(workspace, clock):
