@@ -550,6 +550,52 @@ class CreateTopicForm(forms.Form):
         return attributes
 
 
+class TopicSettingsForm(forms.Form):
+    """The topic attributes a learner changes in the browser (SetTopicAttributes)."""
+
+    display_name = forms.CharField(
+        label="Display name",
+        required=False,
+        max_length=100,
+        help_text="The sender name of its email and SMS notifications.",
+    )
+    delivery_policy = forms.CharField(
+        label="Delivery policy (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="HTTP/S retries, e.g. "
+        '{"http": {"defaultHealthyRetryPolicy": {"numRetries": 5}}}. Empty: SNS\'s default.',
+    )
+    content_based_deduplication = forms.BooleanField(
+        label="Content-based deduplication (FIFO)", required=False
+    )
+
+    # form field -> the SNS attribute it sets
+    ATTRIBUTES = {
+        "display_name": "DisplayName",
+        "delivery_policy": "DeliveryPolicy",
+        "content_based_deduplication": "ContentBasedDeduplication",
+    }
+
+    def __init__(self, *args, fifo: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "topic_%s")
+        super().__init__(*args, **kwargs)
+        if not fifo:
+            del self.fields["content_based_deduplication"]
+
+    def changed(self, current: dict[str, str]) -> dict[str, str]:
+        """The attributes whose value the form changes, as SNS writes them."""
+        values = {}
+        for name, attribute in self.ATTRIBUTES.items():
+            if name not in self.fields:
+                continue
+            value = self.cleaned_data[name]
+            text = ("true" if value else "false") if isinstance(value, bool) else value.strip()
+            if text != current.get(attribute, ""):
+                values[attribute] = text
+        return values
+
+
 class PublishForm(forms.Form):
     """Publish's fields, plus rows of message attributes like the send form's."""
 

@@ -18,7 +18,7 @@ from playground.pages import common
 from playground.pages import topic as page
 from playground.pages import workspace as workspace_page
 from playground.views.access import workspace_or_404
-from playground.views.workspace import connection_context
+from playground.views.workspace import connection_context, redirect_to_workspace
 
 PAGE = "playground/topic.html"
 WORKSPACE_PAGE = "playground/workspace.html"
@@ -47,6 +47,7 @@ def topic(request, slug, name):
             **page.context(ws, t),
             "publish_form": forms.PublishForm(fifo=t.is_fifo),
             "subscribe_form": _subscribe_form(ws),
+            "settings_form": _settings_form(t),
             "page": pages.page_param("topic", t.name),
         },
     )
@@ -296,3 +297,53 @@ def filter_policy(request, slug, name, uuid):
         },
         status=status,
     )
+
+
+def _settings_form(t, data=None):
+    attributes = sns.get_topic_attributes(t)
+    initial = {
+        name: attributes.get(attribute, "")
+        for name, attribute in forms.TopicSettingsForm.ATTRIBUTES.items()
+    }
+    initial["content_based_deduplication"] = initial["content_based_deduplication"] == "true"
+    return forms.TopicSettingsForm(data, initial=initial, fifo=t.is_fifo)
+
+
+@require_POST
+def settings(request, slug, name):
+    """The topic's settings card: SetTopicAttributes for each changed value, all or none."""
+    ws, t = _topic(request, slug, name)
+    form = _settings_form(t, request.POST)
+    if form.is_valid():
+        clock = clocks.for_workspace(ws)
+        try:
+            with transaction.atomic():
+                for attribute, value in form.changed(sns.get_topic_attributes(t)).items():
+                    sns.set_topic_attributes(t, attribute, value, clock=clock)
+        except errors.AwsError as err:
+            t.refresh_from_db()
+            field = {"DisplayName": "display_name", "DeliveryPolicy": "delivery_policy"}
+            form.add_error(
+                next((f for a, f in field.items() if a in err.message), None), err.message
+            )
+        else:
+            t.refresh_from_db()
+            return render(
+                request,
+                f"{PAGE}#topic-settings",
+                {"workspace": ws, "topic": t, "settings_form": _settings_form(t), "note": "Saved."},
+            )
+    return render(
+        request,
+        f"{PAGE}#topic-settings",
+        {"workspace": ws, "topic": t, "settings_form": form},
+        status=422,
+    )
+
+
+@require_POST
+def delete(request, slug, name):
+    """The topic's Delete button: DeleteTopic (and its subscriptions), then the workspace."""
+    ws, t = _topic(request, slug, name)
+    sns.delete_topic(ws, t.arn, clock=clocks.for_workspace(ws))
+    return redirect_to_workspace(ws)

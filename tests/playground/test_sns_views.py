@@ -167,3 +167,30 @@ def test_the_pipeline_shows_a_filtered_copy_and_a_failed_attempt_where_they_stop
     by_kind = {p.get("kind", ""): p for p in pulses}
     assert by_kind["filtered"]["label"].startswith("filtered out: `tier`")
     assert by_kind["retry"]["label"].startswith("attempt 1 of 4 failed · retry at ")
+
+
+def test_the_topic_settings_card_sets_its_attributes_and_refuses_nonsense(
+    visitor, own_workspace, topic
+):
+    url = f"/w/{own_workspace.slug}/topics/{topic.name}/settings/"
+    policy = '{"http": {"defaultHealthyRetryPolicy": {"numRetries": 5}}}'
+    saved = visitor.post(url, {"display_name": "Shop", "delivery_policy": policy})
+    assert saved.status_code == 200
+    assert "Saved." in saved.content.decode()
+    attributes = sns.get_topic_attributes(own_workspace.topics.get())
+    assert (attributes["DisplayName"], attributes["DeliveryPolicy"]) == ("Shop", policy)
+
+    refused = visitor.post(url, {"display_name": "Other", "delivery_policy": '{"http": 5}'})
+    assert refused.status_code == 422
+    assert 'id="topic_delivery_policy_error"' in refused.content.decode()
+    # Nothing of a refused form is kept, not even its valid display name.
+    assert sns.get_topic_attributes(own_workspace.topics.get())["DisplayName"] == "Shop"
+
+
+def test_a_topic_is_deleted_from_its_page(visitor, own_workspace, topic):
+    response = visitor.post(f"/w/{own_workspace.slug}/topics/{topic.name}/delete/")
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"/w/{own_workspace.slug}/"
+    assert not own_workspace.topics.exists()
+    stranger = Client()
+    assert stranger.post(f"/w/{own_workspace.slug}/topics/x/delete/").status_code == 404
