@@ -424,6 +424,14 @@ class Function(models.Model):
     timeout = models.PositiveIntegerField(default=3)
     memory_size = models.PositiveIntegerField(default=128)
     fail_when_body_contains = models.CharField(max_length=256, blank=True)
+    # More of the simulated code: a run lasts from `duration` to `duration_max`; a
+    # record whose attribute `name=value` matches fails as a body match does; a run
+    # fails at random `fail_percent` % of the time; and a failure raises or (crash)
+    # ends the process. Each draw is seeded by the request id: a rerun is the same.
+    duration_max = models.FloatField(null=True, blank=True)
+    fail_when_attribute = models.CharField(max_length=512, blank=True)
+    fail_percent = models.PositiveSmallIntegerField(default=0)
+    failure = models.CharField(max_length=16, default="exception")
     # What the simulated code does with records that fail: False raises (the whole
     # batch fails), True returns them as batchItemFailures (lambda-sqs.md §4.1).
     report_failed_records = models.BooleanField(default=False)

@@ -155,11 +155,36 @@ class FunctionConfigForm(forms.Form):
         label="Duration (s)", initial=1.0, help_text="Simulated seconds each invocation runs."
     )
     timeout = forms.IntegerField(label="Timeout (s)", initial=3)
+    duration_max = forms.FloatField(
+        label="Up to (s)",
+        required=False,
+        help_text="Empty: every run lasts the duration.",
+    )
     fail_when_body_contains = forms.CharField(
         label="Fail when body contains",
         required=False,
         max_length=256,
         help_text="A batch with such a message fails (leave empty: never).",
+    )
+    fail_when_attribute = forms.CharField(
+        label="Fail when attribute is",
+        required=False,
+        max_length=512,
+        help_text="name=value, e.g. kind=poison: a record with it fails.",
+    )
+    fail_percent = forms.IntegerField(
+        label="Fail at random (%)",
+        required=False,
+        initial=0,
+        min_value=0,
+        max_value=100,
+        help_text="Runs that fail anyway, the same ones on a rerun.",
+    )
+    failure = forms.ChoiceField(
+        label="A failure",
+        choices=[("exception", "raises an exception"), ("crash", "crashes the process")],
+        initial="exception",
+        required=False,
     )
     report_failed_records = forms.BooleanField(
         label="Report failed records (batchItemFailures) instead of failing the batch",
@@ -176,8 +201,12 @@ class FunctionConfigForm(forms.Form):
 
     SETTINGS = (
         "duration",
+        "duration_max",
         "timeout",
         "fail_when_body_contains",
+        "fail_when_attribute",
+        "fail_percent",
+        "failure",
         "report_failed_records",
         "log_template",
         "database",
@@ -192,7 +221,12 @@ class FunctionConfigForm(forms.Form):
         self.fields["database"].choices = [("", "none")] + [(n, n) for n in names]
 
     def config(self) -> dict:
-        return {k: self.cleaned_data[k] for k in self.SETTINGS}
+        config = {k: self.cleaned_data[k] for k in self.SETTINGS}
+        if config["duration_max"] is None:
+            config["duration_max"] = ""  # cleared, not left as it was
+        config["fail_percent"] = config["fail_percent"] or 0
+        config["failure"] = config["failure"] or "exception"
+        return config
 
 
 class CreateFunctionForm(FunctionConfigForm):

@@ -2,9 +2,11 @@
 
 Follows `shared/reference/lambda-sqs.md`. A function either runs its own Python
 code (`runtime`: a worker subprocess per invocation, on when PLAYGROUND_RUN_CODE
-is) or is simulated: it runs for `duration` simulated seconds (cut at `timeout`),
-fails when a record's body contains `fail_when_body_contains`, and logs one line
-per record from `log_template`. An invocation is a row with `started_at` and
+is) or is simulated: it runs for `duration` simulated seconds (to `duration_max`,
+cut at `timeout`), fails when a record's body contains `fail_when_body_contains` or
+it has the attribute `fail_when_attribute`, or at random `fail_percent` % of runs,
+raising or crashing (`failure`), writes each record to its `database`, and logs one
+line per record from `log_template`. An invocation is a row with `started_at` and
 `ends_at` in simulated time; no worker ever sleeps through a simulated duration.
 
 The life of a batch, each step a service here and a Celery task in `tasks.py`:

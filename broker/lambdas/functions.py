@@ -94,7 +94,13 @@ SETTINGS_FROM_ENV = {
     "PLAYGROUND_LOG_TEMPLATE": "log_template",
     "PLAYGROUND_REPORT_FAILED_RECORDS": "report_failed_records",
     "PLAYGROUND_DATABASE": "database",
+    "PLAYGROUND_DURATION_MAX": "duration_max",
+    "PLAYGROUND_FAIL_WHEN_ATTRIBUTE": "fail_when_attribute",
+    "PLAYGROUND_FAIL_PERCENT": "fail_percent",
+    "PLAYGROUND_FAILURE": "failure",
 }
+
+FAILURES = ("exception", "crash")  # how a failing run ends: it raises, or its process dies
 
 
 def _is_seconds(value) -> bool:
@@ -139,12 +145,42 @@ def _check_function_config(
     report_failed_records=None,
     log_template=None,
     database=None,
+    duration_max=None,
+    fail_when_attribute=None,
+    fail_percent=None,
+    failure=None,
     runtime=None,
     handler=None,
     role=None,
     description=None,
     environment=None,
 ) -> None:
+    if duration_max is not None and duration_max != "" and not _is_seconds(duration_max):
+        raise errors.InvalidParameterValueException(
+            "The longest duration must be a number of seconds from 0 to 86400.",
+            field="duration_max",
+        )
+    if fail_when_attribute and (
+        len(fail_when_attribute) > 512
+        or not fail_when_attribute.partition("=")[0].strip()
+        or "=" not in fail_when_attribute
+    ):
+        raise errors.InvalidParameterValueException(
+            "The attribute rule is name=value (at most 512 characters), e.g. kind=poison.",
+            field="fail_when_attribute",
+        )
+    if fail_percent is not None and (
+        isinstance(fail_percent, bool)
+        or not isinstance(fail_percent, int)
+        or not 0 <= fail_percent <= 100
+    ):
+        raise errors.InvalidParameterValueException(
+            "The failure rate is a whole percentage from 0 to 100.", field="fail_percent"
+        )
+    if failure is not None and failure not in FAILURES:
+        raise errors.InvalidParameterValueException(
+            "A failure raises an exception or crashes the process.", field="failure"
+        )
     if database is not None and database != "" and not databases.NAME_RE.match(database):
         raise errors.InvalidParameterValueException(
             "The database is named by 1 to 64 letters, digits, hyphens or underscores.",
@@ -222,6 +258,13 @@ def _check_function_config(
         _check_environment(environment)
 
 
+def _check_range(duration: float, duration_max: float | None) -> None:
+    if duration_max is not None and duration_max < duration:
+        raise errors.InvalidParameterValueException(
+            "The longest duration must be at least the duration.", field="duration_max"
+        )
+
+
 def _check_environment(environment: dict) -> None:
     reserved = sorted(key for key in environment if key in RESERVED_ENVIRONMENT_KEYS)
     if reserved:
@@ -265,6 +308,21 @@ def settings_from_environment(environment: dict | None) -> dict:
                 field="environment",
             )
         settings["duration"] = float(settings["duration"])
+    if "duration_max" in settings:
+        if not _is_seconds(settings["duration_max"]):
+            raise errors.InvalidParameterValueException(
+                "PLAYGROUND_DURATION_MAX must be a number of seconds from 0 to 86400.",
+                field="environment",
+            )
+        settings["duration_max"] = float(settings["duration_max"])
+    if "fail_percent" in settings:
+        value = settings["fail_percent"].strip()
+        if not value.isdigit() or int(value) > 100:
+            raise errors.InvalidParameterValueException(
+                "PLAYGROUND_FAIL_PERCENT must be a whole number from 0 to 100.",
+                field="environment",
+            )
+        settings["fail_percent"] = int(value)
     if "report_failed_records" in settings:
         value = settings["report_failed_records"].strip().lower()
         if value not in ("true", "false"):
@@ -327,6 +385,10 @@ def describe_function(function: Function) -> dict:
         "report_failed_records": function.report_failed_records,
         "log_template": function.log_template,
         "database": function.database,
+        "duration_max": function.duration_max,
+        "fail_when_attribute": function.fail_when_attribute,
+        "fail_percent": function.fail_percent,
+        "failure": function.failure,
     }
 
 
@@ -342,6 +404,10 @@ def create_function(
     report_failed_records: bool = False,
     log_template: str = "Processing message: {body}",
     database: str = "",
+    duration_max: float | None = None,
+    fail_when_attribute: str = "",
+    fail_percent: int = 0,
+    failure: str = "exception",
     runtime: str = DEFAULT_RUNTIME,
     handler: str = "index.handler",
     role: str = "",
@@ -365,6 +431,10 @@ def create_function(
         fail_when_body_contains=fail_when_body_contains,
         log_template=log_template,
         database=database,
+        duration_max=duration_max,
+        fail_when_attribute=fail_when_attribute,
+        fail_percent=fail_percent,
+        failure=failure,
         runtime=runtime,
         handler=handler,
         role=role,
@@ -377,9 +447,14 @@ def create_function(
         "report_failed_records": bool(report_failed_records),
         "log_template": log_template,
         "database": database,
+        "duration_max": None if duration_max in (None, "") else float(duration_max),
+        "fail_when_attribute": fail_when_attribute,
+        "fail_percent": fail_percent,
+        "failure": failure,
         **settings_from_environment(environment),
     }
     _check_function_config(**settings)
+    _check_range(settings["duration"], settings["duration_max"])
     if code:
         check_zip(code)
     _check_runnable(runtime=runtime, code=code, environment=environment)
@@ -427,6 +502,10 @@ def update_function(
     report_failed_records: bool | None = None,
     log_template: str | None = None,
     database: str | None = None,
+    duration_max: float | str | None = None,
+    fail_when_attribute: str | None = None,
+    fail_percent: int | None = None,
+    failure: str | None = None,
     runtime: str | None = None,
     handler: str | None = None,
     role: str | None = None,
@@ -447,6 +526,10 @@ def update_function(
         fail_when_body_contains=fail_when_body_contains,
         log_template=log_template,
         database=database,
+        duration_max=duration_max,
+        fail_when_attribute=fail_when_attribute,
+        fail_percent=fail_percent,
+        failure=failure,
         runtime=runtime,
         handler=handler,
         role=role,
@@ -470,6 +553,9 @@ def update_function(
         "report_failed_records": report_failed_records,
         "log_template": log_template,
         "database": database,
+        "fail_when_attribute": fail_when_attribute,
+        "fail_percent": fail_percent,
+        "failure": failure,
         "runtime": runtime,
         "handler": handler,
         "role": role,
@@ -484,6 +570,14 @@ def update_function(
         if value is not None and getattr(function, key) != value:
             setattr(function, key, value)
             changed.append(key)
+    # The longest duration may be cleared ("" from a form): None means "unchanged" here.
+    if "duration_max" in from_env or duration_max is not None:
+        longest = from_env.get("duration_max", None if duration_max == "" else duration_max)
+        longest = None if longest is None else float(longest)
+        if longest != function.duration_max:
+            function.duration_max = longest
+            changed.append("duration_max")
+    _check_range(function.duration, function.duration_max)
     function.modified_at = clock.now()
     function.save(update_fields=[*changed, "modified_at"])
     events.record(

@@ -9,6 +9,7 @@ the account's pool (§2, §6).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -480,6 +481,7 @@ def _start(
     clock,
 ) -> Invocation:
     now = clock.now()
+    request_id = str(uuid.uuid4())
     config = describe_function(function)
     config["report_batch_item_failures"] = bool(
         mapping is not None and "ReportBatchItemFailures" in mapping.function_response_types
@@ -497,13 +499,18 @@ def _start(
             config["write_seconds"] = databases.latency(
                 workspace, function.database, records=len(event_records(event)) or 1
             )
-        runs_for = min(function.duration + config.get("write_seconds", 0.0), function.timeout)
+        if function.duration_max is not None:
+            # A duration within the range, the same for a rerun of this request id.
+            config["duration"] = function.duration + (
+                function.duration_max - function.duration
+            ) * _draw(request_id, "duration")
+        runs_for = min(config["duration"] + config.get("write_seconds", 0.0), function.timeout)
     invocation = Invocation.objects.create(
         workspace_id=workspace.pk,
         function=function,
         mapping=mapping,
         queue=queue,
-        request_id=str(uuid.uuid4()),
+        request_id=request_id,
         event=event,
         config=config,
         invocation_type=invocation_type,
@@ -570,7 +577,33 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
         }
         return runtime.Outcome(Invocation.Status.TIMED_OUT, returned, error, [line], ran_for)
     needle = config["fail_when_body_contains"]
-    failing = [i for i, r in enumerate(records) if needle and needle in record_body(r)]
+    attribute = config.get("fail_when_attribute", "")
+    failing = [
+        i
+        for i, r in enumerate(records)
+        if (needle and needle in record_body(r)) or (attribute and _has_attribute(r, attribute))
+    ]
+    if config.get("failure") == "crash" and (failing or _fails_at_random(invocation)):
+        # The process dies: no answer, so the whole batch fails, whatever it reports.
+        message = (
+            f"RequestId: {invocation.request_id} Error: Runtime exited with error: signal: killed"
+        )
+        returned = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        error = f"Runtime.ExitError: {message}"
+        return runtime.Outcome(
+            Invocation.Status.FAILED, returned, error, [f"[ERROR] {error}"], ran_for
+        )
+    if not failing and _fails_at_random(invocation):
+        error = f"Exception: the run failed at random (fails {config['fail_percent']} % of runs)"
+        returned = {
+            "errorMessage": error.removeprefix("Exception: "),
+            "errorType": "Exception",
+            "requestId": invocation.request_id,
+            "stackTrace": [],
+        }
+        return runtime.Outcome(
+            Invocation.Status.FAILED, returned, error, [f"[ERROR] {error}"], ran_for
+        )
     reports = bool(failing) and config.get("report_failed_records")
     if failing and (not reports or (invocation.queue is not None and invocation.queue.is_fifo)):
         # The code goes through the records in order and stops at the first failure
@@ -623,6 +656,25 @@ def _outcome(invocation: Invocation) -> runtime.Outcome:
             processed=processed,
         )
     return runtime.Outcome(Invocation.Status.SUCCEEDED, None, "", [], ran_for, processed=processed)
+
+
+def _draw(request_id: str, what: str) -> float:
+    """A number in [0, 1) fixed by the request id: the simulation's dice, reproducible."""
+    digest = hashlib.sha256(f"{request_id}:{what}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _fails_at_random(invocation: Invocation) -> bool:
+    percent = invocation.config.get("fail_percent") or 0
+    return percent > 0 and _draw(invocation.request_id, "fail") * 100 < percent
+
+
+def _has_attribute(record, rule: str) -> bool:
+    """`name=value`: the record has message attribute `name` whose value is `value`."""
+    name, _, value = rule.partition("=")
+    attributes = record.get("messageAttributes") if isinstance(record, dict) else None
+    found = (attributes or {}).get(name.strip())
+    return isinstance(found, dict) and found.get("stringValue") == value.strip()
 
 
 def item_failures(returned, records: list[dict]) -> list[str] | None:

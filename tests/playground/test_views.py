@@ -714,3 +714,33 @@ def test_another_workspace_cannot_stop_a_producer(visitor, own_workspace, ws_clo
     response = visitor.post(f"/w/{other.slug}/producers/shop/", {"action": "stop"})
     assert response.status_code == 404
     assert other.producers.get().enabled
+
+
+def test_the_function_form_takes_a_duration_range_and_random_failures(visitor, own_workspace):
+    fields = {
+        "name": "flaky",
+        "duration": "1",
+        "duration_max": "4",
+        "timeout": "5",
+        "fail_when_attribute": "kind=poison",
+        "fail_percent": "20",
+        "failure": "crash",
+        "log_template": "Processing message: {body}",
+    }
+    response = visitor.post(f"/w/{own_workspace.slug}/functions/", fields)
+    assert response.status_code == 200
+    function = own_workspace.functions.get()
+    assert (function.duration_max, function.fail_percent, function.failure) == (4.0, 20, "crash")
+    page = visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+    assert "runs 1–4 s · timeout 5 s · fails 20 %" in page
+
+    refused = visitor.post(
+        f"/w/{own_workspace.slug}/functions/", {**fields, "name": "other", "fail_percent": "101"}
+    )
+    assert refused.status_code == 422
+    assert 'id="function_fail_percent_error"' in refused.content.decode()
+    backwards = visitor.post(
+        f"/w/{own_workspace.slug}/functions/", {**fields, "name": "other", "duration_max": "0.5"}
+    )
+    assert 'id="function_duration_max_error"' in backwards.content.decode()
+    assert own_workspace.functions.count() == 1
