@@ -39,3 +39,24 @@ def states_of(queue) -> tally.Totals:
         held=messages.filter(hidden=True, receive_count__gt=0).count(),
         delayed=messages.filter(hidden=True, receive_count=0).count(),
     )
+
+
+def make_poison_consumer(queue, *, clock, reports: bool, batch_size: int, **config):
+    """A function that fails on records containing "poison", behind a trigger of the
+    queue; `reports`: it returns them as batchItemFailures (ReportBatchItemFailures)."""
+    function = make_function(
+        queue.workspace,
+        clock=clock,
+        duration=1,
+        fail_when_body_contains="poison",
+        report_failed_records=reports,
+        **config,
+    )
+    make_mapping(
+        queue,
+        function,
+        clock=clock,
+        batch_size=batch_size,
+        function_response_types=["ReportBatchItemFailures"] if reports else [],
+    )
+    return function

@@ -12,7 +12,7 @@ from broker import errors, lambdas, sqs
 from broker.models import Database, Event, Invocation, Message
 from broker.pipeline import databases
 from tests.broker.test_lambdas import run_for, run_lambda_service
-from tests.factories import make_function, make_mapping, make_queue
+from tests.factories import make_function, make_mapping, make_poison_consumer, make_queue
 
 
 def send(queue, clock, *bodies: str) -> list[str]:
@@ -194,21 +194,7 @@ def test_a_failed_batch_makes_the_function_process_its_four_good_records_again(
     workspace, clock, reports, again, redone
 ):
     queue = make_queue(workspace, clock=clock, VisibilityTimeout=5)
-    function = make_function(
-        workspace,
-        clock=clock,
-        duration=1,
-        timeout=3,
-        fail_when_body_contains="poison",
-        report_failed_records=reports,
-    )
-    make_mapping(
-        queue,
-        function,
-        clock=clock,
-        batch_size=6,
-        function_response_types=["ReportBatchItemFailures"] if reports else [],
-    )
+    function = make_poison_consumer(queue, clock=clock, reports=reports, batch_size=6, timeout=3)
     sqs.send_message_batch(
         queue, [{"Id": str(i), "MessageBody": b} for i, b in enumerate(SIX)], clock=clock
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from broker import errors, kms, lambdas, sqs
 from broker.lambdas import roles
 from broker.models import Event, Invocation, Message
-from tests.factories import make_function, make_mapping, make_queue
+from tests.factories import make_function, make_mapping, make_poison_consumer, make_queue
 
 
 def run_lambda_service(workspace, clock) -> None:
@@ -619,6 +620,39 @@ def test_fifo_group_is_processed_in_order_one_batch_at_a_time(workspace, clock):
     run_for(workspace, clock, 2)
     second = Invocation.objects.exclude(pk=first.pk).get()
     assert [r["body"] for r in second.event["Records"]] == ["order 2", "order 3"]
+
+
+@pytest.mark.parametrize("reports", [False, True], ids=["whole-batch", "report-failures"])
+def test_a_failed_fifo_group_is_retried_first_and_in_order(workspace, clock, reports):
+    queue = make_queue(
+        workspace,
+        "orders.fifo",
+        clock=clock,
+        FifoQueue="true",
+        ContentBasedDeduplication="true",
+        VisibilityTimeout=10,
+    )
+    function = make_poison_consumer(queue, clock=clock, reports=reports, batch_size=10)
+    for body in ("a1", "a2 poison", "a3"):
+        sqs.send_message(queue, body=body, group_id="a", clock=clock)
+    run_for(workspace, clock, 2)
+    [first] = Invocation.objects.all()
+    assert [r["body"] for r in first.event["Records"]] == ["a1", "a2 poison", "a3"]
+    if reports:  # a1 is done; a2 and every record after it come back (§4.1)
+        assert json.loads(first.response) == {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in first.event["Records"][1:]
+            ]
+        }
+    # A later message of the group waits behind the failed ones, which come back first.
+    sqs.send_message(queue, body="a4", group_id="a", clock=clock)
+    lambdas.update_function(function, fail_when_body_contains="", clock=clock)
+    run_for(workspace, clock, 12)
+    second = Invocation.objects.exclude(pk=first.pk).order_by("started_at").first()
+    expected = ["a2 poison", "a3", "a4"] if reports else ["a1", "a2 poison", "a3", "a4"]
+    assert [r["body"] for r in second.event["Records"]] == expected
+    assert second.started_at >= first.started_at + 10  # after the visibility timeout
+    assert not Message.objects.filter(queue=queue).exists()
 
 
 # --- batching windows, filters, reserved concurrency (lambda-sqs.md §1, §4.1, §6) ----------
