@@ -285,10 +285,9 @@ def produce(producer_pk: int, *, clock) -> int:
     )
     if producer is None:
         return 0
-    producer.run_requested_at = None
     now = clock.now()
     if not producer.enabled or producer.workspace.paused:
-        producer.save(update_fields=["run_requested_at"])
+        Producer.objects.filter(pk=producer.pk).update(run_requested_at=None)
         return 0
     owed = producer.owed + expected(producer, producer.last_at, now)
     count = math.floor(owed + 1e-9)
@@ -301,15 +300,19 @@ def produce(producer_pk: int, *, clock) -> int:
         sent, lost, error = 0, count, "its target no longer exists"
     else:
         sent, lost, error = _call(producer, target, bodies, clock=clock)
-    producer.made += count
-    producer.sent += sent
-    producer.lost += lost
-    producer.dropped += dropped
-    if error:
-        producer.last_error = error[:512]
-    producer.last_at = now
-    producer.next_at = next_due(producer, after=now)
-    producer.save()
+    # The counters as increments: a direct call's run ends in another transaction
+    # and counts itself there (`count_call`), which a save of stale values would undo.
+    Producer.objects.filter(pk=producer.pk).update(
+        run_requested_at=None,
+        owed=producer.owed,
+        last_at=now,
+        next_at=next_due(producer, after=now),
+        made=F("made") + count,
+        sent=F("sent") + sent,
+        lost=F("lost") + lost,
+        dropped=F("dropped") + dropped,
+        **({"last_error": error[:512]} if error else {}),
+    )
     if count or dropped:
         _record(
             producer,
