@@ -180,7 +180,7 @@ def update_producer(producer: Producer, *, clock, **changes) -> Producer:
     for key, value in values.items():
         setattr(producer, key, value)
     _restart(producer, now=clock.now())
-    producer.save()
+    producer.save(update_fields=[*values, *SCHEDULE_FIELDS])
     _record(producer, "producer.updated", clock=clock)
     return producer
 
@@ -190,7 +190,7 @@ def set_enabled(producer: Producer, enabled: bool, *, clock) -> Producer:
     """Start or stop it; a producer started again makes nothing for the time it was off."""
     producer.enabled = enabled
     _restart(producer, now=clock.now())
-    producer.save()
+    producer.save(update_fields=["enabled", *SCHEDULE_FIELDS])
     _record(producer, "producer.started" if enabled else "producer.stopped", clock=clock)
     return producer
 
@@ -202,6 +202,11 @@ def delete_producer(producer: Producer, *, clock) -> None:
     events.record(
         workspace, "producer.deleted", subject=events.subject("producer", name), clock=clock
     )
+
+
+# What a restart sets. Saves name their fields: the totals are a run's to increment,
+# and a save of the values read before a run committed would undo its counts.
+SCHEDULE_FIELDS = ("started_at", "last_at", "owed", "run_requested_at", "next_at")
 
 
 def _restart(producer: Producer, *, now: float) -> None:

@@ -229,3 +229,14 @@ def test_an_update_changes_the_rate_from_now(workspace, clock):
     producers.update_producer(producer, rate=5, clock=clock)
     run(workspace, clock, 2)
     assert Message.objects.filter(queue=queue).count() == 12
+
+
+def test_stopping_a_producer_keeps_the_counts_of_a_run_that_ended_meanwhile(workspace, clock):
+    queue = make_queue(workspace, clock=clock)
+    producers.create_producer(workspace, "shop", target_arn=queue.arn, rate=2, clock=clock)
+    read_by_the_view = Producer.objects.get()
+    run(workspace, clock, 3)  # a run commits after the Stop button's request read the row
+    producers.set_enabled(read_by_the_view, False, clock=clock)
+    producers.update_producer(read_by_the_view, rate=1, clock=clock)
+    producer = Producer.objects.get()
+    assert (producer.made, producer.sent, producer.enabled, producer.rate) == (6, 6, False, 1.0)
