@@ -16,12 +16,10 @@ from broker.sqs import permissions
 from playground import forms, pages
 from playground.pages import common
 from playground.pages import topic as page
-from playground.pages import workspace as workspace_page
 from playground.views.access import workspace_or_404
-from playground.views.workspace import connection_context, redirect_to_workspace
+from playground.views.workspace import connection_context, create_card, redirect_to_workspace
 
 PAGE = "playground/topic.html"
-WORKSPACE_PAGE = "playground/workspace.html"
 
 
 def _topic(request, slug, name):
@@ -57,31 +55,15 @@ def topic(request, slug, name):
 def create_topic(request, slug):
     ws = workspace_or_404(request, slug)
     form = forms.CreateTopicForm(request.POST)
-    if form.is_valid():
-        try:
-            t = sns.create_topic(
-                ws,
-                form.cleaned_data["name"],
-                attributes=form.attributes(),
-                clock=clocks.for_workspace(ws),
-            )
-        except errors.AwsError as err:
-            form.add_error("name", err.message)
-        else:
-            return render(
-                request,
-                f"{WORKSPACE_PAGE}#create-topic-form",
-                {
-                    **workspace_page.forms_context(ws, created=True),
-                    "note": f"Topic {t.name} is ready.",
-                },
-            )
-    return render(
-        request,
-        f"{WORKSPACE_PAGE}#create-topic-form",
-        {**workspace_page.forms_context(ws), "topic_form": form},
-        status=422,
-    )
+
+    def create(data) -> str:
+        t = sns.create_topic(
+            ws, data["name"], attributes=form.attributes(), clock=clocks.for_workspace(ws)
+        )
+        return f"Topic {t.name} is ready."
+
+    # SNS's refusals name no field: they are about the name.
+    return create_card(request, ws, form, kind="topic", create=create, field_map={None: "name"})
 
 
 @require_POST

@@ -160,32 +160,43 @@ def clock(request, slug):
     return render(request, f"{PAGE}#clock", context, status=422 if error else 200)
 
 
+def create_card(request, ws, form, *, kind: str, create, field_map=None) -> HttpResponse:
+    """The answer of the workspace page's create card for `kind` (its partial
+    `create-<kind>-form`, its form `<kind>_form`). A valid form runs
+    `create(cleaned_data)`, which makes the resource and returns the note to show; the
+    card then starts over (its name empty, its choices following the new resource). A
+    refusal is shown next to its field, `field_map` taking the error's field to the
+    form's, and answers 422."""
+    card = f"{PAGE}#create-{kind}-form"
+    if form.is_valid():
+        try:
+            note = create(form.cleaned_data)
+        except errors.AwsError as err:
+            forms.show_aws_error(form, err, field_map)
+        else:
+            return render(request, card, {**page.forms_context(ws, created=True), "note": note})
+    return render(request, card, {**page.forms_context(ws), f"{kind}_form": form}, status=422)
+
+
 @require_POST
 def create_queue(request, slug):
     ws = workspace_or_404(request, slug)
     names = [q.name for q in selectors.queues(ws)]
     form = forms.CreateQueueForm(request.POST, queue_names=names)
-    if form.is_valid():
-        try:
-            queue = sqs.create_queue(
-                ws,
-                form.cleaned_data["name"],
-                attributes=form.attributes(ws),
-                clock=clocks.for_workspace(ws),
-            )
-        except errors.AwsError as err:
-            forms.show_aws_error(form, err, forms.CreateQueueForm.FIELD_MAP)
-        else:
-            return render(
-                request,
-                f"{PAGE}#create-queue-form",
-                {**page.forms_context(ws, created=True), "note": f"Queue {queue.name} is ready."},
-            )
-    return render(
+
+    def create(data) -> str:
+        queue = sqs.create_queue(
+            ws, data["name"], attributes=form.attributes(ws), clock=clocks.for_workspace(ws)
+        )
+        return f"Queue {queue.name} is ready."
+
+    return create_card(
         request,
-        f"{PAGE}#create-queue-form",
-        {**page.forms_context(ws), "queue_form": form},
-        status=422,
+        ws,
+        form,
+        kind="queue",
+        create=create,
+        field_map=forms.CreateQueueForm.FIELD_MAP,
     )
 
 
@@ -202,29 +213,14 @@ def create_function(request, slug):
     form = forms.CreateFunctionForm(
         request.POST, database_names=[d.name for d in selectors.databases(ws)]
     )
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            function = lambdas.create_function(
-                ws, data["name"], **form.config(), clock=clocks.for_workspace(ws)
-            )
-        except errors.AwsError as err:
-            forms.show_aws_error(form, err)
-        else:
-            return render(
-                request,
-                f"{PAGE}#create-function-form",
-                {
-                    **page.forms_context(ws, created=True),
-                    "note": f"Function {function.name} is ready.",
-                },
-            )
-    return render(
-        request,
-        f"{PAGE}#create-function-form",
-        {**page.forms_context(ws), "function_form": form},
-        status=422,
-    )
+
+    def create(data) -> str:
+        function = lambdas.create_function(
+            ws, data["name"], **form.config(), clock=clocks.for_workspace(ws)
+        )
+        return f"Function {function.name} is ready."
+
+    return create_card(request, ws, form, kind="function", create=create)
 
 
 @require_POST
@@ -310,33 +306,18 @@ def create_database(request, slug):
     ws = workspace_or_404(request, slug)
     names = [d.name for d in selectors.databases(ws)]
     form = forms.CreateDatabaseForm(request.POST, database_names=names)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            database = databases.create_database(
-                ws,
-                data["name"],
-                capacity=data["capacity"],
-                latency=data["latency"],
-                clock=clocks.for_workspace(ws),
-            )
-        except errors.AwsError as err:
-            forms.show_aws_error(form, err)
-        else:
-            return render(
-                request,
-                f"{PAGE}#create-database-form",
-                {
-                    **page.forms_context(ws, created=True),
-                    "note": f"Database {database.name} is up.",
-                },
-            )
-    return render(
-        request,
-        f"{PAGE}#create-database-form",
-        {**page.forms_context(ws), "database_form": form},
-        status=422,
-    )
+
+    def create(data) -> str:
+        database = databases.create_database(
+            ws,
+            data["name"],
+            capacity=data["capacity"],
+            latency=data["latency"],
+            clock=clocks.for_workspace(ws),
+        )
+        return f"Database {database.name} is up."
+
+    return create_card(request, ws, form, kind="database", create=create)
 
 
 @require_POST
@@ -370,30 +351,18 @@ def create_producer(request, slug):
         producer_names=[p.name for p in selectors.producers(ws)],
         targets=selectors.producer_targets(ws),
     )
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            producer = producers.create_producer(
-                ws,
-                data["name"],
-                target_arn=data["target"],
-                **form.settings(),
-                clock=clocks.for_workspace(ws),
-            )
-        except errors.AwsError as err:
-            forms.show_aws_error(form, err)
-        else:
-            return render(
-                request,
-                f"{PAGE}#create-producer-form",
-                {**page.forms_context(ws, created=True), "note": f"{producer.name} is calling."},
-            )
-    return render(
-        request,
-        f"{PAGE}#create-producer-form",
-        {**page.forms_context(ws), "producer_form": form},
-        status=422,
-    )
+
+    def create(data) -> str:
+        producer = producers.create_producer(
+            ws,
+            data["name"],
+            target_arn=data["target"],
+            **form.settings(),
+            clock=clocks.for_workspace(ws),
+        )
+        return f"{producer.name} is calling."
+
+    return create_card(request, ws, form, kind="producer", create=create)
 
 
 @require_POST
