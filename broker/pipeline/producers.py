@@ -349,20 +349,16 @@ def _call(producer, target, bodies: list[str], *, clock) -> tuple[int, int, str]
         return sent, lost, error
     for offset in range(0, len(bodies), 10):
         chunk = bodies[offset : offset + 10]
-        fifo = {"MessageGroupId": producer.name} if target.name.endswith(".fifo") else {}
-        entries = [
-            {
+        entries = []
+        for i, text in enumerate(chunk):
+            entry = {
                 "Id": str(i),
-                **fifo,
-                **(
-                    {"MessageDeduplicationId": f"{producer.pk}-{producer.made + offset + i + 1}"}
-                    if fifo
-                    else {}
-                ),
                 ("MessageBody" if isinstance(target, Queue) else "Message"): text,
             }
-            for i, text in enumerate(chunk)
-        ]
+            if target.name.endswith(".fifo"):  # one group; each request its own id
+                entry["MessageGroupId"] = producer.name
+                entry["MessageDeduplicationId"] = f"{producer.pk}-{producer.made + offset + i + 1}"
+            entries.append(entry)
         try:
             if isinstance(target, Queue):
                 # The app's SendMessageBatch is billed as the endpoint's would be.
