@@ -42,7 +42,9 @@ def test_five_copies_each_take_a_batch_of_six(workspace_page, screenshot):
     )
     screenshot(function_page, "lanes")
 
-    lam = ws.client("lambda", config=Config(retries={"max_attempts": 1}))
+    # One attempt: botocore's "max_attempts" counts retries, and a retried 429 would
+    # count a second throttle moments after the first.
+    lam = ws.client("lambda", config=Config(retries={"total_max_attempts": 1}))
     lam.put_function_concurrency(FunctionName="consumer", ReservedConcurrentExecutions=5)
     with pytest.raises(lam.exceptions.TooManyRequestsException):
         lam.invoke(FunctionName="consumer", Payload=b"{}")
