@@ -168,6 +168,11 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+# Every acks_late task is idempotent (its step is claimed in the database), so when a
+# pool process dies mid-task the message goes back to Redis for the next process at
+# once, instead of the claim standing until the ticker calls it stale. `run_code` is
+# acks_late=False: user code that crashed its process is not run again.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

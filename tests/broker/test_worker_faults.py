@@ -1,0 +1,131 @@
+"""A Celery pool process killed in the middle of a task costs the pipeline nothing.
+
+A real `celery worker` (prefork, one pool process) runs against this test run's
+database and Redis. The test holds a row lock the task needs, so the kill lands
+while the task is inside its transaction, not before or after it: the moment the
+database shows the worker's connection waiting on that lock. Without the task
+message going back to Redis, the claim would stand until the ticker calls it stale
+(REQUEST_STALE_AFTER, 30 wall seconds) and the batch would sit in flight that long.
+
+PostgreSQL only: it is what shows the waiting connection (pg_stat_activity).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+
+from broker import clock as clocks
+from broker import sqs, ticker, workspaces
+from broker.lambdas import REQUEST_STALE_AFTER
+from broker.models import Database, Invocation, Message
+from broker.pipeline import databases
+from tests.factories import make_function, make_mapping, make_queue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def postgres_url():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with PLAYGROUND_TEST_DB=postgres (make test does)")
+    return os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{connection.settings_dict['NAME']}"
+
+
+@pytest.fixture
+def prefork_worker(postgres_url):
+    """`celery worker` with one pool process, as `manage.py play` runs it."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings"}
+    env["DATABASE_URL"] = postgres_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "playground", "worker", "--pool=prefork"]
+        + ["--concurrency=1", "--without-heartbeat", "--without-gossip", "--without-mingle"]
+        + ["--loglevel=WARNING"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def pool_process(worker: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("the worker started no pool process")
+
+
+def wait_for_a_backend_waiting_on_a_lock(conn) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        waiting = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+        if waiting:
+            return
+        ticker.tick_once()
+        time.sleep(0.05)
+    raise AssertionError("no task came to wait on the lock")
+
+
+def tick_until(condition, *, timeout: float) -> float:
+    """Run the ticker every 50 ms wall until `condition()`; returns the wall seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        ticker.tick_once()
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {timeout} s")
+
+
+def test_a_pool_process_killed_mid_finish_does_not_stall_the_batch(prefork_worker, postgres_url):
+    workspace = workspaces.create_workspace()
+    clock = clocks.for_workspace(workspace)  # ×1: wall seconds are simulated seconds
+    queue = make_queue(workspace, "orders", clock=clock, VisibilityTimeout=30)
+    database = databases.create_database(workspace, "orders-db", clock=clock)
+    function = make_function(workspace, clock=clock, duration=1, timeout=3, database="orders-db")
+    make_mapping(queue, function, clock=clock)
+    pool_pid = pool_process(prefork_worker)
+
+    with psycopg.connect(postgres_url) as lock:
+        # The finish writes its record to the database node first: it waits here.
+        lock.execute("SELECT 1 FROM broker_database WHERE id = %s FOR UPDATE", [database.pk])
+        sqs.send_message(queue, body="order 1", clock=clock)
+        with psycopg.connect(postgres_url, autocommit=True) as watcher:
+            wait_for_a_backend_waiting_on_a_lock(watcher)
+        os.kill(pool_pid, signal.SIGKILL)
+        lock.rollback()
+
+    took = tick_until(
+        lambda: (
+            Invocation.objects.filter(status="succeeded").exists()
+            and not Message.objects.filter(queue=queue).exists()
+        ),
+        timeout=REQUEST_STALE_AFTER - 5,
+    )
+
+    # Finished once, by the task the killed process had, given to the next one at once.
+    assert list(Invocation.objects.values_list("status", flat=True)) == ["succeeded"]
+    assert Database.objects.get(pk=database.pk).writes == 1
+    assert took < 10, f"the batch waited {took:.1f} s after the kill"
