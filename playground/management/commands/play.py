@@ -47,11 +47,9 @@ class Command(BaseCommand):
                 )
             )
             while not stopping:
-                for name, proc in stack.procs:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
-                        stopping = True
-                time.sleep(0.5)
+                for name, code in stack.supervise():
+                    self.stderr.write(f"{name} exited with {code}; restarting it.")
+                time.sleep(0.2)
         except KeyboardInterrupt:
             pass
         finally:

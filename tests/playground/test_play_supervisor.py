@@ -1,0 +1,143 @@
+"""`manage.py play` (what `make run` runs) outlives a crash of any of its processes.
+
+The real command runs in its own process group against a SQLite file of its own and
+this test run's Redis; processes are killed with SIGKILL, as the probes did, and
+the playground is then used through boto3 as before.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from playground.stack import free_port
+from tests.broker.api.conftest import service_client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def play():
+    workdir = Path(tempfile.mkdtemp(prefix="playground-play-"))
+    redis_db = zlib.crc32(str(workdir).encode()) % 15 + 1
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "REDIS_URL": os.environ["REDIS_URL"].rsplit("/", 1)[0] + f"/{redis_db}",
+    }
+    log = open(workdir / "play.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "play", "--port", str(port), "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    proc.url = f"http://127.0.0.1:{port}"
+    proc.log = workdir / "play.log"
+    try:
+        wait_until(lambda: healthy(proc.url), timeout=60)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def wait_until(condition, *, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def child_running(play, marker: str) -> int | None:
+    """The pid of play's child whose command line contains `marker`."""
+    for pid in children(play.pid):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                return pid
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def a_trigger_consumes_a_message(url: str) -> None:
+    sqs, lam = service_client("sqs", url), service_client("lambda", url)
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/consumer-role",
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": {"PLAYGROUND_DURATION": "0.1"}},
+    )
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)
+    sqs.send_message(QueueUrl=queue_url, MessageBody="order 1")
+
+    def drained():
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return set(counts.values()) == {"0"}
+
+    wait_until(drained, timeout=30)
+
+
+@pytest.mark.parametrize("process", ["celery", "manage.py tick", "daphne"])
+def test_a_process_killed_with_sigkill_is_restarted_and_the_playground_goes_on(play, process):
+    killed = child_running(play, process)
+    assert killed is not None, f"play runs no {process!r}"
+
+    os.kill(killed, signal.SIGKILL)
+    restarted = wait_until(
+        lambda: (pid := child_running(play, process)) not in (None, killed) and pid, timeout=30
+    )
+
+    assert play.poll() is None, play.log.read_text()
+    wait_until(lambda: healthy(play.url), timeout=30)
+    a_trigger_consumes_a_message(play.url)
+    assert child_running(play, process) == restarted
+    assert "exited with -9; restarting it." in play.log.read_text()
