@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT.parent / "shared" / "tools" / "peers.sh"
 
 
-def start_ours(workdir: Path):
+def start_ours(workdir: Path, **environment: str):
     sys.path.insert(0, str(ROOT))
     from playground.stack import Stack, free_port
 
@@ -26,6 +26,7 @@ def start_ours(workdir: Path):
         "SECRET_KEY": "bench-only-secret",
         "LOG_LEVEL": "ERROR",
         "PLAYGROUND_LOCAL_CREDENTIALS": "true",
+        **environment,
     }
     return Stack(port=free_port(), workdir=workdir, env=env, quiet=True).start()
 

@@ -65,7 +65,10 @@ def read_or_create_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for (`DEBUG=true make run`, for developers of the playground): its
+# error pages show settings and tracebacks to whoever reaches the server, and it keeps
+# every query's SQL, large message bodies included, in the web process's memory.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key()
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -140,16 +143,20 @@ LANGUAGE_CODE = "en-us"
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# The image collects static files at build time (hashed names, compressed, cached for
+# a year); `make run` serves them from static/ as they are, with no collect step.
+STATIC_COLLECTED = env_bool("PLAYGROUND_STATIC_COLLECTED", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_COLLECTED
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
 
 # Server-side sessions: the cookie is a random key to a row, so nobody can write a
 # session that opens a workspace, whatever they know of the server.

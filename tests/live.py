@@ -36,7 +36,6 @@ def start_live_stack(*, env: dict | None = None, name: str = "live") -> Stack:
     full_env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": f"{base_redis}/{redis_db}",
-        "DEBUG": "true",
         **(env or {}),
     }
     stack = Stack(port=free_port(), workdir=workdir, env=full_env, quiet=True)

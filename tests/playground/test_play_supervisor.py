@@ -37,6 +37,7 @@ def play():
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "REDIS_URL": os.environ["REDIS_URL"].rsplit("/", 1)[0] + f"/{redis_db}",
+        "PYTHONUNBUFFERED": "1",
     }
     log = open(workdir / "play.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -50,7 +51,8 @@ def play():
     proc.url = f"http://127.0.0.1:{port}"
     proc.log = workdir / "play.log"
     try:
-        wait_until(lambda: healthy(proc.url), timeout=60)
+        # Started (not only answering): a child that dies while starting stops play.
+        wait_until(lambda: "The playground is running" in proc.log.read_text(), timeout=60)
         yield proc
     finally:
         proc.terminate()
