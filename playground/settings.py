@@ -141,7 +141,6 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # The image collects static files at build time (hashed names, compressed, cached for
 # a year); `make run` serves them from static/ as they are, with no collect step.
@@ -156,6 +155,7 @@ STORAGES = {
         )
     },
 }
+STATIC_ROOT = BASE_DIR / "staticfiles" if STATIC_COLLECTED else None
 WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
 
 # Server-side sessions: the cookie is a random key to a row, so nobody can write a

@@ -9,14 +9,26 @@ stack migrates it. Tests talk to it only over HTTP and websockets, as a user wou
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
-import zlib
 from pathlib import Path
+
+import redis
 
 from playground.stack import Stack, free_port
 from tests.services import create_database
+
+_redis_dbs = itertools.cycle(range(1, 16))
+
+
+def own_redis_url() -> str:
+    """A Redis db of its own (1-15, apart from the unit tests' db 0), emptied: two stacks
+    sharing one would take each other's Celery tasks, for another database."""
+    url = f"{os.environ['REDIS_URL'].rsplit('/', 1)[0]}/{next(_redis_dbs)}"
+    redis.Redis.from_url(url).flushdb()
+    return url
 
 
 def start_live_stack(*, env: dict | None = None, name: str = "live") -> Stack:
@@ -25,9 +37,6 @@ def start_live_stack(*, env: dict | None = None, name: str = "live") -> Stack:
             prefix=f"playground-{name}-", dir=os.environ.get("PLAYGROUND_TEST_WORKDIR")
         )
     )
-    # Its own Redis db (1-15), apart from the unit tests' db 0; stable per workdir.
-    redis_db = zlib.crc32(str(workdir).encode()) % 15 + 1
-    base_redis = os.environ["REDIS_URL"].rsplit("/", 1)[0]
     database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
     pg_server = os.environ.get("PLAYGROUND_TEST_PG_SERVER")
     if os.environ.get("PLAYGROUND_TEST_DB") == "postgres" and pg_server:
@@ -35,7 +44,7 @@ def start_live_stack(*, env: dict | None = None, name: str = "live") -> Stack:
         database_url = create_database(pg_server, f"live_{suffix}")
     full_env = {
         "DATABASE_URL": database_url,
-        "REDIS_URL": f"{base_redis}/{redis_db}",
+        "REDIS_URL": own_redis_url(),
         **(env or {}),
     }
     stack = Stack(port=free_port(), workdir=workdir, env=full_env, quiet=True)

@@ -17,13 +17,13 @@ import time
 import urllib.request
 import uuid
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
 
 from playground.stack import free_port
 from tests.broker.api.conftest import service_client
+from tests.live import own_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def play():
     workdir = Path(tempfile.mkdtemp(prefix="playground-play-"))
-    redis_db = zlib.crc32(str(workdir).encode()) % 15 + 1
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "REDIS_URL": os.environ["REDIS_URL"].rsplit("/", 1)[0] + f"/{redis_db}",
+        "REDIS_URL": own_redis_url(),
         "PYTHONUNBUFFERED": "1",
     }
     log = open(workdir / "play.log", "w+")  # noqa: SIM115
