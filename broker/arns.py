@@ -83,6 +83,9 @@ def queue_url_parts(url: str) -> tuple[str, str] | None:
     """(account part, queue name) of a queue URL or path, or None with fewer than two
     path segments."""
     url = url or ""
-    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    try:
+        path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    except ValueError:  # a host urlsplit cannot read, such as an unclosed "[": no queue
+        return None
     parts = [p for p in path.split("/") if p]
     return (parts[-2], parts[-1]) if len(parts) >= 2 else None

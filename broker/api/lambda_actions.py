@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from broker import arns, errors, lambdas, sqs
 from broker.api.lambda_rest import Result, log_result
 from broker.models import EventSourceMapping, Function, Invocation
+from broker.numbers import parse_int
 
 DEFAULT_PAGE, MAX_PAGE = 50, 10_000
 
@@ -67,12 +68,9 @@ def _query_int(params: dict, name: str, *, low: int, high: int) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise errors.InvalidParameterValueException(
-            f"Invalid value for {name}: {str(value)[:40]}"
-        ) from None
+    number = value if type(value) is int else parse_int(value) if isinstance(value, str) else None
+    if number is None:
+        raise errors.InvalidParameterValueException(f"Invalid value for {name}: {str(value)[:40]}")
     if not low <= number <= high:
         raise errors.ValidationException(
             f"1 validation error detected: Value '{number}' at '{name[0].lower()}{name[1:]}' "

@@ -11,6 +11,7 @@ import base64
 import binascii
 
 from broker import errors
+from broker.numbers import parse_int
 
 
 def _invalid(name: str, value, reason: str) -> errors.InvalidParameterValue:
@@ -46,11 +47,8 @@ def integer(params: dict, name: str, *, needed: bool = False) -> int | None:
         raise _invalid(name, value, "Must be an integer.")
     if isinstance(value, int):
         return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str) and (number := parse_int(value)) is not None:
+        return number
     raise _invalid(name, value, "Must be an integer.")
 
 

@@ -51,6 +51,9 @@ MAP_ITEMS = {
     "Tags": ("Tag", "Key", "Value"),
     "MessageAttributes": ("MessageAttribute", "Name", "Value"),
 }
+# SQS's longest key has 6 (SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue),
+# SNS's 8 (PublishBatchRequestEntries.member.1.MessageAttributes.entry.1.Value.StringValue).
+MAX_PARTS = 10
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -97,7 +100,9 @@ def tree(flat: dict[str, str]) -> dict:
     root: dict = {}
     for key, value in flat.items():
         node = root
-        parts = key.split(".")
+        parts = key.split(".", MAX_PARTS)
+        if len(parts) > MAX_PARTS:
+            raise errors.MalformedRequest(f"Parameter {key[:80]} has too many parts.")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -131,6 +136,10 @@ def _shape(node: dict) -> dict:
                 if not isinstance(item, dict) or key_name not in item:
                     raise errors.MissingParameter(
                         f"The request must contain the parameter {key}.N.{key_name}."
+                    )
+                if not isinstance(item[key_name], str):
+                    raise errors.InvalidParameterValue(
+                        f"Parameter {key}.N.{key_name} must be a single value."
                     )
                 item_value = item.get(value_name, "")
                 mapped[item[key_name]] = (

@@ -11,13 +11,20 @@ AWS's CommonErrors page documents for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import posixpath
+import re
 import time
 from calendar import timegm
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, quote
+
+import botocore
+from django.conf import settings
 
 from broker import errors
 
@@ -39,6 +46,26 @@ class Authorization:
     @property
     def scope(self) -> str:
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
+
+
+@functools.cache
+def _region_patterns() -> tuple[re.Pattern, ...]:
+    """The region names of every AWS partition, from botocore's endpoint data (so new
+    regions are known as the SDKs learn them)."""
+    data = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    return tuple(re.compile(partition["regionRegex"]) for partition in data["partitions"])
+
+
+def check_region(region: str) -> None:
+    """A credential scoped to no AWS region is refused, as AWS refuses it; the
+    server's own PLAYGROUND_REGION is accepted whatever it is called."""
+    if region == settings.PLAYGROUND_REGION or any(
+        pattern.match(region) for pattern in _region_patterns()
+    ):
+        return
+    raise errors.SignatureDoesNotMatch(
+        f"Credential should be scoped to a valid region, not '{region[:64]}'. "
+    )
 
 
 def parse_authorization(header: str | None) -> Authorization:

@@ -254,6 +254,7 @@ class _Request:
         else:
             auth = sigv4.parse_authorization(header)
             services.check_scope(self.service, auth.service)
+            sigv4.check_region(auth.region)
             access_key_id = auth.access_key_id
             secret = self._resolve(access_key_id)
             headers = {name: self._header(name) for name in auth.signed_headers}
@@ -280,6 +281,13 @@ class _Request:
             signature_version=signature_version,
         )
 
+    def _is_send_message_batch(self) -> bool:
+        """Whether the request says it is a SendMessageBatch, before its body is read."""
+        if self.target:
+            return self.target.endswith(".SendMessageBatch")
+        head = self.request.META.get("QUERY_STRING", "").encode() + self.request.read(4096)
+        return b"Action=SendMessageBatch" in head
+
     def begin(self):
         """Read, authenticate and act; a ReceiveRequest when a long poll must wait."""
         close_old_connections()
@@ -290,11 +298,16 @@ class _Request:
             else errors.InvalidParameterValue
         )
         length = int(self.request.META.get("CONTENT_LENGTH") or 0)
+        if length <= limit:
+            body = self.request.read() if self.request.method in ("POST", "PUT") else b""
+            length = len(body)
         if length > limit:
+            if self._is_send_message_batch():  # then certainly over the batch's 1 MiB
+                raise errors.BatchRequestTooLong(
+                    f"Batch requests cannot be longer than {sqs.MAX_BATCH_BYTES} bytes. "
+                    f"You have sent {length} bytes."
+                )
             raise too_long(f"The request body is {length} bytes; at most {limit} are accepted.")
-        body = self.request.read() if self.request.method in ("POST", "PUT") else b""
-        if len(body) > limit:
-            raise too_long(f"The request body is too long; at most {limit} bytes are accepted.")
         self.parse(body)
         self.authenticate(body)
         handler = self.service.handler(self.action)

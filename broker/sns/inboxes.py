@@ -40,7 +40,10 @@ def inbox_url(base_url: str, workspace, name: str) -> str:
 
 def request_inbox_name(workspace, url: str) -> str | None:
     """The name of this workspace's request inbox a URL points at, or None (a real URL)."""
-    match = INBOX_PATH.match(urlsplit(url).path)
+    try:
+        match = INBOX_PATH.match(urlsplit(url).path)
+    except ValueError:  # not a URL urlsplit can read: not an inbox either
+        return None
     if match is None or match["account"] != workspace.account_id:
         return None
     return match["name"]

@@ -53,7 +53,13 @@ from broker.sqs.receive import (
     receivable,
     receive_messages,
 )
-from broker.sqs.send import Sent, payload_size, send_message, send_message_batch
+from broker.sqs.send import (
+    MAX_BATCH_BYTES,
+    Sent,
+    payload_size,
+    send_message,
+    send_message_batch,
+)
 from broker.sqs.tally import Counts, counts
 from broker.sqs.visibility import (
     announce_returns,
@@ -67,6 +73,7 @@ __all__ = [
     "ALL_ATTRIBUTE_NAMES",
     "FIFO_IN_FLIGHT_LIMIT",
     "IN_FLIGHT_LIMIT",
+    "MAX_BATCH_BYTES",
     "SYSTEM_ATTRIBUTE_NAMES",
     "BatchFailure",
     "BatchResult",

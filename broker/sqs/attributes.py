@@ -16,6 +16,7 @@ from django.db import transaction
 
 from broker import arns, errors, events
 from broker.models import Queue
+from broker.numbers import parse_int
 from broker.sqs import fifo
 from broker.sqs.lookup import queue_by_arn
 from broker.sqs.tally import counts
@@ -81,10 +82,7 @@ def _int_attribute(name: str, value: str) -> int:
     _field, low, high = (
         KMS_REUSE if name == "KmsDataKeyReusePeriodSeconds" else INT_ATTRIBUTES[name]
     )
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = None
+    number = value if type(value) is int else parse_int(str(value))
     if number is None or not low <= number <= high:
         raise errors.InvalidAttributeValue(
             f"Invalid value for the parameter {name}. Reason: must be an integer "

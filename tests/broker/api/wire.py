@@ -21,8 +21,9 @@ def send(
     secret: str = "test",
     sign: bool = True,
     service: str = "sqs",
+    region: str = "us-east-1",
 ):
-    """Returns (status, headers, body text); signed for `service` in us-east-1."""
+    """Returns (status, headers, body text); signed for `service` in `region`."""
     if isinstance(body, dict):
         body = urlencode(body)
         headers = {
@@ -33,7 +34,7 @@ def send(
         body = body.encode()
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     if sign:
-        SigV4Auth(Credentials(key, secret), service, "us-east-1").add_auth(request)
+        SigV4Auth(Credentials(key, secret), service, region).add_auth(request)
     prepared = request.prepare()
     raw = urllib.request.Request(
         prepared.url,
