@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -81,16 +82,30 @@ def local_workspace(account_id: str) -> Workspace:
         return Workspace.objects.get(account_id=account_id)
 
 
-def resolve_credentials(access_key_id: str) -> tuple[Workspace, str] | None:
-    """(workspace, secret) the signature must be checked against, or None if unknown.
+@dataclass(frozen=True)
+class Credentials:
+    """What an access key id stands for: the secret to check its signature against."""
+
+    secret: str
+    account_id: str
+    workspace: Workspace | None  # None: a local-convention account with no workspace yet
+
+    def open_workspace(self) -> Workspace:
+        """The workspace, created now for a new local-convention account: call it only
+        once the signature is verified, so a refused request creates nothing."""
+        return self.workspace or local_workspace(self.account_id)
+
+
+def resolve_credentials(access_key_id: str) -> Credentials | None:
+    """The credentials of an access key id, or None if unknown; writes nothing.
 
     A workspace's own key wins; otherwise, with the local convention on, the key
     maps to an account and the secret to check is `test`.
     """
     own = Workspace.objects.filter(access_key_id=access_key_id).first()
     if own is not None:
-        return own, own.secret_access_key
+        return Credentials(own.secret_access_key, own.account_id, own)
     if not local_credentials_enabled():
         return None
     account = access_key_id if ACCOUNT_ID_RE.match(access_key_id) else DEFAULT_ACCOUNT_ID
-    return local_workspace(account), LOCAL_SECRET
+    return Credentials(LOCAL_SECRET, account, Workspace.objects.filter(account_id=account).first())

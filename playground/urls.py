@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from broker.api import developer, lambda_code, sns_certificate, sns_links
 from broker.api import views as aws
 from broker.api.urls import QUEUE_URL_PATH
-from playground.views import function, inbox, message, queue, root, topic, workspace
+from playground.views import function, home, inbox, message, queue, root, topic, workspace
 
 QUEUE = "w/<str:slug>/queues/<str:name>/"
 FUNCTION = "w/<str:slug>/functions/<str:name>/"
@@ -18,6 +18,7 @@ urlpatterns = [
     path("", csrf_exempt(root.root), name="home"),
     path("healthz", root.healthz, name="healthz"),
     # The playground's pages (slugs are unguessable; see playground/views/access.py).
+    path("w/", home.new_workspace, name="new-workspace"),
     path("w/<str:slug>/", workspace.workspace, name="workspace"),
     path("w/<str:slug>/clock/", workspace.clock, name="clock"),
     path("w/<str:slug>/queues/", workspace.create_queue, name="create-queue"),

@@ -191,6 +191,7 @@ class _Request:
         self.flat: dict[str, str] = {}  # a query request's parameters as sent
         self.call: actions.Call | None = None
         self.workspace = None
+        self.credentials: workspaces.Credentials | None = None
 
     # --- sync steps (worker threads) -----------------------------------------
 
@@ -230,12 +231,13 @@ class _Request:
         self.params = self.service.query_params(flat, self.action)
 
     def _resolve(self, access_key_id: str) -> str:
-        """The workspace of the access key (kept on self); its secret."""
-        resolved = workspaces.resolve_credentials(access_key_id)
-        if resolved is None:
+        """The secret of the access key; its workspace, if it has one yet, kept on self
+        (so a refused call is recorded in its feed)."""
+        credentials = self.credentials = workspaces.resolve_credentials(access_key_id)
+        if credentials is None:
             raise errors.InvalidClientTokenId()
-        self.workspace, secret = resolved
-        return secret
+        self.workspace = credentials.workspace
+        return credentials.secret
 
     def authenticate(self, body: bytes) -> None:
         raw_path = self.request.scope.get("raw_path") if hasattr(self.request, "scope") else None
@@ -271,6 +273,7 @@ class _Request:
                 body=body,
             )
             signature_version = 4
+        self.workspace = self.credentials.open_workspace()
         self.call = actions.Call(
             workspace=self.workspace,
             clock=clocks.for_workspace(self.workspace),

@@ -1,7 +1,8 @@
 """Who may see which workspace.
 
-A browser owns the workspace whose id its session holds (created on the first
-visit). Local-convention workspaces (secret `test`) may be watched by anyone
+A browser owns the workspace whose id its session holds, created when its
+visitor asks for one (a POST from the home page): a page view creates nothing, so
+crawlers and scripts that only GET cannot fill the database. Local-convention workspaces (secret `test`) may be watched by anyone
 while that convention is switched on. Every other workspace page answers 404,
 so guessing a slug tells nothing.
 """
@@ -16,9 +17,14 @@ from broker.models import Workspace
 SESSION_KEY = "workspace_id"
 
 
-def session_workspace(request) -> Workspace:
-    """The visitor's own workspace, created at once on the first visit."""
-    workspace = selectors.workspace_by_id(request.session.get(SESSION_KEY))
+def session_workspace(request) -> Workspace | None:
+    """The visitor's own workspace, if this browser has made one."""
+    return selectors.workspace_by_id(request.session.get(SESSION_KEY))
+
+
+def open_session_workspace(request) -> Workspace:
+    """The visitor's own workspace, created now if this browser has none."""
+    workspace = session_workspace(request)
     if workspace is None:
         workspace = workspaces.create_workspace()
         request.session[SESSION_KEY] = workspace.pk

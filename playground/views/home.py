@@ -1,11 +1,13 @@
-"""GET /: the visitor's workspace (created at once) and the local convention."""
+"""GET /: the visitor's workspace (or the button that makes one) and the local
+convention; POST /w/: make the visitor's workspace and open it."""
 
 from __future__ import annotations
 
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from broker import selectors, workspaces
-from playground.views.access import session_workspace
+from playground.views.access import open_session_workspace, session_workspace
 
 
 def home(request):
@@ -22,3 +24,9 @@ def home(request):
             "endpoint": request.build_absolute_uri("/"),
         },
     )
+
+
+@require_POST
+def new_workspace(request):
+    workspace = open_session_workspace(request)
+    return redirect("workspace", slug=workspace.slug)

@@ -179,7 +179,7 @@ def go_live(page: Page, url: str) -> None:
 
 @pytest.fixture
 def workspace_page(page: Page, live_server_url: str) -> Workspace:
-    """A fresh visitor: the home page creates a workspace; open it and read the credentials."""
+    """A fresh visitor presses "Create your workspace"; the page opens, its credentials read."""
     page.goto(live_server_url + "/")
     page.click("#your-workspace")
     page.wait_for_url("**/w/*/")

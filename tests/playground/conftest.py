@@ -9,9 +9,9 @@ from broker.models import Workspace
 
 @pytest.fixture
 def visitor(db) -> Client:
-    """A browser that has opened the home page once (so it owns a workspace)."""
+    """A browser that has pressed "Create your workspace" (so it owns one)."""
     client = Client()
-    client.get("/")
+    client.post("/w/")
     return client
 
 

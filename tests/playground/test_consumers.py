@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _visitor() -> tuple[Client, Workspace]:
     client = Client()
-    client.get("/")
+    client.post("/w/")
     return client, Workspace.objects.get(pk=client.session["workspace_id"])
 
 

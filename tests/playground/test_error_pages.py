@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import http.cookiejar
-import re
 import urllib.error
 import urllib.request
 
 import pytest
+
+from tests.broker.api.conftest import create_workspace_in
 
 
 def fetch(url: str, *, opener=None, headers: dict | None = None) -> tuple[int, str]:
@@ -25,8 +26,7 @@ def someone_elses_workspace(live_server_url) -> str:
     owner = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
-    _status, home = fetch(f"{live_server_url}/", opener=owner)
-    return re.search(r'href="(/w/[^/"]+/)"', home).group(1)
+    return create_workspace_in(owner, live_server_url)
 
 
 def assert_our_not_found_page(status: int, body: str) -> None:

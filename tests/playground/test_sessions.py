@@ -32,7 +32,7 @@ def forged_session_cookie(workspace: Workspace) -> str:
 
 def owned_workspace() -> Workspace:
     owner = Client()
-    owner.get("/")
+    owner.post("/w/")
     return Workspace.objects.get(pk=owner.session["workspace_id"])
 
 

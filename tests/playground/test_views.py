@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client, override_settings
 
@@ -11,13 +13,37 @@ from tests.factories import make_function, make_mapping, make_queue
 pytestmark = pytest.mark.django_db
 
 
-def test_visitor_gets_a_workspace_at_once():
-    client = Client()
-    response = client.get("/")
-    assert response.status_code == 200
+def test_a_page_view_creates_no_workspace():
+    for _ in range(3):
+        response = Client().get("/")
+        assert response.status_code == 200
+        assert 'id="your-workspace">Create your workspace' in response.content.decode()
+    assert not Workspace.objects.filter(local_convention=False).exists()
+
+
+def test_creating_a_workspace_opens_it_and_the_home_page_links_it():
+    client = Client(enforce_csrf_checks=True)
+    home = client.get("/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home).group(1)
+
+    response = client.post("/w/", {"csrfmiddlewaretoken": token})
+
     workspace = Workspace.objects.get(pk=client.session["workspace_id"])
-    assert f"/w/{workspace.slug}/" in response.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == f"/w/{workspace.slug}/"
     assert client.get(f"/w/{workspace.slug}/").status_code == 200
+    assert f'href="/w/{workspace.slug}/">Open your workspace' in client.get("/").content.decode()
+
+
+def test_a_workspace_is_not_created_without_the_form_token():
+    response = Client(enforce_csrf_checks=True).post("/w/")
+    assert response.status_code == 403
+    assert not Workspace.objects.filter(local_convention=False).exists()
+
+
+def test_creating_again_keeps_the_same_workspace(visitor, own_workspace):
+    visitor.post("/w/")
+    assert Workspace.objects.count() == 1
 
 
 def test_returning_visitor_keeps_the_same_workspace(visitor, own_workspace):
@@ -744,3 +770,14 @@ def test_the_function_form_takes_a_duration_range_and_random_failures(visitor, o
     )
     assert 'id="function_duration_max_error"' in backwards.content.decode()
     assert own_workspace.functions.count() == 1
+
+
+def test_a_local_convention_workspace_says_anyone_can_change_it():
+    local = workspaces.local_workspace("123456789012")
+    page = Client().get(f"/w/{local.slug}/").content.decode()
+    assert 'id="shared-workspace"' in page
+    assert "anyone who can reach this server can open" in page
+
+
+def test_a_browser_workspace_does_not_say_it_is_shared(visitor, own_workspace):
+    assert 'id="shared-workspace"' not in visitor.get(f"/w/{own_workspace.slug}/").content.decode()

@@ -11,7 +11,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import boto3
 import botocore.session
@@ -164,13 +164,24 @@ class LearnerWorkspace:
             return response.status
 
 
+def create_workspace_in(browser, live_server_url: str) -> str:
+    """Press the home page's "Create your workspace" in a cookie-keeping urllib opener;
+    the path of the workspace it opens."""
+    with browser.open(live_server_url + "/") as response:
+        home = response.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home).group(1)
+    request = urllib.request.Request(
+        live_server_url + "/w/", data=urlencode({"csrfmiddlewaretoken": token}).encode()
+    )
+    with browser.open(request) as response:
+        return urlsplit(response.url).path
+
+
 @pytest.fixture
 def learner_workspace(live_server_url) -> LearnerWorkspace:
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    with browser.open(live_server_url + "/") as response:
-        home = response.read().decode()
-    path = re.search(r'id="your-workspace" href="([^"]+)"', home).group(1)
+    path = create_workspace_in(browser, live_server_url)
     with browser.open(live_server_url + path) as response:
         page = response.read().decode()
     access_key, secret = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -152,3 +153,15 @@ def test_an_unsigned_peek_at_messages_cannot_reach_a_workspace(strict_stack):
         secret=creds["secret_access_key"],
     )
     assert peeker.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "for my eyes only"
+
+
+def test_a_refused_call_of_a_new_local_account_creates_no_workspace(live_server_url):
+    account = f"9{uuid.uuid4().int % 10**11:011d}"
+    wrong = make_client(live_server_url, key=account, secret="not-test")
+    assert error_of(wrong.list_queues) == ("SignatureDoesNotMatch", 403)
+    with urllib.request.urlopen(f"{live_server_url}/", timeout=10) as home:
+        assert f"Account {account}" not in home.read().decode()
+
+    make_client(live_server_url, key=account).list_queues()  # the right secret: `test`
+    with urllib.request.urlopen(f"{live_server_url}/", timeout=10) as home:
+        assert f"Account {account}" in home.read().decode()
