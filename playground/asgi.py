@@ -23,6 +23,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 
 from broker.api.lambda_rest import PATH_PREFIXES as LAMBDA_PATH_PREFIXES  # noqa: E402
 from broker.api.urls import QUEUE_URL_PATH  # noqa: E402
+from playground.origins import SameOriginOnly  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -66,8 +67,9 @@ async def http_app(scope, receive, send):
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Same origin first: Channels' validator raises on an Origin it cannot parse.
+        "websocket": SameOriginOnly(
+            AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -206,3 +206,27 @@ def test_the_cost_panel_is_pushed_with_the_work_it_counts_and_matches_a_fresh_pa
     pushed = _element(frame, "div", "cost-panel")
     assert 'data-line="sqs_requests" data-quantity="2"' in pushed  # 100 KB: two chunks
     assert pushed == _element(fresh, "div", "cost-panel")
+
+
+@pytest.mark.parametrize(
+    ("origin", "connects"),
+    [
+        (b"http://testserver", True),
+        (None, True),  # a script, not a browser: the session still decides
+        (b"https://evil.example", False),
+        (b"http://testserver.evil.example", False),
+        (b"http://[", False),
+    ],
+)
+def test_a_websocket_opens_only_from_this_servers_pages(origin, connects):
+    client, workspace = _visitor()
+
+    async def scenario():
+        communicator = _communicator(client, workspace, "workspace")
+        if origin is not None:
+            communicator.scope["headers"].append((b"origin", origin))
+        connected, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return connected
+
+    assert async_to_sync(scenario)() is connects
