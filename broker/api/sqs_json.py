@@ -66,7 +66,8 @@ def _check_members(params: dict) -> None:
         for key, value in items:
             member = key if isinstance(key, str) else name
             for text in (key, value) if isinstance(key, str) else (value,):
-                if isinstance(text, str) and _LONE_SURROGATE.search(text):
+                # isascii() first: a C scan many times faster than the regex on a 1 MiB body.
+                if isinstance(text, str) and not text.isascii() and _LONE_SURROGATE.search(text):
                     if member in ("MessageBody", "StringValue", "StringListValues"):
                         raise errors.InvalidMessageContents()
                     raise errors.InvalidParameterValue(

@@ -28,6 +28,7 @@ from broker import sqs, ticker, workspaces
 from broker.lambdas import REQUEST_STALE_AFTER
 from broker.models import Database, Invocation, Message
 from broker.pipeline import databases
+from tests.broker.test_ticker import tick_until
 from tests.factories import make_function, make_mapping, make_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,24 +129,13 @@ def finished_once(queue) -> bool:
     )
 
 
-def tick_until(condition, *, timeout: float) -> float:
-    """Run the ticker every 50 ms wall until `condition()`; returns the wall seconds."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        ticker.tick_once()
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout} s")
-
-
 def test_a_pool_process_killed_mid_finish_does_not_stall_the_batch(prefork_worker, postgres_url):
     pool_pid = pool_process(prefork_worker)
 
     queue, database = a_batch_waiting_on_its_database(
         postgres_url, killed=lambda: os.kill(pool_pid, signal.SIGKILL)
     )
-    took = tick_until(lambda: finished_once(queue), timeout=REQUEST_STALE_AFTER - 5)
+    took = tick_until(ticker, lambda: finished_once(queue), timeout=REQUEST_STALE_AFTER - 5)
 
     # Finished once, by the task the killed process had, given to the next one at once.
     assert list(Invocation.objects.values_list("status", flat=True)) == ["succeeded"]
@@ -165,7 +155,7 @@ def test_a_whole_worker_killed_mid_finish_stalls_the_batch_only_until_a_new_one_
 
     queue, database = a_batch_waiting_on_its_database(postgres_url, killed=kill_the_whole_worker)
     start_worker()  # as the supervisor of `manage.py play`, or compose, restarts it
-    took = tick_until(lambda: finished_once(queue), timeout=REQUEST_STALE_AFTER - 5)
+    took = tick_until(ticker, lambda: finished_once(queue), timeout=REQUEST_STALE_AFTER - 5)
 
     assert list(Invocation.objects.values_list("status", flat=True)) == ["succeeded"]
     assert Database.objects.get(pk=database.pk).writes == 1
