@@ -76,13 +76,13 @@ def validate(attributes: dict) -> tuple[dict, int]:
     size = 0
     for name, value in attributes.items():
         lowered = name.lower()
-        if (
-            not ATTRIBUTE_NAME_RE.match(name)
-            or lowered.startswith(("aws.", "amazon."))
-            or name.startswith(".")
-            or name.endswith(".")
-            or ".." in name
-        ):
+        if lowered.startswith(("aws.", "amazon.")) or name.startswith(".") or name.endswith("."):
+            raise errors.InvalidParameterValue(
+                "You can't use message attribute names beginning with 'AWS.' or 'Amazon.'. "
+                "These strings are reserved for internal use. Additionally, they cannot start "
+                "or end with '.'."
+            )
+        if not ATTRIBUTE_NAME_RE.match(name) or ".." in name:
             raise errors.InvalidParameterValue(
                 f"Message (user) attribute name '{name}' is invalid. The attribute name can "
                 "contain A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) characters."

@@ -143,11 +143,11 @@ def send_message(call: Call, params: dict) -> dict:
     return _sent(sent)
 
 
-def _batch_ids(entries: list[dict]) -> None:
+def _batch_ids(entries: list[dict], entry_shape: str) -> None:
     for entry in entries:
         if not isinstance(entry.get("Id"), str):
             raise errors.InvalidBatchEntryId()
-    sqs.check_batch_ids([e["Id"] for e in entries])
+    sqs.check_batch_ids([e["Id"] for e in entries], entry_shape)
 
 
 def _failed(result: sqs.BatchResult) -> list[dict]:
@@ -160,7 +160,7 @@ def _failed(result: sqs.BatchResult) -> list[dict]:
 def send_message_batch(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     raw = p.entries(params)
-    _batch_ids(raw)
+    _batch_ids(raw, "SendMessageBatchRequestEntry")
     entries = [
         {
             "Id": e["Id"],
@@ -298,7 +298,7 @@ def delete_message(call: Call, params: dict) -> dict:
 def delete_message_batch(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     raw = p.entries(params)
-    _batch_ids(raw)
+    _batch_ids(raw, "DeleteMessageBatchRequestEntry")
     entries = [{"Id": e["Id"], "ReceiptHandle": p.string(e, "ReceiptHandle") or ""} for e in raw]
     result = sqs.delete_message_batch(queue, entries, actor=call.actor, clock=call.clock)
     return {"Successful": [{"Id": i} for i in result.successful], "Failed": _failed(result)}
@@ -319,7 +319,7 @@ def change_message_visibility(call: Call, params: dict) -> dict:
 def change_message_visibility_batch(call: Call, params: dict) -> dict:
     queue = _queue(call, params)
     raw = p.entries(params)
-    _batch_ids(raw)
+    _batch_ids(raw, "ChangeMessageVisibilityBatchRequestEntry")
     entries = [
         {
             "Id": e["Id"],

@@ -121,7 +121,7 @@ def message_attributes(value, name: str = "MessageAttributes") -> dict:
 
 def entries(params: dict) -> list[dict]:
     value = params.get("Entries")
-    if value is None:
+    if value is None or value == "":  # the query protocol sends an empty list as `Entries=`
         return []
     if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
         raise _invalid("Entries", value, "Must be a list of batch entries.")

@@ -29,10 +29,13 @@ class BatchResult:
     failed: list[BatchFailure] = field(default_factory=list)
 
 
-def check_batch_ids(ids: list[str]) -> None:
-    """The request-level rules shared by every *Batch action (sqs.md §4.6)."""
+def check_batch_ids(ids: list[str], entry_shape: str = "SendMessageBatchRequestEntry") -> None:
+    """The request-level rules shared by every *Batch action (sqs.md §4.6); `entry_shape`
+    names the action's entries in the answer to an empty batch, as AWS's text does."""
     if not ids:
-        raise errors.EmptyBatchRequest()
+        raise errors.EmptyBatchRequest(
+            f"There should be at least one {entry_shape} in the request."
+        )
     if len(ids) > MAX_BATCH_ENTRIES:
         raise errors.TooManyEntriesInBatchRequest(
             f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. "

@@ -32,8 +32,12 @@ def get_queue_by_url(workspace, url: str) -> Queue:
 
     An account part that is not 12 digits (`/queue/orders`, the form some other
     emulators use) is InvalidAddress, as AWS answers it; a URL with no path at
-    all, or another account's, is a queue that does not exist.
+    all, or another account's, is a queue that does not exist. A bare queue name
+    (no "/") is the caller's own queue of that name: AWS accepts it, and test suites
+    written against AWS pass names.
     """
+    if url and "/" not in url:
+        return get_queue(workspace, url)
     parts = arns.queue_url_parts(url)
     if parts is not None and not workspaces.ACCOUNT_ID_RE.match(parts[0]):
         raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from broker import errors, events
 from broker.models import Event, Message, MessageGroup, Queue
+from broker.sqs import tags as queue_tags
 from broker.sqs import tally
 from broker.sqs.attributes import (
     FIFO_CHOICES,
@@ -70,6 +71,7 @@ def create_queue(
     """
     attributes = attributes or {}
     _check_queue_name(name, attributes)
+    tags = queue_tags.merged(name, {}, tags or {})
     values = validated_attributes(workspace, name, attributes, creating=True)
     check_throughput_pair(
         values.get("deduplication_scope", "queue"), values.get("fifo_throughput_limit", "perQueue")
@@ -104,7 +106,7 @@ def create_queue(
     queue = Queue.objects.create(
         workspace=workspace,
         name=name,
-        tags=dict(tags or {}),
+        tags=tags,
         created_at=now,
         modified_at=now,
         **values,
@@ -148,7 +150,7 @@ def delete_queue(queue: Queue, *, clock) -> None:
 
 @transaction.atomic
 def tag_queue(queue: Queue, tags: dict[str, str], *, clock) -> None:
-    queue.tags = {**queue.tags, **tags}
+    queue.tags = queue_tags.merged(queue.name, queue.tags, tags)
     queue.save(update_fields=["tags"])
     events.record(
         queue.workspace, "queue.updated", queue=queue.name, data={"tags": sorted(tags)}, clock=clock
@@ -157,6 +159,7 @@ def tag_queue(queue: Queue, tags: dict[str, str], *, clock) -> None:
 
 @transaction.atomic
 def untag_queue(queue: Queue, keys: list[str], *, clock) -> None:
+    queue_tags.check_keys(keys)
     queue.tags = {k: v for k, v in queue.tags.items() if k not in set(keys)}
     queue.save(update_fields=["tags"])
     events.record(

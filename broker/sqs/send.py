@@ -265,11 +265,29 @@ def payload_size(entry: dict) -> int:
     return size
 
 
+def _check_fifo_batch(queue: Queue, entries: list[dict]) -> None:
+    """A FIFO batch with an entry that lacks its deduplication id or its group fails as a
+    whole, before anything is sent: AWS answers the request, not the entry
+    (InvalidParameterValue, recorded against AWS; sqs.md §4.3)."""
+    for entry in entries:
+        if entry.get("MessageDeduplicationId") is None and not queue.content_based_deduplication:
+            raise errors.InvalidParameterValue(
+                "The queue should either have ContentBasedDeduplication enabled or "
+                "MessageDeduplicationId provided explicitly",
+                field="MessageDeduplicationId",
+            )
+        if entry.get("MessageGroupId") is None:
+            raise errors.InvalidParameterValue(
+                "The request must contain the parameter MessageGroupId.", field="MessageGroupId"
+            )
+
+
 @transaction.atomic
 def send_message_batch(
     queue: Queue, entries: list[dict], *, sender: str = "", clock
 ) -> BatchResult:
-    """Send up to 10 messages; bad entries fail alone, in `failed` (sqs.md §4.5).
+    """Send up to 10 messages; bad entries fail alone, in `failed` (sqs.md §4.5), except
+    a FIFO entry without its group or deduplication id, which fails the request.
 
     Each entry: {"Id", "MessageBody", "MessageAttributes"?, "MessageSystemAttributes"?,
     "DelaySeconds"?, "MessageGroupId"?, "MessageDeduplicationId"?}. Returns BatchResult
@@ -282,6 +300,8 @@ def send_message_batch(
             f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. "
             f"You have sent {total} bytes."
         )
+    if queue.is_fifo:
+        _check_fifo_batch(queue, entries)
     now = clock.now()
     result = BatchResult()
     prepared, ids = [], []

@@ -39,7 +39,7 @@ def delete_message_batch(
 
     The valid handles are deleted with one SELECT, one DELETE and one event INSERT.
     """
-    check_batch_ids([e.get("Id") for e in entries])
+    check_batch_ids([e.get("Id") for e in entries], "DeleteMessageBatchRequestEntry")
     result = BatchResult()
     valid, ids = [], []
     for entry in entries:
@@ -182,7 +182,7 @@ def change_message_visibility_batch(
     queue: Queue, entries: list[dict], *, actor: str = "", clock
 ) -> BatchResult:
     """Entries: {"Id", "ReceiptHandle", "VisibilityTimeout"}; failures stay per entry."""
-    check_batch_ids([e.get("Id") for e in entries])
+    check_batch_ids([e.get("Id") for e in entries], "ChangeMessageVisibilityBatchRequestEntry")
     result = BatchResult()
     with transaction.atomic():
         for entry in entries:

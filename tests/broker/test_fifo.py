@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from broker import errors, sqs
@@ -187,26 +189,33 @@ def test_batch_duplicates_inside_one_call_are_absorbed_in_order(workspace, clock
         [
             {"Id": "a", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
             {"Id": "b", "MessageBody": "two", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
-            {"Id": "c", "MessageBody": "three", "MessageGroupId": "g"},
         ],
         clock=clock,
     )
     (a, sent_a), (b, sent_b) = result.successful
     assert (a, b) == ("a", "b")
     assert sent_b.duplicate and sent_b.message_id == sent_a.message_id
-    [failure] = result.failed
-    assert (failure.id, failure.code) == ("c", "InvalidParameterValue")
+    assert not result.failed
     assert bodies(sqs.receive_messages(queue, max_number=10, clock=clock)) == ["one"]
 
 
-def test_batch_entry_without_a_group_fails_with_invalid_parameter_value(workspace, clock):
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("MessageGroupId", "The request must contain the parameter MessageGroupId."),
+        ("MessageDeduplicationId", "either have ContentBasedDeduplication enabled"),
+    ],
+)
+def test_a_fifo_batch_entry_missing_an_id_refuses_the_whole_batch(
+    workspace, clock, missing, message
+):
     queue = fifo_queue(workspace, clock)
-    result = sqs.send_message_batch(
-        queue, [{"Id": "a", "MessageBody": "x", "MessageDeduplicationId": "d"}], clock=clock
-    )
-    [failure] = result.failed
-    assert failure.code == "InvalidParameterValue"
-    assert "MessageGroupId" in failure.message
+    entry = {"Id": "b", "MessageBody": "two", "MessageGroupId": "g", "MessageDeduplicationId": "e"}
+    del entry[missing]
+    good = {"Id": "a", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "d"}
+    with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
+        sqs.send_message_batch(queue, [good, entry], clock=clock)
+    assert sqs.receive_messages(queue, max_number=10, clock=clock) == []
 
 
 def test_forgotten_deduplication_ids_are_swept(workspace, clock):

@@ -254,10 +254,11 @@ def test_a_fifo_queue_at_its_in_flight_limit_answers_empty_receives(workspace, c
     assert len(sqs.receive_messages(queue, max_number=10, clock=clock)) == 10
 
 
-def test_a_queue_url_resolves_by_its_last_two_segments_and_needs_an_account_id(workspace, clock):
+def test_a_queue_url_resolves_by_its_last_two_segments_or_by_the_bare_name(workspace, clock):
     queue = make_queue(workspace, "orders", clock=clock)
     account = workspace.account_id
     for url in (
+        "orders",
         f"http://localhost:8000/{account}/orders",
         f"/{account}/orders",
         f"https://sqs.us-east-1.amazonaws.com/{account}/orders?x=1",
@@ -265,6 +266,26 @@ def test_a_queue_url_resolves_by_its_last_two_segments_and_needs_an_account_id(w
         assert sqs.get_queue_by_url(workspace, url) == queue
     with pytest.raises(errors.InvalidAddress, match="queue/orders is not valid"):
         sqs.get_queue_by_url(workspace, "http://localhost:9324/queue/orders")
-    for url in ("http://localhost:8000", "orders", f"http://h/{'9' * 12}/orders"):
+    for url in ("http://localhost:8000", "invoices", f"http://h/{'9' * 12}/orders"):
         with pytest.raises(errors.QueueDoesNotExist):
             sqs.get_queue_by_url(workspace, url)
+
+
+def test_relaxed_rules_let_a_name_be_reused_and_a_queue_be_purged_at_once(workspace, clock):
+    workspace.aws_strict = False
+    workspace.save(update_fields=["aws_strict"])
+    queue = make_queue(workspace, "relaxed", clock=clock)
+    sqs.purge_queue(queue, clock=clock)
+    sqs.purge_queue(queue, clock=clock)  # strict: PurgeQueueInProgress for 60 s
+    sqs.delete_queue(queue, clock=clock)
+    assert make_queue(workspace, "relaxed", clock=clock).name == "relaxed"
+
+
+def test_strict_rules_refuse_a_second_purge_within_sixty_seconds(workspace, clock):
+    queue = make_queue(workspace, "strict", clock=clock)
+    sqs.purge_queue(queue, clock=clock)
+    clock.advance(59)
+    with pytest.raises(errors.PurgeQueueInProgress, match="allowed every 60 seconds"):
+        sqs.purge_queue(queue, clock=clock)
+    clock.advance(1)
+    sqs.purge_queue(queue, clock=clock)
