@@ -51,6 +51,25 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1440, "height": 1000}}
 
 
+@pytest.fixture(autouse=True)
+def csp_violations(context):
+    """Every browser test also checks that the page runs under its Content-Security-
+    Policy: Chromium reports each refused script, style or socket on the console. (A
+    test that provokes one takes the list and empties it.)"""
+    refused: list[str] = []
+
+    def note(message) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    def watch(page: Page) -> None:
+        page.on("console", note)
+
+    context.on("page", watch)
+    yield refused
+    assert refused == []
+
+
 @pytest.fixture
 def screenshot(request):
     """Save a full-page screenshot as test-artifacts/browser/<test>-<name>.png."""
@@ -59,7 +78,8 @@ def screenshot(request):
 
     def save(page: Page, name: str) -> Path:
         path = ARTIFACTS / f"{test}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # caret="initial": hiding the caret injects a <style>, which the pages' CSP refuses.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return save

@@ -51,7 +51,7 @@ def test_the_cost_panel_shows_what_batching_saves(workspace_page, screenshot):
 
     card = page.locator(".cost-card")
     card.scroll_into_view_if_needed()
-    card.screenshot(path=str(ARTIFACTS / "cost_panel-card.png"))
+    card.screenshot(path=str(ARTIFACTS / "cost_panel-card.png"), caret="initial")
     screenshot(page, "workspace")
 
     page.click("#cost-reset")
