@@ -12,6 +12,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from broker import arns
 
@@ -41,6 +42,9 @@ class Workspace(models.Model):
     # SNS's account-wide SMS settings (SetSMSAttributes), as SNS answers them: strings.
     sms_attributes = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    # Wall time of the last page, form, socket or API call that reached it, to the
+    # nearest `workspaces.MARK_USED_EVERY`: a workspace nobody uses expires.
+    last_used = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
         return f"workspace {self.account_id}"

@@ -25,7 +25,8 @@ nothing, however many there are:
   `Delivery` row), and `attempt_delivery` is queued for each one due; so are
   producers (workspaces with an enabled one), and `run_producer` for each one due.
 
-Once a wall second it also folds every queue's tally rows. When it starts it reckons
+Once a wall second it also folds every queue's tally rows; once a wall hour it deletes
+the browsers' workspaces nobody has used for days (`workspaces.expire_unused`). When it starts it reckons
 every workspace that has a queue once, and again after it could not read the marks
 (some may have been lost); a workspace whose work fails is tried again a second later.
 """
@@ -40,7 +41,7 @@ import time
 from django.db import close_old_connections
 
 from broker import clock as clocks
-from broker import lambdas, sqs, tasks, wakeup
+from broker import lambdas, sqs, tasks, wakeup, workspaces
 from broker.models import (
     Delivery,
     EventSourceMapping,
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1.0  # wall seconds between tally folds and deduplication sweeps
 RETRY_AFTER = 1.0  # wall seconds before a workspace whose work failed is tried again
+EXPIRE_EVERY = 3600.0  # wall seconds between deletions of unused workspaces
 
 
 def next_due(workspace, *, clock) -> float | None:
@@ -96,6 +98,7 @@ class Ticker:
         self.due_at: dict[int, float] = {}  # the entry of each workspace that counts
         self.started = False  # every workspace with a queue reckoned once
         self.last_sweep = 0.0
+        self.last_expiry = -math.inf
 
     def _push(self, pk: int, wall: float) -> None:
         if abs(self.due_at.get(pk, -math.inf) - wall) < 0.001:
@@ -142,6 +145,12 @@ class Ticker:
         A workspace whose work fails (a locked database, a broker that is down) is tried
         again RETRY_AFTER wall seconds later: no due work is forgotten."""
         close_old_connections()
+        if time.monotonic() - self.last_expiry >= EXPIRE_EVERY:
+            self.last_expiry = time.monotonic()
+            try:
+                workspaces.expire_unused()
+            except Exception:
+                log.exception("the ticker could not expire unused workspaces")
         woke = 0
         touched = self._changed()
         due = self._pop_due(time.time())
@@ -170,11 +179,11 @@ class Ticker:
             if sweep:
                 self.last_sweep = time.monotonic()
                 tally.fold()
-            workspaces = list(
+            visited = list(
                 Workspace.objects.filter(pk__in=pending | busy | moving | retrying | producing)
             )
-            done |= pending - {w.pk for w in workspaces}  # deleted since
-            for workspace in workspaces:
+            done |= pending - {w.pk for w in visited}  # deleted since
+            for workspace in visited:
                 try:
                     woke += self._visit(
                         workspace,

@@ -8,13 +8,17 @@ that account id (created on first use); any other key the default account.
 
 from __future__ import annotations
 
+import datetime
 import re
 import secrets
 import string
+import time
 from dataclasses import dataclass
+from importlib import import_module
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from broker import clock as clocks
 from broker import costs, events
@@ -60,6 +64,44 @@ def create_workspace(*, account_id: str | None = None, local_convention: bool = 
     # Also zeroes counts left under this id by a workspace whose creation rolled back.
     costs.start_run(workspace, now=clocks.for_workspace(workspace).now())
     return workspace
+
+
+# A workspace's `last_used` is written at most this often per process (wall seconds):
+# a busy workspace costs one dictionary look-up per request, not a write.
+MARK_USED_EVERY = 600.0
+_marked: dict[int, float] = {}  # workspace id -> when this process last wrote it
+
+
+def mark_used(workspace: Workspace) -> None:
+    """Note that somebody reached the workspace (a page, form, socket or API call)."""
+    now = time.monotonic()
+    if now - _marked.get(workspace.pk, -MARK_USED_EVERY) < MARK_USED_EVERY:
+        return
+    _marked[workspace.pk] = now
+    Workspace.objects.filter(pk=workspace.pk).update(last_used=timezone.now())
+
+
+def expire_unused(*, now: datetime.datetime | None = None) -> int:
+    """Delete the browsers' workspaces unused for PLAYGROUND_WORKSPACE_EXPIRY_DAYS, and
+    the expired sessions; returns how many workspaces went.
+
+    Anyone can make a workspace with one POST, so without this they would pile up.
+    Each goes in its own transaction with everything in it (the foreign keys cascade);
+    a browser whose workspace went is offered a new one on the home page.
+    """
+    days = settings.PLAYGROUND_WORKSPACE_EXPIRY_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    unused = Workspace.objects.filter(local_convention=False, last_used__lt=cutoff)
+    expired = 0
+    for pk in unused.values_list("pk", flat=True):
+        with transaction.atomic():
+            # Looked at again inside the transaction: a call may have just reached it.
+            expired += bool(unused.filter(pk=pk).delete()[0])
+        _marked.pop(pk, None)
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return expired
 
 
 @transaction.atomic

@@ -211,6 +211,10 @@ PLAYGROUND_REGION = os.environ.get("PLAYGROUND_REGION", "us-east-1")
 # other local emulators are, so test suites run fast.
 PLAYGROUND_STRICT_WORKSPACES = env_bool("PLAYGROUND_STRICT_WORKSPACES", True)
 PLAYGROUND_STRICT_LOCAL_ACCOUNTS = env_bool("PLAYGROUND_STRICT_LOCAL_ACCOUNTS", False)
+# A browser's workspace that no page, form, socket or API call has reached for this
+# many days is deleted, with everything in it (0: never). Local-convention accounts
+# (secret `test`) are kept: they exist only where that convention is on.
+PLAYGROUND_WORKSPACE_EXPIRY_DAYS = float(os.environ.get("PLAYGROUND_WORKSPACE_EXPIRY_DAYS", "7"))
 # Run the Python code uploaded to a function (in a worker subprocess, no container).
 # Anyone who reaches the endpoint can upload code, so by default only single-user
 # mode (local credentials on) runs it; a shared deployment simulates functions.

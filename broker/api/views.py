@@ -274,6 +274,7 @@ class _Request:
             )
             signature_version = 4
         self.workspace = self.credentials.open_workspace()
+        workspaces.mark_used(self.workspace)
         self.call = actions.Call(
             workspace=self.workspace,
             clock=clocks.for_workspace(self.workspace),

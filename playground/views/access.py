@@ -41,6 +41,7 @@ def watchable_workspace(session, slug: str) -> Workspace | None:
     workspace = selectors.workspace_by_slug(slug)
     if workspace is None or not can_watch(session, workspace):
         return None
+    workspaces.mark_used(workspace)
     return workspace
 
 

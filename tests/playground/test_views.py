@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from broker import costs, kms, lambdas, sqs, workspaces
 from broker.models import Message, Workspace
@@ -33,6 +35,23 @@ def test_creating_a_workspace_opens_it_and_the_home_page_links_it():
     assert response["Location"] == f"/w/{workspace.slug}/"
     assert client.get(f"/w/{workspace.slug}/").status_code == 200
     assert f'href="/w/{workspace.slug}/">Open your workspace' in client.get("/").content.decode()
+
+
+def test_opening_a_workspace_keeps_it_and_an_expired_one_is_offered_anew():
+    client = Client()
+    client.post("/w/")
+    workspace = Workspace.objects.get(pk=client.session["workspace_id"])
+    week_ago = timezone.now() - datetime.timedelta(days=8)
+    Workspace.objects.filter(pk=workspace.pk).update(last_used=week_ago)
+    workspaces._marked.clear()
+
+    assert client.get(f"/w/{workspace.slug}/").status_code == 200
+    assert workspaces.expire_unused() == 0  # the page view counted as a use
+
+    Workspace.objects.filter(pk=workspace.pk).update(last_used=week_ago)
+    assert workspaces.expire_unused() == 1
+    assert client.get(f"/w/{workspace.slug}/").status_code == 404
+    assert 'id="your-workspace">Create your workspace' in client.get("/").content.decode()
 
 
 def test_a_workspace_is_not_created_without_the_form_token():
@@ -781,3 +800,4 @@ def test_a_local_convention_workspace_says_anyone_can_change_it():
 
 def test_a_browser_workspace_does_not_say_it_is_shared(visitor, own_workspace):
     assert 'id="shared-workspace"' not in visitor.get(f"/w/{own_workspace.slug}/").content.decode()
+
