@@ -23,6 +23,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 
 from broker.api.lambda_rest import PATH_PREFIXES as LAMBDA_PATH_PREFIXES  # noqa: E402
 from broker.api.urls import QUEUE_URL_PATH  # noqa: E402
+from playground import refusals  # noqa: E402
 from playground.origins import SameOriginOnly  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
@@ -42,6 +43,7 @@ class BareASGIHandler(ASGIHandler):
         return super().resolve_request(request)
 
 
+refusals.install()
 aws_asgi_app = BareASGIHandler()
 # The paths SDKs send SQS and KMS requests to: the server root and queue URLs.
 AWS_PATH = re.compile(r"^/$|^/" + QUEUE_URL_PATH.removeprefix("^"))

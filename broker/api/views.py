@@ -303,7 +303,8 @@ class _Request:
         )
         length = int(self.request.META.get("CONTENT_LENGTH") or 0)
         if length <= limit:
-            body = self.request.read() if self.request.method in ("POST", "PUT") else b""
+            # Read whatever came, a GET's body too: the signature covers its hash.
+            body = self.request.read()
             length = len(body)
         if length > limit:
             if self._is_send_message_batch():  # then certainly over the batch's 1 MiB
@@ -312,7 +313,7 @@ class _Request:
                     f"You have sent {length} bytes."
                 )
             raise too_long(f"The request body is {length} bytes; at most {limit} are accepted.")
-        self.parse(body)
+        self.parse(body if self.request.method in ("POST", "PUT") else b"")
         self.authenticate(body)
         handler = self.service.handler(self.action)
         self.call.summary = _summary(self.params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -16,6 +18,7 @@ from playground.views.access import workspace_or_404
 from playground.views.workspace import connection_context, redirect_to_workspace
 
 PAGE = "playground/queue.html"
+MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 CONSOLE = "console"
 
 
@@ -190,7 +193,10 @@ def _visible_at(q, received) -> dict:
 def delete_message(request, slug, name):
     ws, q = _queue(request, slug, name)
     handle = request.POST.get("receipt_handle", "")
+    # The row to replace on the page: the id the page sent, if it is one.
     message_id = request.POST.get("message_id", "")
+    if not MESSAGE_ID.fullmatch(message_id):
+        message_id = ""
     costs.sqs_request(ws, fifo=q.is_fifo)
     try:
         sqs.delete_message(q, handle, actor=CONSOLE, clock=clocks.for_workspace(ws))

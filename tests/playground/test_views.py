@@ -5,8 +5,10 @@ import re
 
 import pytest
 from django.test import Client, override_settings
+from django.urls import reverse
 from django.utils import timezone
 
+from broker import clock as clocks
 from broker import costs, kms, lambdas, sqs, workspaces
 from broker.models import Message, Workspace
 from broker.sqs import bulk
@@ -801,3 +803,23 @@ def test_a_local_convention_workspace_says_anyone_can_change_it():
 def test_a_browser_workspace_does_not_say_it_is_shared(visitor, own_workspace):
     assert 'id="shared-workspace"' not in visitor.get(f"/w/{own_workspace.slug}/").content.decode()
 
+
+def test_deleting_a_received_message_without_its_id_still_deletes_it():
+    """The page sends the id only to name the row it replaces (found by the form fuzz)."""
+    client = Client()
+    client.post("/w/")
+    workspace = Workspace.objects.get(pk=client.session["workspace_id"])
+    ws_clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, "orders", clock=ws_clock)
+    sqs.send_message(queue, body="x", clock=ws_clock)
+    [received] = sqs.receive_messages(queue, clock=ws_clock)
+
+    for message_id in ("", "../x"):
+        answer = client.post(
+            reverse("queue-delete-message", kwargs={"slug": workspace.slug, "name": "orders"}),
+            {"receipt_handle": received.receipt_handle, "message_id": message_id},
+            HTTP_HX_REQUEST="true",
+        )
+        assert answer.status_code == 200
+        assert "Deleted." in answer.content.decode()
+    assert not Message.objects.filter(queue=queue).exists()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -250,3 +252,62 @@ def test_damaged_query_requests_get_aws_errors_never_a_500(live_server_url, queu
         status, _headers, answer = wire.query(live_server_url, params)
         assert status < 500, (params, answer)
         assert answer.startswith("<?xml"), answer
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"{}") -> tuple[int, dict, bytes]:
+    """Send bytes no HTTP client would (a NUL in a header); the parsed answer."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    request = head + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
+    with socket.create_connection((host, port), timeout=30) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    return int(status_line.split()[1]), headers, payload
+
+
+@pytest.mark.parametrize("byte", [b"\x00", b"\x85", b"\x0b"], ids=["NUL", "NEL", "VT"])
+def test_a_forbidden_byte_in_x_amz_target_gets_an_aws_error(live_server_url, byte):
+    status, headers, body = raw_request(
+        live_server_url,
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        b"X-Amz-Target: AmazonSQS.List" + byte + b"Queues",
+    )
+    assert status == 400
+    assert headers["content-type"] == "application/x-amz-json-1.0"
+    assert json.loads(body)["__type"] == "InvalidParameterValue"
+
+
+def test_a_forbidden_byte_in_a_query_clients_header_gets_the_query_error(live_server_url):
+    status, headers, body = raw_request(
+        live_server_url,
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Date: 2026\x0012\r\n"
+        b"Content-Type: application/x-www-form-urlencoded",
+        b"Action=ListQueues",
+    )
+    assert status == 400
+    assert b"<Code>InvalidParameterValue</Code>" in body
+
+
+def test_a_browsers_forbidden_byte_still_gets_the_servers_own_answer(live_server_url):
+    status, headers, _ = raw_request(
+        live_server_url, b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Note: a\x85b", b""
+    )
+    assert status == 400
+    assert headers["content-type"].startswith("text/html")
+
+
+def test_a_signed_get_with_a_body_is_checked_against_that_body(live_server_url):
+    """The signature covers the body's hash whatever the method (found by the fuzz)."""
+    status, _, answer = wire.send(
+        live_server_url + "/2015-03-31/functions/absent",
+        method="GET",
+        body=b"{}",
+        service="lambda",
+        headers={"Content-Type": "application/json"},
+    )
+    assert (status, json.loads(answer)["Type"]) == (404, "User")
+    assert "Function not found" in json.loads(answer)["Message"]
