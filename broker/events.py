@@ -276,11 +276,17 @@ class _Publisher:
             for key, workspace_ids in touched.items():
                 wakeup.mark_touched(key, workspace_ids)
             for group, message in batch.items():
-                try:
-                    if layer is not None:
-                        loop.run_until_complete(layer.group_send(group, message))
-                except Exception:  # a failed push never undoes a committed change
-                    log.warning("could not publish events to %s", group, exc_info=True)
+                # Twice: the first send after Redis restarted finds a broken connection,
+                # which the second replaces. Pages that still miss it catch up from the
+                # event log (`WorkspaceConsumer.RESYNC_SECONDS`).
+                for attempt in (1, 2):
+                    try:
+                        if layer is not None:
+                            loop.run_until_complete(layer.group_send(group, message))
+                        break
+                    except Exception:  # a failed push never undoes a committed change
+                        if attempt == 2:
+                            log.warning("could not publish events to %s", group, exc_info=True)
             with self.lock:
                 if not self.pending:
                     self.idle.set()

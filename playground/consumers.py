@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 class WorkspaceConsumer(AsyncWebsocketConsumer):
     COALESCE_SECONDS = 0.15
+    # How often a socket rejoins its group and looks for events it was not sent. A
+    # push can be lost (Redis restarted and forgot the group, a publisher's
+    # connection broke, a group expired after a day): the page catches up from the
+    # event log within this time instead of going stale while it says "live".
+    RESYNC_SECONDS = 2.0
 
     async def connect(self):
         slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -41,6 +46,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         self.page = pages.parse_page(self.scope.get("query_string", b""))
         self.dirty = False
         self.flusher: asyncio.Task | None = None
+        self.resync: asyncio.Task | None = None
         # Join before reading state, so nothing falls between snapshot and pushes.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -48,12 +54,23 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             self.workspace_id, self.page
         )
         await self.send(text_data=html)
+        self.resync = asyncio.create_task(self._resync_loop())
 
     async def disconnect(self, code):
+        for task in (getattr(self, "flusher", None), getattr(self, "resync", None)):
+            if task is not None:
+                task.cancel()
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        if getattr(self, "flusher", None) is not None:
-            self.flusher.cancel()
+
+    async def _resync_loop(self):
+        while True:
+            await asyncio.sleep(self.RESYNC_SECONDS)
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except Exception:  # Redis is away: the event log still answers
+                log.warning("could not rejoin %s", self.group, exc_info=True)
+            await self.broker_events({})
 
     async def broker_events(self, message):
         """A committed batch of events: render soon, together with what follows."""

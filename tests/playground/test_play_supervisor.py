@@ -7,6 +7,7 @@ the playground is then used through boto3 as before.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -28,16 +29,17 @@ from tests.live import own_redis_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def play():
+@contextlib.contextmanager
+def running_play(*, own_redis: bool = False):
+    """`manage.py play` in a directory of its own; with `own_redis`, the redis-server it
+    starts itself (as `make run` does) instead of the test run's."""
     workdir = Path(tempfile.mkdtemp(prefix="playground-play-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "REDIS_URL": own_redis_url(),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}"}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("REDIS_URL")
+    if not own_redis:
+        env["REDIS_URL"] = own_redis_url()
     log = open(workdir / "play.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "play", "--port", str(port), "--workers", "1"],
@@ -61,6 +63,12 @@ def play():
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def play():
+    with running_play() as proc:
+        yield proc
 
 
 def healthy(url: str) -> bool:
@@ -142,3 +150,15 @@ def test_a_process_killed_with_sigkill_is_restarted_and_the_playground_goes_on(p
     a_trigger_consumes_a_message(play.url)
     assert child_running(play, process) == restarted
     assert "exited with -9; restarting it." in play.log.read_text()
+
+
+def test_its_own_redis_killed_is_restarted_and_the_playground_goes_on():
+    with running_play(own_redis=True) as play:
+        killed = child_running(play, "redis-server")
+        assert killed is not None, "play started no redis-server"
+
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda: child_running(play, "redis-server") not in (None, killed), timeout=30)
+
+        assert play.poll() is None, play.log.read_text()
+        a_trigger_consumes_a_message(play.url)
