@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -162,3 +164,57 @@ def test_its_own_redis_killed_is_restarted_and_the_playground_goes_on():
 
         assert play.poll() is None, play.log.read_text()
         a_trigger_consumes_a_message(play.url)
+
+
+def test_the_web_process_killed_under_load_loses_no_acknowledged_message():
+    """Four clients send while Daphne is killed: every send that was answered with a
+    MessageId is in the queue afterwards, once; a send cut off may or may not be."""
+    with running_play() as play:
+        sqs = service_client("sqs", play.url)
+        queue_url = sqs.create_queue(QueueName="under-load")["QueueUrl"]
+        acked, attempted = set(), set()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def send(sender: int) -> None:
+            client = service_client("sqs", play.url)
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                body = f"{sender}-{n}"
+                with lock:
+                    attempted.add(body)
+                try:
+                    client.send_message(QueueUrl=queue_url, MessageBody=body)
+                except Exception:  # cut off by the kill, or refused while Daphne restarts
+                    time.sleep(0.05)
+                    continue
+                with lock:
+                    acked.add(body)
+
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+        for thread in senders:
+            thread.start()
+        try:
+            wait_until(lambda: len(acked) >= 100, timeout=30)
+            web = child_running(play, "daphne")
+            os.kill(web, signal.SIGKILL)
+            wait_until(lambda: child_running(play, "daphne") not in (None, web), timeout=30)
+            wait_until(lambda: healthy(play.url), timeout=30)
+            before = len(acked)
+            wait_until(lambda: len(acked) >= before + 100, timeout=30)  # and on it goes
+        finally:
+            stop.set()
+            for thread in senders:
+                thread.join(timeout=30)
+
+        received: list[str] = []
+        while batch := sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600
+        ).get("Messages"):
+            received += [message["Body"] for message in batch]
+
+        assert len(received) == len(set(received)), "a message was received twice"
+        assert acked <= set(received), f"lost: {sorted(acked - set(received))[:10]}"
+        assert set(received) <= attempted
+        assert play.poll() is None
