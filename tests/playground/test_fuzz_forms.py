@@ -43,10 +43,12 @@ def damaged(valid: dict):
 
 
 def resources_of(workspace) -> dict:
-    """The workspace's rows. Not its usage counters: a refused request is billed, as
-    AWS bills it."""
+    """The workspace's rows. Not its usage counters (a refused request is billed, as
+    AWS bills it) nor when it was last used (a refused request is a use too)."""
     rows = snapshot(workspace)
     del rows["usage"]
+    for row in rows["Workspace"]:
+        del row["last_used"]
     return rows
 
 
