@@ -52,8 +52,12 @@ class Waiter:
     """An async subscription to one queue's wake-ups, opened before the first try.
 
     Subscribing before the first receive closes the gap in which a message could
-    arrive between "found nothing" and "started listening".
+    arrive between "found nothing" and "started listening". While Redis is away the
+    waiter polls: every wait is a short sleep, so the long poll still ends on time and
+    finds what arrives, a little later.
     """
+
+    POLL_SECONDS = 0.05  # between tries while there is no subscription
 
     _pool: dict[int, aredis.ConnectionPool] = {}
 
@@ -68,21 +72,28 @@ class Waiter:
             pool = self._pool[loop_id] = aredis.ConnectionPool.from_url(settings.REDIS_URL)
         client = aredis.Redis(connection_pool=pool)
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await self.pubsub.subscribe(channel(self.queue_pk))
+        try:
+            await self.pubsub.subscribe(channel(self.queue_pk))
+        except (aredis.RedisError, OSError):
+            await self.__aexit__()
+            self.pubsub = None
         return self
 
     async def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` wall seconds for a wake-up; True if one came."""
         if timeout <= 0:
             return False
-        try:
-            message = await self.pubsub.get_message(timeout=timeout)
-        except (aredis.RedisError, OSError):
-            await asyncio.sleep(min(timeout, 0.05))
-            return False
-        return message is not None
+        if self.pubsub is not None:
+            try:
+                return await self.pubsub.get_message(timeout=timeout) is not None
+            except (aredis.RedisError, OSError):
+                pass
+        await asyncio.sleep(min(timeout, self.POLL_SECONDS))
+        return False
 
     async def __aexit__(self, *exc) -> None:
+        if self.pubsub is None:
+            return
         try:
             await self.pubsub.unsubscribe()
             await self.pubsub.aclose()
