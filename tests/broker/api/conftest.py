@@ -22,6 +22,11 @@ OLD_BOTOCORE = "1.34.89"  # the last botocore whose SQS model speaks query (prot
 MODEL_PATH = "botocore/data/sqs/2012-11-05/service-2.json"
 
 
+# One attempt, never a retry: a retried call would hide the error that caused it, and
+# a retried send is a second message. (`max_attempts` counts retries: 1 allows one.)
+NO_RETRIES = {"total_max_attempts": 1}
+
+
 def make_client(url: str, *, key: str = "test", secret: str = "test", data_path=None, **config):
     session = botocore.session.get_session()
     if data_path is not None:
@@ -32,7 +37,7 @@ def make_client(url: str, *, key: str = "test", secret: str = "test", data_path=
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, read_timeout=30, **config),
+        config=Config(retries=NO_RETRIES, read_timeout=30, **config),
     )
 
 
@@ -49,7 +54,7 @@ def service_client(service: str, url: str, *, key: str = "test"):
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries=NO_RETRIES),
     )
 
 

@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 
 from broker.api import services
 from tests.broker.api import wire
-from tests.broker.api.conftest import LearnerWorkspace, create_workspace_in
+from tests.broker.api.conftest import NO_RETRIES, LearnerWorkspace, create_workspace_in
 
 # --- two workspaces -----------------------------------------------------------------
 
@@ -83,7 +83,7 @@ def _open_account(url: str) -> Account:
             region_name="us-east-1",
             aws_access_key_id=access_key,
             aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 1}, read_timeout=30),
+            config=Config(retries=NO_RETRIES, read_timeout=30),
         )
 
     return Account(

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.broker.api.conftest import service_client
+from tests.broker.api.conftest import NO_RETRIES, service_client
 from tests.broker.api.test_sqs_boto3 import error_of
 
 ROLE = "arn:aws:iam::000000000000:role/consumer-role"
@@ -45,7 +45,7 @@ def unchecked(live_server_url):
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+        config=Config(retries=NO_RETRIES, parameter_validation=False),
     )
 
 
