@@ -18,7 +18,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from broker import events
+from broker import events, workspaces
 from playground import pages
 from playground.views.access import watchable_workspace
 
@@ -41,6 +41,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         if workspace is None:
             await self.close()
             return
+        self.workspace = workspace
         self.workspace_id = workspace.pk
         self.group = events.group_name(workspace.pk)
         self.page = pages.parse_page(self.scope.get("query_string", b""))
@@ -71,6 +72,10 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             except Exception:  # Redis is away: the event log still answers
                 log.warning("could not rejoin %s", self.group, exc_info=True)
             await self.broker_events({})
+            try:  # an open page is a use: a workspace watched for days does not expire
+                await database_sync_to_async(workspaces.mark_used)(self.workspace)
+            except Exception:
+                log.warning("could not mark workspace %s used", self.workspace_id, exc_info=True)
 
     async def broker_events(self, message):
         """A committed batch of events: render soon, together with what follows."""

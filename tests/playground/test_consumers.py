@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import re
 import time
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from broker import clock as clocks
-from broker import events, sqs
+from broker import events, sqs, workspaces
 from broker.models import Workspace
 from playground.asgi import application
+from playground.consumers import WorkspaceConsumer
 from tests.factories import make_function, make_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,3 +237,47 @@ def test_a_websocket_opens_only_from_this_servers_pages(origin, connects):
         return connected
 
     assert async_to_sync(scenario)() is connects
+
+
+def test_a_socket_its_group_forgot_catches_up_from_the_event_log(monkeypatch):
+    """Redis restarted and lost the group (here: its key deleted): the next push goes
+    nowhere, and the socket still shows the send within one resync."""
+    monkeypatch.setattr(WorkspaceConsumer, "RESYNC_SECONDS", 0.3)
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+
+    async def scenario():
+        communicator = _communicator(client, workspace, "workspace")
+        assert (await communicator.connect(timeout=5))[0] is True
+        await communicator.receive_from(timeout=5)
+        layer = get_channel_layer()
+        redis.Redis.from_url(settings.REDIS_URL).delete(
+            layer._group_key(events.group_name(workspace.pk))
+        )
+        await database_sync_to_async(sqs.send_message)(queue, body="hello", clock=clock)
+        frame = await _receive_until(communicator, f'id="queue-{queue.pk}"')
+        assert 'data-count="visible">1<' in _element(frame, "article", f"queue-{queue.pk}")
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_an_open_page_keeps_its_workspace_from_expiring(monkeypatch):
+    monkeypatch.setattr(WorkspaceConsumer, "RESYNC_SECONDS", 0.2)
+    client, workspace = _visitor()
+    long_ago = timezone.now() - datetime.timedelta(days=30)
+
+    async def scenario():
+        communicator = _communicator(client, workspace, "workspace")
+        assert (await communicator.connect(timeout=5))[0] is True
+        await communicator.receive_from(timeout=5)
+        await database_sync_to_async(Workspace.objects.filter(pk=workspace.pk).update)(
+            last_used=long_ago
+        )
+        workspaces._marked.clear()
+        await asyncio.sleep(0.6)
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    assert Workspace.objects.get(pk=workspace.pk).last_used > long_ago
