@@ -7,23 +7,15 @@ Seeded (`derandomize`); `PLAYGROUND_FUZZ_EXAMPLES` sets the budget per form.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzzing import EXAMPLES, seeded
 from tests.playground.test_isolation import FORMS, KWARGS, _owned, _visitor, snapshot
 
-EXAMPLES = max(int(os.environ.get("PLAYGROUND_FUZZ_EXAMPLES", "60")) // 6, 4)
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = seeded(max(EXAMPLES // 6, 4))
 MARKUP = "<fuzz-tag>"  # never one of the page's own tags: it must come back escaped
 VALUES = st.text(max_size=30) | st.sampled_from(
     ["", "0", "-1", "1e9", "99999999999999999999", "nan", "on", "true", "x" * 5000,

@@ -157,6 +157,7 @@ class LearnerWorkspace:
     secret: str
     browser: urllib.request.OpenerDirector
     csrf_token: str
+    account_id: str
 
     def post(self, path: str, **fields) -> int:
         """Submit one of the workspace page's forms, as htmx does; the HTTP status."""
@@ -182,15 +183,61 @@ def create_workspace_in(browser, live_server_url: str) -> str:
         return urlsplit(response.url).path
 
 
-@pytest.fixture
-def learner_workspace(live_server_url) -> LearnerWorkspace:
+def open_learner_workspace(live_server_url: str) -> LearnerWorkspace:
+    """A new visitor's workspace, made from the home page, with the keys its page shows."""
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     path = create_workspace_in(browser, live_server_url)
     with browser.open(live_server_url + path) as response:
         page = response.read().decode()
-    access_key, secret = (
-        re.search(f'id="cred-{name}">([^<]+)<', page).group(1) for name in ("access-key", "secret")
+    access_key, secret, account_id = (
+        re.search(f'id="cred-{name}">([^<]+)<', page).group(1)
+        for name in ("access-key", "secret", "account")
     )
     csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
-    return LearnerWorkspace(live_server_url + path, access_key, secret, browser, csrf)
+    return LearnerWorkspace(live_server_url + path, access_key, secret, browser, csrf, account_id)
+
+
+@pytest.fixture
+def learner_workspace(live_server_url) -> LearnerWorkspace:
+    return open_learner_workspace(live_server_url)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A learner's workspace and boto3 clients signed with its own keys."""
+
+    page: LearnerWorkspace
+    sqs: object
+    sns: object
+    lam: object
+    kms: object
+
+    @property
+    def account_id(self) -> str:
+        return self.page.account_id
+
+    @property
+    def key(self) -> str:
+        return self.page.access_key
+
+    @property
+    def secret(self) -> str:
+        return self.page.secret
+
+
+def open_account(live_server_url: str) -> Account:
+    """A new learner's workspace and a client of each service with its own keys."""
+    learner = open_learner_workspace(live_server_url)
+
+    def client(service: str):
+        return boto3.client(
+            service,
+            endpoint_url=live_server_url,
+            region_name="us-east-1",
+            aws_access_key_id=learner.access_key,
+            aws_secret_access_key=learner.secret,
+            config=Config(retries=NO_RETRIES, read_timeout=30),
+        )
+
+    return Account(learner, client("sqs"), client("sns"), client("lambda"), client("kms"))

@@ -8,35 +8,26 @@ sets how many per protocol (the suite's small budget; `bench/fuzz.py` runs thous
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import sqlite3
 import uuid
-import zipfile
 from collections import Counter
 from contextlib import closing
 from urllib.parse import quote, urlencode
 
-import boto3
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.api import services
 from tests.broker.api import wire
-from tests.broker.api.conftest import LearnerWorkspace, create_workspace_in
+from tests.broker.api.conftest import open_account
+from tests.broker.api.test_lambda_api import zipped
+from tests.fuzzing import EXAMPLES, seeded
 
-EXAMPLES = int(os.environ.get("PLAYGROUND_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = seeded(EXAMPLES)
 
 # --- the workspace, and what a refused request must leave as it was -----------------
 
@@ -82,57 +73,28 @@ class Fuzzed:
     """A learner's workspace with a resource of each kind for made-up requests to name."""
 
     def __init__(self, live_stack):
-        import http.cookiejar
-        import re
-        import urllib.request
-
-        url = live_stack.url
-        jar = http.cookiejar.CookieJar()
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        path = create_workspace_in(browser, url)
-        with browser.open(url + path) as response:
-            page = response.read().decode()
-        key, secret, account = (
-            re.search(f'id="cred-{name}">([^<]+)<', page).group(1)
-            for name in ("access-key", "secret", "account")
-        )
-        csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
-        self.page = LearnerWorkspace(url + path, key, secret, browser, csrf)
-        self.url, self.key, self.secret, self.account = url, key, secret, account
+        account = open_account(live_stack.url)
+        self.url, self.key, self.secret = live_stack.url, account.key, account.secret
         self.db = LiveDatabase(live_stack.env["DATABASE_URL"])
         [[self.workspace_id]] = self.db.rows(
-            "SELECT id FROM broker_workspace WHERE account_id = %s", account
+            "SELECT id FROM broker_workspace WHERE account_id = %s", account.account_id
         )
-
-        def client(service):
-            return boto3.client(
-                service,
-                endpoint_url=url,
-                region_name="us-east-1",
-                aws_access_key_id=key,
-                aws_secret_access_key=secret,
-            )
-
-        sqs, sns, kms = client("sqs"), client("sns"), client("kms")
+        sqs, sns, kms, lam = account.sqs, account.sns, account.kms, account.lam
         name = f"fuzz-{uuid.uuid4().hex[:8]}"
         self.queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
         self.fifo_url = sqs.create_queue(
             QueueName=name + ".fifo", Attributes={"FifoQueue": "true"}
         )["QueueUrl"]
         sqs.send_message(QueueUrl=self.queue_url, MessageBody="kept")
-        self.queue_arn = f"arn:aws:sqs:us-east-1:{account}:{name}"
+        self.queue_arn = f"arn:aws:sqs:us-east-1:{account.account_id}:{name}"
         self.topic_arn = sns.create_topic(Name=name)["TopicArn"]
         self.key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("index.py", "def handler(event, context):\n    return None\n")
-        lam = client("lambda")
         function = lam.create_function(
             FunctionName="fn-" + name,
             Runtime="python3.12",
-            Role=f"arn:aws:iam::{account}:role/fuzz",
+            Role=f"arn:aws:iam::{account.account_id}:role/fuzz",
             Handler="index.handler",
-            Code={"ZipFile": code.getvalue()},
+            Code={"ZipFile": zipped()},
         )["FunctionArn"]
         mapping = lam.create_event_source_mapping(
             EventSourceArn=self.queue_arn, FunctionName="fn-" + name, Enabled=False

@@ -20,87 +20,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.cookiejar
-import io
 import json
-import re
-import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from broker.api import services
 from tests.broker.api import wire
-from tests.broker.api.conftest import NO_RETRIES, LearnerWorkspace, create_workspace_in
+from tests.broker.api.conftest import Account, open_account
+from tests.broker.api.test_lambda_api import zipped
 
 # --- two workspaces -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Account:
-    """A learner's workspace and boto3 clients signed with its own keys."""
-
-    page: LearnerWorkspace
-    account_id: str
-    sqs: object
-    sns: object
-    lam: object
-    kms: object
-
-    @property
-    def key(self) -> str:
-        return self.page.access_key
-
-    @property
-    def secret(self) -> str:
-        return self.page.secret
-
-
-def _open_account(url: str) -> Account:
-    jar = http.cookiejar.CookieJar()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    path = create_workspace_in(browser, url)
-    with browser.open(url + path) as response:
-        page = response.read().decode()
-    access_key, secret, account_id = (
-        re.search(f'id="cred-{name}">([^<]+)<', page).group(1)
-        for name in ("access-key", "secret", "account")
-    )
-    csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
-    learner = LearnerWorkspace(url + path, access_key, secret, browser, csrf)
-
-    def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret,
-            config=Config(retries=NO_RETRIES, read_timeout=30),
-        )
-
-    return Account(
-        learner,
-        account_id,
-        client("sqs"),
-        client("sns"),
-        client("lambda"),
-        client("kms"),
-    )
-
-
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
-    return buffer.getvalue()
 
 
 def _arn(service: str, account: Account, resource: str) -> str:
@@ -178,7 +112,7 @@ def _build(account: Account, *, running_task: bool) -> Resources:
         Runtime="python3.12",
         Role=f"arn:aws:iam::{account.account_id}:role/consumer",
         Handler="index.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": zipped()},
         Environment={"Variables": {"PLAYGROUND_DURATION": "0.1"}},
     )["FunctionArn"]
     lam.put_function_concurrency(FunctionName=function_name, ReservedConcurrentExecutions=2)
@@ -218,12 +152,12 @@ def _build(account: Account, *, running_task: bool) -> Resources:
 
 @pytest.fixture(scope="module")
 def a(live_server_url) -> Account:
-    return _open_account(live_server_url)
+    return open_account(live_server_url)
 
 
 @pytest.fixture(scope="module")
 def b(live_server_url) -> Account:
-    return _open_account(live_server_url)
+    return open_account(live_server_url)
 
 
 @pytest.fixture(scope="module")
@@ -704,7 +638,7 @@ FUNCTION_ACTIONS = {
         FunctionName=ref, Timeout=9
     ),
     "UpdateFunctionCode": lambda b, ref: b.lam.update_function_code(
-        FunctionName=ref, ZipFile=_zip()
+        FunctionName=ref, ZipFile=zipped()
     ),
     "DeleteFunction": lambda b, ref: b.lam.delete_function(FunctionName=ref),
     "Invoke": lambda b, ref: b.lam.invoke(FunctionName=ref, Payload=b"{}"),
@@ -1025,7 +959,7 @@ def test_a_name_another_workspace_uses_makes_ones_own_resource(a, b, a_res, a_be
             Runtime="python3.12",
             Role=f"arn:aws:iam::{b.account_id}:role/consumer",
             Handler="index.handler",
-            Code={"ZipFile": _zip()},
+            Code={"ZipFile": zipped()},
         )
         assert function["FunctionArn"].split(":")[4] == b.account_id
         assert b.kms.create_key()["KeyMetadata"]["AWSAccountId"] == b.account_id
