@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 PARTITION = "aws"
 
 
@@ -74,9 +76,27 @@ def queue_name(arn: str) -> str:
     return (arn or "").rsplit(":", 1)[-1]
 
 
-def queue_url(endpoint: str, account_id: str, name: str) -> str:
-    """`endpoint` is scheme://host[:port], with or without the trailing slash."""
-    return f"{endpoint.rstrip('/')}/{account_id}/{name}"
+def queue_url(endpoint: str, account_id: str, name: str, region: str | None = None) -> str:
+    """`endpoint` is scheme://host[:port], with or without the trailing slash.
+
+    A queue of the playground's own region has the short URL; one of another region
+    carries it, as LocalStack's path-style URLs do (`/queue/<region>/<account>/<name>`):
+    every host here is the one endpoint, so the path is where the region can go."""
+    endpoint = endpoint.rstrip("/")
+    if region and region != settings.PLAYGROUND_REGION:
+        return f"{endpoint}/queue/{region}/{account_id}/{name}"
+    return f"{endpoint}/{account_id}/{name}"
+
+
+def queue_url_region(url: str) -> str | None:
+    """The region a path-style queue URL names (`…/queue/<region>/<account>/<name>`),
+    or None for a URL that names none."""
+    try:
+        path = urlsplit(url).path if "://" in (url or "") else (url or "").split("?")[0]
+    except ValueError:
+        return None
+    parts = [p for p in path.split("/") if p]
+    return parts[-3] if len(parts) >= 4 and parts[-4] == "queue" else None
 
 
 def queue_url_parts(url: str) -> tuple[str, str] | None:

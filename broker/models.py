@@ -18,10 +18,14 @@ from broker import arns
 
 
 class Workspace(models.Model):
+    """One account's resources in one region: regions are separate namespaces, as on
+    AWS, so an account has a workspace per region it has used (`broker/workspaces.py`).
+    A browser's account shares its access key across its regions."""
+
     slug = models.CharField(max_length=32, unique=True)
-    account_id = models.CharField(max_length=12, unique=True)
+    account_id = models.CharField(max_length=12)
     region = models.CharField(max_length=32, default="us-east-1")
-    access_key_id = models.CharField(max_length=128, unique=True)
+    access_key_id = models.CharField(max_length=128)
     secret_access_key = models.CharField(max_length=128)
     # Created through the local-emulator convention (secret "test"): reachable by
     # anyone who may use that convention, i.e. only while it is switched on.
@@ -46,8 +50,16 @@ class Workspace(models.Model):
     # nearest `workspaces.MARK_USED_EVERY`: a workspace nobody uses expires.
     last_used = models.DateTimeField(default=timezone.now, db_index=True)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_id", "region"], name="one_workspace_per_region"
+            ),
+            models.UniqueConstraint(fields=["access_key_id", "region"], name="one_key_per_region"),
+        ]
+
     def __str__(self) -> str:
-        return f"workspace {self.account_id}"
+        return f"workspace {self.account_id} {self.region}"
 
 
 class Queue(models.Model):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from broker import arns, errors, events, sqs
 from broker.kms import encryption
 from broker.models import (
@@ -236,8 +238,9 @@ def subscriber_nodes(workspace: Workspace, queues_by_name: dict, functions, boxe
     boxes_by_key = {(b.kind, b.address): b for b in boxes}
 
     def target(protocol: str, endpoint: str):
-        if protocol == "sqs":
-            return queues_by_name.get(arns.queue_name(endpoint))
+        if protocol == "sqs":  # None for a queue of another region
+            queue = queues_by_name.get(arns.queue_name(endpoint))
+            return queue if queue is not None and queue.arn == endpoint else None
         if protocol == "lambda":
             return functions_by_arn.get(endpoint.removesuffix(":$LATEST"))
         if protocol in ("http", "https"):
@@ -283,6 +286,25 @@ def workspace_by_slug(slug: str) -> Workspace | None:
 
 def workspace_by_id(pk) -> Workspace | None:
     return Workspace.objects.filter(pk=pk).first() if pk else None
+
+
+def same_account(workspace_id, workspace: Workspace) -> bool:
+    """Whether the workspace with this id is `workspace`'s account (in another region)."""
+    return Workspace.objects.filter(pk=workspace_id, account_id=workspace.account_id).exists()
+
+
+def account_region(workspace: Workspace, region: str) -> Workspace | None:
+    """The workspace of `workspace`'s account in another region, if it has used it."""
+    return Workspace.objects.filter(account_id=workspace.account_id, region=region).first()
+
+
+def account_regions(workspace: Workspace) -> list[Workspace]:
+    """Every region's workspace of the workspace's account, the playground's region
+    first, then by name."""
+    return sorted(
+        Workspace.objects.filter(account_id=workspace.account_id),
+        key=lambda w: (w.region != settings.PLAYGROUND_REGION, w.region),
+    )
 
 
 def queue(workspace: Workspace, name: str) -> Queue | None:
@@ -564,7 +586,7 @@ def redrive_destinations(queue: Queue) -> list[Queue]:
 
 
 def local_workspaces() -> list[Workspace]:
-    return list(Workspace.objects.filter(local_convention=True).order_by("account_id"))
+    return list(Workspace.objects.filter(local_convention=True).order_by("account_id", "region"))
 
 
 def last_event_id(workspace: Workspace) -> int:

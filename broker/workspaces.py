@@ -4,6 +4,11 @@ The local-emulator convention (README, settings `PLAYGROUND_LOCAL_CREDENTIALS`):
 the secret `test` is accepted with any access key id, so scripts written for other
 local emulators run unchanged. A 12-digit access key id selects the workspace of
 that account id (created on first use); any other key the default account.
+
+Regions are separate namespaces, as on AWS: a workspace is one account in one
+region, and a call signed for another region reaches (and on first use creates)
+that region's workspace of the same account, with the same keys. A queue made
+through us-west-1 is not the us-east-1 queue of the same name.
 """
 
 from __future__ import annotations
@@ -44,13 +49,15 @@ def _new_account_id() -> str:
             return candidate
 
 
-def create_workspace(*, account_id: str | None = None, local_convention: bool = False) -> Workspace:
+def create_workspace(
+    *, account_id: str | None = None, local_convention: bool = False, region: str | None = None
+) -> Workspace:
     """A new workspace with fresh credentials and a clock at ×1 starting now, and its
     first run of usage counts (`broker/costs.py`)."""
     workspace = Workspace.objects.create(
         slug=secrets.token_urlsafe(12),
         account_id=account_id or _new_account_id(),
-        region=settings.PLAYGROUND_REGION,
+        region=region or settings.PLAYGROUND_REGION,
         access_key_id="AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
         secret_access_key=secrets.token_urlsafe(30)[:40],
         local_convention=local_convention,
@@ -61,6 +68,10 @@ def create_workspace(*, account_id: str | None = None, local_convention: bool = 
         ),
         **clocks.start_anchor(),
     )
+    return _start(workspace)
+
+
+def _start(workspace: Workspace) -> Workspace:
     # Also zeroes counts left under this id by a workspace whose creation rolled back.
     costs.start_run(workspace, now=clocks.for_workspace(workspace).now())
     return workspace
@@ -112,42 +123,84 @@ def set_strict(workspace: Workspace, strict: bool, *, clock) -> None:
     events.record(workspace, "account.strictness_changed", data={"strict": strict}, clock=clock)
 
 
-def local_workspace(account_id: str) -> Workspace:
-    """The workspace of a local-convention account id, created on first use."""
-    found = Workspace.objects.filter(account_id=account_id).first()
+def local_workspace(account_id: str, region: str | None = None) -> Workspace:
+    """The workspace of a local-convention account id in a region (by default the
+    playground's), created on first use."""
+    region = region or settings.PLAYGROUND_REGION
+    found = Workspace.objects.filter(account_id=account_id, region=region).first()
     if found is not None:
         return found
     try:
         with transaction.atomic():
-            return create_workspace(account_id=account_id, local_convention=True)
+            return create_workspace(account_id=account_id, local_convention=True, region=region)
     except IntegrityError:  # another request created it first
-        return Workspace.objects.get(account_id=account_id)
+        return Workspace.objects.get(account_id=account_id, region=region)
+
+
+def region_workspace(home: Workspace, region: str) -> Workspace:
+    """`home`'s account in another region, created on first use with the same keys,
+    clock speed and rules: the browser that owns `home` owns it too."""
+    if region == home.region:
+        return home
+    found = Workspace.objects.filter(account_id=home.account_id, region=region).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return _start(
+                Workspace.objects.create(
+                    slug=secrets.token_urlsafe(12),
+                    account_id=home.account_id,
+                    region=region,
+                    access_key_id=home.access_key_id,
+                    secret_access_key=home.secret_access_key,
+                    local_convention=home.local_convention,
+                    aws_strict=home.aws_strict,
+                    **clocks.start_anchor(),
+                )
+            )
+    except IntegrityError:
+        return Workspace.objects.get(account_id=home.account_id, region=region)
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """What an access key id stands for: the secret to check its signature against."""
+    """What an access key id stands for in a region: the secret to check its signature
+    against, and the workspace the call reaches."""
 
     secret: str
     account_id: str
-    workspace: Workspace | None  # None: a local-convention account with no workspace yet
+    region: str
+    workspace: Workspace | None  # None: that region's workspace does not exist yet
+    home: Workspace | None = None  # a workspace of the account in another region
 
     def open_workspace(self) -> Workspace:
-        """The workspace, created now for a new local-convention account: call it only
+        """The workspace, created now for a region the account has not used: call it only
         once the signature is verified, so a refused request creates nothing."""
-        return self.workspace or local_workspace(self.account_id)
+        if self.workspace is not None:
+            return self.workspace
+        if self.home is not None:
+            return region_workspace(self.home, self.region)
+        return local_workspace(self.account_id, self.region)
 
 
-def resolve_credentials(access_key_id: str) -> Credentials | None:
-    """The credentials of an access key id, or None if unknown; writes nothing.
+def resolve_credentials(access_key_id: str, region: str | None = None) -> Credentials | None:
+    """The credentials of an access key id for a region, or None if unknown; writes
+    nothing.
 
-    A workspace's own key wins; otherwise, with the local convention on, the key
-    maps to an account and the secret to check is `test`.
+    A workspace's own key wins (in any region of its account); otherwise, with the
+    local convention on, the key maps to an account and the secret to check is `test`.
     """
-    own = Workspace.objects.filter(access_key_id=access_key_id).first()
-    if own is not None:
-        return Credentials(own.secret_access_key, own.account_id, own)
+    region = region or settings.PLAYGROUND_REGION
+    own = Workspace.objects.filter(access_key_id=access_key_id, region=region).first()
+    home = own or Workspace.objects.filter(access_key_id=access_key_id).first()
+    if home is not None:
+        return Credentials(home.secret_access_key, home.account_id, region, own, home)
     if not local_credentials_enabled():
         return None
     account = access_key_id if ACCOUNT_ID_RE.match(access_key_id) else DEFAULT_ACCOUNT_ID
-    return Credentials(LOCAL_SECRET, account, Workspace.objects.filter(account_id=account).first())
+    regions = list(Workspace.objects.filter(account_id=account))
+    if any(not w.local_convention for w in regions):
+        return None  # a browser's account: only its own key reaches it
+    here = next((w for w in regions if w.region == region), None)
+    return Credentials(LOCAL_SECRET, account, region, here)

@@ -32,7 +32,9 @@ class Call:
     summary: dict = field(default_factory=dict)  # key parameters for the API feed
 
     def queue_url(self, queue) -> str:
-        return arns.queue_url(self.base_url, self.workspace.account_id, queue.name)
+        return arns.queue_url(
+            self.base_url, self.workspace.account_id, queue.name, self.workspace.region
+        )
 
 
 def _queue(call: Call, params: dict):

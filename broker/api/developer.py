@@ -20,6 +20,7 @@ import json
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpResponse
 
@@ -77,7 +78,10 @@ def _as_document(messages: list[dict], request_id: str) -> dict:
 def _unsigned_workspace(queue_url: str) -> Workspace:
     parts = arns.queue_url_parts(queue_url)
     account = parts[0] if parts else ""
-    workspace = Workspace.objects.filter(account_id=account, local_convention=True).first()
+    region = arns.queue_url_region(queue_url) or settings.PLAYGROUND_REGION
+    workspace = Workspace.objects.filter(
+        account_id=account, region=region, local_convention=True
+    ).first()
     if workspace is None or not workspaces.local_credentials_enabled():
         raise errors.QueueDoesNotExist()
     return workspace
@@ -145,5 +149,5 @@ def _answer(request, path_url: str | None) -> HttpResponse:
 async def messages(
     request, region: str | None = None, account_id: str | None = None, queue_name: str | None = None
 ):
-    path_url = f"/{account_id}/{queue_name}" if queue_name else None
+    path_url = f"/queue/{region}/{account_id}/{queue_name}" if queue_name else None
     return await sync_to_async(_answer, thread_sensitive=False)(request, path_url)

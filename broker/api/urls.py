@@ -12,8 +12,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from broker.api import developer, views
 
-# `/<account>/<queue name>`: old SDKs POST query-protocol requests to the queue URL itself.
-QUEUE_URL_PATH = r"^(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$"
+# `/<account>/<queue name>` (`/queue/<region>/…` outside the playground's region): old
+# SDKs POST query-protocol requests to the queue URL itself.
+QUEUE_URL_PATH = (
+    r"^(?:queue/(?P<region>[a-z0-9-]{1,32})/)?"
+    r"(?P<account_id>\d{12})/(?P<queue_name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$"
+)
 
 urlpatterns = [
     path("", csrf_exempt(views.endpoint)),

@@ -230,10 +230,10 @@ class _Request:
             raise MissingAction()
         self.params = self.service.query_params(flat, self.action)
 
-    def _resolve(self, access_key_id: str) -> str:
-        """The secret of the access key; its workspace, if it has one yet, kept on self
-        (so a refused call is recorded in its feed)."""
-        credentials = self.credentials = workspaces.resolve_credentials(access_key_id)
+    def _resolve(self, access_key_id: str, region: str | None = None) -> str:
+        """The secret of the access key; the workspace of its account in the region, if
+        there is one yet, kept on self (so a refused call is recorded in its feed)."""
+        credentials = self.credentials = workspaces.resolve_credentials(access_key_id, region)
         if credentials is None:
             raise errors.InvalidClientTokenId()
         self.workspace = credentials.workspace
@@ -258,7 +258,7 @@ class _Request:
             services.check_scope(self.service, auth.service)
             sigv4.check_region(auth.region)
             access_key_id = auth.access_key_id
-            secret = self._resolve(access_key_id)
+            secret = self._resolve(access_key_id, auth.region)
             headers = {name: self._header(name) for name in auth.signed_headers}
             for name in ("x-amz-date", "x-amz-content-sha256"):
                 if name not in headers and self._header(name):
@@ -497,7 +497,7 @@ async def endpoint(request):
     return await _handle(request)
 
 
-async def queue_url_endpoint(request, account_id: str, queue_name: str):
+async def queue_url_endpoint(request, account_id: str, queue_name: str, region=None):
     return await _handle(request, path_queue_url=f"/{account_id}/{queue_name}")
 
 

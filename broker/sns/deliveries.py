@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from broker import arns, costs, errors, events, sqs, tasks
+from broker import clock as clocks
 from broker.lambdas import invocations
 from broker.models import Delivery, Function, Inbox, Subscription, Topic
 from broker.sns import encryption, envelopes, inboxes, retries
@@ -196,7 +197,7 @@ def _send_sqs(subscription: Subscription, note: Notification, *, clock) -> None:
     queue = (
         note.queues.get(subscription.endpoint)
         if note.queues is not None
-        else sqs.queue_by_arn(note.topic.workspace, subscription.endpoint)
+        else sqs.queue_by_arn(note.topic.workspace, subscription.endpoint, any_region=True)
     )
     if queue is None:
         raise Failure(
@@ -205,13 +206,19 @@ def _send_sqs(subscription: Subscription, note: Notification, *, clock) -> None:
             retriable=False,
         )
     try:
-        _to_queue(queue, subscription, note, clock=clock)
+        _to_queue(queue, subscription, note, clock=_clock_of(queue.workspace, note, clock))
     except errors.AwsError as error:
         raise _queue_failure(error) from None
 
 
+def _clock_of(workspace, note: Notification, clock):
+    """The clock of the region the copy lands in: its own, when that is not the topic's."""
+    return clock if workspace.pk == note.topic.workspace_id else clocks.for_workspace(workspace)
+
+
 def function_by_arn(workspace, arn: str) -> Function | None:
-    """The workspace's function a Lambda function ARN names ($LATEST or unqualified)."""
+    """The account's function a Lambda function ARN names ($LATEST or unqualified), in
+    the workspace's region or another: SNS invokes functions across regions."""
     parsed = arns.parse(arn)
     if parsed is None or parsed.service != "lambda" or parsed.account != workspace.account_id:
         return None
@@ -219,9 +226,12 @@ def function_by_arn(workspace, arn: str) -> Function | None:
     name = name.removesuffix(":$LATEST")
     if kind != "function" or not name:
         return None
-    return (
-        Function.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+    where = (
+        {"workspace": workspace}
+        if parsed.region == workspace.region
+        else {"workspace__account_id": parsed.account, "workspace__region": parsed.region}
     )
+    return Function.objects.filter(name=name, **where).select_related("workspace").first()
 
 
 def lambda_event(subscription: Subscription, note: Notification) -> dict:
@@ -270,7 +280,10 @@ def _send_lambda(subscription: Subscription, note: Notification, *, clock) -> No
         )
     # SNS invokes asynchronously: the delivery succeeds once Lambda has the event.
     invocations.start_event_invocation(
-        function, lambda_event(subscription, note), source=f"sns:{note.topic.name}", clock=clock
+        function,
+        lambda_event(subscription, note),
+        source=f"sns:{note.topic.name}",
+        clock=_clock_of(function.workspace, note, clock),
     )
 
 

@@ -356,12 +356,16 @@ def publish(
 
 
 def _subscribed_queues(topic: Topic, subscriptions: list[Subscription]) -> dict:
-    """The account's queues the subscriptions name, by ARN, in one query."""
+    """The account's queues the subscriptions name, by ARN, in one query (in any of
+    its regions: SNS delivers across regions)."""
     arns_of_queues = {s.endpoint for s in subscriptions if s.protocol == "sqs"}
     names = {a.rsplit(":", 1)[-1] for a in arns_of_queues}
     found = {}
-    for queue in Queue.objects.filter(workspace=topic.workspace, name__in=names):
-        queue.workspace = topic.workspace
+    for queue in Queue.objects.filter(
+        workspace__account_id=topic.workspace.account_id, name__in=names
+    ).select_related("workspace"):
+        if queue.workspace_id == topic.workspace_id:
+            queue.workspace = topic.workspace
         if queue.arn in arns_of_queues:
             found[queue.arn] = queue
     return found

@@ -137,7 +137,7 @@ def _check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
             f"not to {protocol} endpoints"
         )
     if protocol == "sqs":
-        queue = sqs.queue_by_arn(topic.workspace, endpoint)
+        queue = sqs.queue_by_arn(topic.workspace, endpoint, any_region=True)
         if queue is None:
             raise invalid("SQS endpoint ARN")
         if queue.is_fifo and not topic.is_fifo:

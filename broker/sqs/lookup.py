@@ -1,5 +1,6 @@
 """Finding a queue of a workspace by name, queue URL or ARN, as the SQS actions name
 them; QueueDoesNotExist (or InvalidAddress for a URL of another shape) otherwise.
+A workspace is one region: a queue of another region is not found here.
 """
 
 from __future__ import annotations
@@ -8,16 +9,20 @@ from broker import arns, errors, workspaces
 from broker.models import Queue
 
 
-def queue_by_arn(workspace, arn: str) -> Queue | None:
-    """The workspace's queue an SQS ARN names, or None (another account, no such queue)."""
+def queue_by_arn(workspace, arn: str, *, any_region: bool = False) -> Queue | None:
+    """The workspace's queue an SQS ARN names, or None (another account or region, no
+    such queue). With `any_region`, a queue of the account in another region too: SNS
+    delivers across regions, a redrive policy or a trigger does not."""
     parsed = arns.parse(arn)
     if parsed is None or parsed.service != "sqs" or parsed.account != workspace.account_id:
         return None
-    return (
-        Queue.objects.filter(workspace=workspace, name=parsed.resource)
-        .select_related("workspace")
-        .first()
-    )
+    if parsed.region == workspace.region:
+        where = {"workspace": workspace}
+    elif any_region:
+        where = {"workspace__account_id": parsed.account, "workspace__region": parsed.region}
+    else:
+        return None
+    return Queue.objects.filter(name=parsed.resource, **where).select_related("workspace").first()
 
 
 def get_queue(workspace, name: str) -> Queue:
@@ -43,4 +48,6 @@ def get_queue_by_url(workspace, url: str) -> Queue:
         raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
     if parts is None or parts[0] != workspace.account_id:
         raise errors.QueueDoesNotExist()
+    if arns.queue_url_region(url) not in (None, workspace.region):
+        raise errors.QueueDoesNotExist()  # the queue of that URL is in another region
     return get_queue(workspace, parts[1])

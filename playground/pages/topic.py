@@ -30,12 +30,16 @@ class SubscriptionRow:
 def _target(workspace: Workspace, s: Subscription) -> tuple[str, str]:
     """(label, href) of a subscription's endpoint."""
     slug = workspace.slug
-    if s.protocol == "sqs":
-        name = arns.queue_name(s.endpoint)
-        return f"queue {name}", reverse("queue", args=[slug, name])
-    if s.protocol == "lambda":
-        name = s.endpoint.rsplit(":function:", 1)[-1].removesuffix(":$LATEST")
-        return f"function {name}", reverse("function", args=[slug, name])
+    if s.protocol in ("sqs", "lambda"):
+        kind, page = ("queue", "queue") if s.protocol == "sqs" else ("function", "function")
+        name = arns.queue_name(s.endpoint.removesuffix(":$LATEST"))
+        parsed = arns.parse(s.endpoint)
+        if parsed is not None and parsed.region != workspace.region:
+            # SNS delivers across regions: the endpoint is the account's other workspace.
+            there = selectors.account_region(workspace, parsed.region)
+            label = f"{kind} {name} in {parsed.region}"
+            return label, reverse(page, args=[there.slug, name]) if there else ""
+        return f"{kind} {name}", reverse(page, args=[slug, name])
     if s.protocol in ("http", "https"):
         name = inboxes.request_inbox_name(workspace, s.endpoint)
         if name is None:

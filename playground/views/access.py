@@ -32,9 +32,13 @@ def open_session_workspace(request) -> Workspace:
 
 
 def can_watch(session, workspace: Workspace) -> bool:
-    if session is not None and session.get(SESSION_KEY) == workspace.pk:
-        return True
-    return workspace.local_convention and workspaces.local_credentials_enabled()
+    if workspace.local_convention:
+        return workspaces.local_credentials_enabled()
+    owned = session.get(SESSION_KEY) if session is not None else None
+    if owned is None:
+        return False
+    # The browser's account in another region (made by a call signed for it) is its too.
+    return owned == workspace.pk or selectors.same_account(owned, workspace)
 
 
 def watchable_workspace(session, slug: str) -> Workspace | None:

@@ -36,7 +36,9 @@ def _details_context(request, ws, q, *, now: float) -> dict:
         "workspace": ws,
         "queue": q,
         "o": selectors.queue_overview(q, now=now),
-        "queue_url": arns.queue_url(request.build_absolute_uri("/"), ws.account_id, q.name),
+        "queue_url": arns.queue_url(
+            request.build_absolute_uri("/"), ws.account_id, q.name, ws.region
+        ),
         "triggers": selectors.queue_triggers(q),
         "dead_letter_sources": selectors.dead_letter_sources(q),
     }

@@ -23,7 +23,9 @@ def connection_context(request, workspace) -> dict:
     endpoint = request.build_absolute_uri("/")
     return {
         "endpoint": endpoint,
-        "queue_url_example": arns.queue_url(endpoint, workspace.account_id, "MyTaskQueue"),
+        "queue_url_example": arns.queue_url(
+            endpoint, workspace.account_id, "MyTaskQueue", workspace.region
+        ),
         "live_url": f"/ws/w/{workspace.slug}/",
         "server_now": pages.server_now(),
     }
@@ -38,6 +40,7 @@ def workspace(request, slug):
         **page.pipeline_context(ws, now=now),
         **page.forms_context(ws),
         "api_calls": selectors.api_feed(ws, limit=page.API_FEED_LIMIT),
+        "regions": selectors.account_regions(ws),
         "page": pages.page_param("workspace"),
         **page.kms_context(ws),
         **page.cost_context(ws),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.models import Queue
@@ -23,11 +24,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("account_id")
         parser.add_argument("queue")
+        parser.add_argument(
+            "--region", default=settings.PLAYGROUND_REGION, help="the queue's region"
+        )
 
-    def handle(self, *args, account_id, queue, **options):
-        found = Queue.objects.filter(workspace__account_id=account_id, name=queue).first()
+    def handle(self, *args, account_id, queue, region, **options):
+        found = Queue.objects.filter(
+            workspace__account_id=account_id, workspace__region=region, name=queue
+        ).first()
         if found is None:
-            raise CommandError(f"No queue {queue!r} in account {account_id}.")
+            raise CommandError(f"No queue {queue!r} in account {account_id}, {region}.")
         report = audit.delivery_report(found)
         self.stdout.write(json.dumps(report.as_dict(), indent=2))
         if not report.ok:

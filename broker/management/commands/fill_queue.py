@@ -10,6 +10,7 @@ a queue at its in-flight limit, look like. See `broker.bulk.fill`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from broker import clock as clocks
@@ -23,6 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("account_id")
         parser.add_argument("queue")
+        parser.add_argument(
+            "--region", default=settings.PLAYGROUND_REGION, help="the queue's region"
+        )
         parser.add_argument("count", type=int)
         parser.add_argument(
             "--groups",
@@ -38,14 +42,14 @@ class Command(BaseCommand):
             help="as received once and hidden for SECONDS",
         )
 
-    def handle(self, *args, account_id, queue, count, groups, in_flight, **options):
+    def handle(self, *args, account_id, queue, region, count, groups, in_flight, **options):
         found = (
             Queue.objects.select_related("workspace")
-            .filter(workspace__account_id=account_id, name=queue)
+            .filter(workspace__account_id=account_id, workspace__region=region, name=queue)
             .first()
         )
         if found is None:
-            raise CommandError(f"No queue {queue!r} in account {account_id}.")
+            raise CommandError(f"No queue {queue!r} in account {account_id}, {region}.")
         if found.is_fifo and not groups:
             raise CommandError("A FIFO queue's messages need --groups.")
         now = clocks.for_workspace(found.workspace).now()

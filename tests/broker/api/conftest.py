@@ -27,14 +27,22 @@ MODEL_PATH = "botocore/data/sqs/2012-11-05/service-2.json"
 NO_RETRIES = {"total_max_attempts": 1}
 
 
-def make_client(url: str, *, key: str = "test", secret: str = "test", data_path=None, **config):
+def make_client(
+    url: str,
+    *,
+    key: str = "test",
+    secret: str = "test",
+    data_path=None,
+    region: str = "us-east-1",
+    **config,
+):
     session = botocore.session.get_session()
     if data_path is not None:
         session.set_config_variable("data_path", str(data_path))
     return boto3.Session(botocore_session=session).client(
         "sqs",
         endpoint_url=url,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         config=Config(retries=NO_RETRIES, read_timeout=30, **config),
@@ -46,14 +54,17 @@ def sqs(live_server_url):
     return make_client(live_server_url)
 
 
-def service_client(service: str, url: str, *, key: str = "test"):
-    """A boto3 client of `service` on the live server, local credentials, no retries."""
+def service_client(
+    service: str, url: str, *, key: str = "test", secret: str = "test", region: str = "us-east-1"
+):
+    """A boto3 client of `service` on the live server, local credentials unless told,
+    no retries."""
     return boto3.client(
         service,
         endpoint_url=url,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=key,
-        aws_secret_access_key="test",
+        aws_secret_access_key=secret,
         config=Config(retries=NO_RETRIES),
     )
 
