@@ -541,7 +541,7 @@ from broker import clock as clocks, sqs
 from broker.models import Workspace
 url, count = sys.argv[1], int(sys.argv[2])
 account, name = url.rstrip("/").split("/")[-2:]
-ws = Workspace.objects.get(account_id=account)
+ws = Workspace.objects.get(account_id=account, region="us-east-1")  # REGION
 queue = sqs.get_queue(ws, name)
 entries = [{"Id": str(i), "MessageBody": "x" * 256} for i in range(10)]
 done = 0
