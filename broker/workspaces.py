@@ -23,6 +23,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from broker import clock as clocks
@@ -192,15 +193,23 @@ def resolve_credentials(access_key_id: str, region: str | None = None) -> Creden
     local convention on, the key maps to an account and the secret to check is `test`.
     """
     region = region or settings.PLAYGROUND_REGION
-    own = Workspace.objects.filter(access_key_id=access_key_id, region=region).first()
-    home = own or Workspace.objects.filter(access_key_id=access_key_id).first()
-    if home is not None:
-        return Credentials(home.secret_access_key, home.account_id, region, own, home)
-    if not local_credentials_enabled():
-        return None
+    local = local_credentials_enabled()
     account = access_key_id if ACCOUNT_ID_RE.match(access_key_id) else DEFAULT_ACCOUNT_ID
-    regions = list(Workspace.objects.filter(account_id=account))
-    if any(not w.local_convention for w in regions):
+    # One query on the hot path: the key's workspaces and the local account's regions.
+    wanted = (
+        Q(access_key_id=access_key_id) | Q(account_id=account)
+        if local
+        else Q(access_key_id=access_key_id)
+    )
+    found = list(Workspace.objects.filter(wanted))
+    owned = [w for w in found if w.access_key_id == access_key_id]
+    if owned:
+        own = next((w for w in owned if w.region == region), None)
+        home = own or owned[0]
+        return Credentials(home.secret_access_key, home.account_id, region, own, home)
+    if not local:
+        return None
+    if any(not w.local_convention for w in found):
         return None  # a browser's account: only its own key reaches it
-    here = next((w for w in regions if w.region == region), None)
+    here = next((w for w in found if w.region == region), None)
     return Credentials(LOCAL_SECRET, account, region, here)
