@@ -293,11 +293,6 @@ def same_account(workspace_id, workspace: Workspace) -> bool:
     return Workspace.objects.filter(pk=workspace_id, account_id=workspace.account_id).exists()
 
 
-def account_region(workspace: Workspace, region: str) -> Workspace | None:
-    """The workspace of `workspace`'s account in another region, if it has used it."""
-    return Workspace.objects.filter(account_id=workspace.account_id, region=region).first()
-
-
 def account_regions(workspace: Workspace) -> list[Workspace]:
     """Every region's workspace of the workspace's account, the playground's region
     first, then by name."""

@@ -23,7 +23,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from broker import clock as clocks
@@ -94,8 +94,8 @@ def mark_used(workspace: Workspace) -> None:
 
 
 def expire_unused(*, now: datetime.datetime | None = None) -> int:
-    """Delete the browsers' workspaces unused for PLAYGROUND_WORKSPACE_EXPIRY_DAYS, and
-    the expired sessions; returns how many workspaces went.
+    """Delete the browsers' accounts unused for PLAYGROUND_WORKSPACE_EXPIRY_DAYS (every
+    region of each), and the expired sessions; returns how many workspaces went.
 
     Anyone can make a workspace with one POST, so without this they would pile up.
     Each goes in its own transaction with everything in it (the foreign keys cascade);
@@ -105,13 +105,23 @@ def expire_unused(*, now: datetime.datetime | None = None) -> int:
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    unused = Workspace.objects.filter(local_convention=False, last_used__lt=cutoff)
+    browsers = Workspace.objects.filter(local_convention=False)
+    # An account goes with all its regions, once none was used: the browser that owns
+    # it may be working in another region than its first.
+    unused = (
+        browsers.values("account_id").annotate(newest=Max("last_used")).filter(newest__lt=cutoff)
+    )
     expired = 0
-    for pk in unused.values_list("pk", flat=True):
+    for account in unused.values_list("account_id", flat=True):
         with transaction.atomic():
+            regions = browsers.filter(account_id=account)
             # Looked at again inside the transaction: a call may have just reached it.
-            expired += bool(unused.filter(pk=pk).delete()[0])
-        _marked.pop(pk, None)
+            if regions.filter(last_used__gte=cutoff).exists():
+                continue
+            gone = list(regions.values_list("pk", flat=True))
+            expired += regions.delete()[1].get(Workspace._meta.label, 0)
+        for pk in gone:
+            _marked.pop(pk, None)
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     return expired
 
@@ -139,8 +149,9 @@ def local_workspace(account_id: str, region: str | None = None) -> Workspace:
 
 
 def region_workspace(home: Workspace, region: str) -> Workspace:
-    """`home`'s account in another region, created on first use with the same keys,
-    clock speed and rules: the browser that owns `home` owns it too."""
+    """`home`'s account in another region, created on first use with the same keys and
+    rules (a clock and a rules switch of its own from then on): the browser that owns
+    `home` owns it too."""
     if region == home.region:
         return home
     found = Workspace.objects.filter(account_id=home.account_id, region=region).first()

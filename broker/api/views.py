@@ -32,8 +32,8 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
 
+from broker import arns, costs, errors, events, lambdas, sqs, wakeup, workspaces
 from broker import clock as clocks
-from broker import costs, errors, events, lambdas, sqs, wakeup, workspaces
 from broker.api import (
     actions,
     lambda_actions,
@@ -245,9 +245,14 @@ class _Request:
         header = self.request.META.get("HTTP_AUTHORIZATION")
         if not header and sigv2.is_signed(self.flat):
             access_key_id = sigv2.access_key_id(self.flat)
+            # SigV2 names no region: the queue URL's (it is signed too), else the server's.
+            url = self.path_queue_url or str(self.flat.get("QueueUrl") or "")
+            region = arns.queue_url_region(url)
+            if region is not None:
+                sigv4.check_region(region)
             sigv2.verify(
                 self.flat,
-                self._resolve(access_key_id),
+                self._resolve(access_key_id, region),
                 method=self.request.method,
                 host=self._header("host"),
                 path=raw_path,

@@ -48,6 +48,8 @@ def get_queue_by_url(workspace, url: str) -> Queue:
         raise errors.InvalidAddress(f"The address {url[:300]} is not valid for this endpoint.")
     if parts is None or parts[0] != workspace.account_id:
         raise errors.QueueDoesNotExist()
+    # A URL that names a region names that region's queue; the short form names none,
+    # and is read in the region of the request, as LocalStack reads its legacy URLs.
     if arns.queue_url_region(url) not in (None, workspace.region):
-        raise errors.QueueDoesNotExist()  # the queue of that URL is in another region
+        raise errors.QueueDoesNotExist()
     return get_queue(workspace, parts[1])

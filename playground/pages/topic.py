@@ -27,19 +27,23 @@ class SubscriptionRow:
         return str(self.subscription.uuid)
 
 
-def _target(workspace: Workspace, s: Subscription) -> tuple[str, str]:
-    """(label, href) of a subscription's endpoint."""
+def _target(workspace: Workspace, s: Subscription, regions) -> tuple[str, str]:
+    """(label, href) of a subscription's endpoint; `regions(name)` is the account's
+    workspace in another region, or None."""
     slug = workspace.slug
     if s.protocol in ("sqs", "lambda"):
-        kind, page = ("queue", "queue") if s.protocol == "sqs" else ("function", "function")
-        name = arns.queue_name(s.endpoint.removesuffix(":$LATEST"))
+        if s.protocol == "sqs":
+            what, name = "queue", arns.queue_name(s.endpoint)
+        else:  # a qualifier other than $LATEST stays in the name, as it was subscribed
+            what, name = "function", s.endpoint.rsplit(":function:", 1)[-1]
+            name = name.removesuffix(":$LATEST")
         parsed = arns.parse(s.endpoint)
         if parsed is not None and parsed.region != workspace.region:
-            # SNS delivers across regions: the endpoint is the account's other workspace.
-            there = selectors.account_region(workspace, parsed.region)
-            label = f"{kind} {name} in {parsed.region}"
-            return label, reverse(page, args=[there.slug, name]) if there else ""
-        return f"{kind} {name}", reverse(page, args=[slug, name])
+            # SNS delivers across regions: the endpoint is on the account's other canvas.
+            there = regions(parsed.region)
+            href = reverse(what, args=[there.slug, name]) if there else ""
+            return f"{what} {name} in {parsed.region}", href
+        return f"{what} {name}", reverse(what, args=[slug, name])
     if s.protocol in ("http", "https"):
         name = inboxes.request_inbox_name(workspace, s.endpoint)
         if name is None:
@@ -51,8 +55,16 @@ def _target(workspace: Workspace, s: Subscription) -> tuple[str, str]:
 
 def subscription_rows(workspace: Workspace, topic: Topic) -> list[SubscriptionRow]:
     rows = []
+    others = None
+
+    def regions(name: str):
+        nonlocal others
+        if others is None:  # read once, and only for a subscription in another region
+            others = {w.region: w for w in selectors.account_regions(workspace)}
+        return others.get(name)
+
     for s in selectors.topic_subscriptions(topic):
-        label, href = _target(workspace, s)
+        label, href = _target(workspace, s, regions)
         policy = s.attributes.get("FilterPolicy", "")
         if policy:  # checked when it was set: JSON, shown on one line
             policy = json.dumps(json.loads(policy), separators=(", ", ": "))

@@ -54,6 +54,20 @@ def test_a_workspace_used_within_the_week_and_a_local_account_are_kept():
     assert Workspace.objects.filter(pk__in=[recent.pk, local.pk]).count() == 2
 
 
+def test_an_account_expires_with_all_its_regions_once_none_is_used():
+    home = workspaces.create_workspace()
+    west = workspaces.region_workspace(home, "us-west-1")
+    assert (west.account_id, west.access_key_id) == (home.account_id, home.access_key_id)
+    unused_for(home, 30)
+    unused_for(west, 1)  # the browser works in us-west-1 now: its home stays
+    assert workspaces.expire_unused() == 0
+    assert Workspace.objects.filter(account_id=home.account_id).count() == 2
+
+    unused_for(west, 8)
+    assert workspaces.expire_unused() == 2
+    assert not Workspace.objects.filter(account_id=home.account_id).exists()
+
+
 def test_using_a_workspace_again_postpones_its_expiry():
     workspace = workspaces.create_workspace()
     unused_for(workspace, 8)

@@ -12,6 +12,9 @@ import urllib.request
 import uuid
 
 import pytest
+from botocore.auth import SigV2Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.broker.api.conftest import make_client, open_learner_workspace, service_client
@@ -212,3 +215,33 @@ def test_the_developer_endpoint_peeks_at_a_queue_of_another_region(live_server_u
         f"{live_server_url}/_aws/sqs/messages?QueueUrl={url}", timeout=10
     ) as response:
         assert b"peek at me" in response.read()
+
+
+def test_a_region_aws_does_not_have_makes_no_workspace(live_server_url, account):
+    for region in ("us-abc-1", "us-" + "x" * 40 + "-1"):
+        made_up = make_client(live_server_url, key=account, region=region)
+        assert code_of(made_up.list_queues) == "SignatureDoesNotMatch"
+    with urllib.request.urlopen(f"{live_server_url}/", timeout=10) as home:
+        assert f"Account {account}" not in home.read().decode()
+
+
+def test_an_old_sigv2_client_reaches_the_region_its_queue_url_names(live_server_url, account):
+    west = make_client(live_server_url, key=account, region=WEST)
+    # SSE queues take SigV4 only, as on AWS.
+    plain = {"SqsManagedSseEnabled": "false"}
+    url = west.create_queue(QueueName="orders", Attributes=plain)["QueueUrl"]
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data={"Action": "SendMessage", "MessageBody": "signed the old way"},
+    )
+    SigV2Auth(Credentials(account, "test")).add_auth(request)
+    prepared = request.prepare()
+    sent = urllib.request.Request(
+        url, data=prepared.body.encode(), headers=dict(prepared.headers.items()), method="POST"
+    )
+    with urllib.request.urlopen(sent, timeout=10) as response:
+        assert response.status == 200
+    assert west.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "signed the old way"
+    east = make_client(live_server_url, key=account)
+    assert east.list_queues().get("QueueUrls", []) == []
