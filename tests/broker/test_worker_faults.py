@@ -79,11 +79,17 @@ def prefork_worker(start_worker):
 
 
 def pool_process(worker: subprocess.Popen) -> int:
+    """The pid of the worker's pool process: a fork of the worker (the same command
+    line), not a program the worker runs while it starts (`uname -p` for its banner)."""
+    own = Path(f"/proc/{worker.pid}/cmdline").read_bytes()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-        if children:
-            return int(children[0])
+        for child in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
+            try:
+                if Path(f"/proc/{child}/cmdline").read_bytes() == own:
+                    return int(child)
+            except OSError:  # it ended meanwhile
+                continue
         time.sleep(0.05)
     raise AssertionError("the worker started no pool process")
 
