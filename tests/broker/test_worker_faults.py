@@ -81,9 +81,10 @@ def prefork_worker(start_worker):
 def pool_process(worker: subprocess.Popen) -> int:
     """The pid of the worker's pool process: a fork of the worker (the same command
     line), not a program the worker runs while it starts (`uname -p` for its banner)."""
-    own = Path(f"/proc/{worker.pid}/cmdline").read_bytes()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        # Read each time: until the worker has exec'd, it still shows pytest's.
+        own = Path(f"/proc/{worker.pid}/cmdline").read_bytes()
         for child in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
             try:
                 if Path(f"/proc/{child}/cmdline").read_bytes() == own:
