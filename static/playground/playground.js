@@ -158,7 +158,18 @@
     document.querySelectorAll("select[id]").forEach(function (s) { chosen[s.id] = s.value; });
   });
 
+  // A page's snapshot is current up to an event id read before it was rendered, so an
+  // event committed meanwhile can be in the snapshot and in the next push too: appended
+  // rows (timeline, API feed, log lines) are applied once, by their ids.
+  function dropRepeatedRows() {
+    var seen = {};
+    document.querySelectorAll("li[id]").forEach(function (row) {
+      if (seen[row.id]) row.remove(); else seen[row.id] = true;
+    });
+  }
+
   document.addEventListener("htmx:wsAfterMessage", function () {
+    dropRepeatedRows();
     Object.keys(chosen).forEach(function (id) {
       var s = document.getElementById(id);
       if (s && s.value !== chosen[id] && s.querySelector('option[value="' + CSS.escape(chosen[id]) + '"]')) {
