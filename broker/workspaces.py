@@ -134,18 +134,28 @@ def set_strict(workspace: Workspace, strict: bool, *, clock) -> None:
     events.record(workspace, "account.strictness_changed", data={"strict": strict}, clock=clock)
 
 
-def local_workspace(account_id: str, region: str | None = None) -> Workspace:
-    """The workspace of a local-convention account id in a region (by default the
-    playground's), created on first use."""
-    region = region or settings.PLAYGROUND_REGION
+def _made_once(account_id: str, region: str, make) -> Workspace:
+    """The account's workspace in the region, made by `make()` on first use: once,
+    however many requests race to make it."""
     found = Workspace.objects.filter(account_id=account_id, region=region).first()
     if found is not None:
         return found
     try:
         with transaction.atomic():
-            return create_workspace(account_id=account_id, local_convention=True, region=region)
+            return make()
     except IntegrityError:  # another request created it first
         return Workspace.objects.get(account_id=account_id, region=region)
+
+
+def local_workspace(account_id: str, region: str | None = None) -> Workspace:
+    """The workspace of a local-convention account id in a region (by default the
+    playground's), created on first use."""
+    region = region or settings.PLAYGROUND_REGION
+    return _made_once(
+        account_id,
+        region,
+        lambda: create_workspace(account_id=account_id, local_convention=True, region=region),
+    )
 
 
 def region_workspace(home: Workspace, region: str) -> Workspace:
@@ -154,25 +164,30 @@ def region_workspace(home: Workspace, region: str) -> Workspace:
     `home` owns it too."""
     if region == home.region:
         return home
-    found = Workspace.objects.filter(account_id=home.account_id, region=region).first()
-    if found is not None:
-        return found
-    try:
-        with transaction.atomic():
-            return _start(
-                Workspace.objects.create(
-                    slug=secrets.token_urlsafe(12),
-                    account_id=home.account_id,
-                    region=region,
-                    access_key_id=home.access_key_id,
-                    secret_access_key=home.secret_access_key,
-                    local_convention=home.local_convention,
-                    aws_strict=home.aws_strict,
-                    **clocks.start_anchor(),
-                )
+    return _made_once(
+        home.account_id,
+        region,
+        lambda: _start(
+            Workspace.objects.create(
+                slug=secrets.token_urlsafe(12),
+                account_id=home.account_id,
+                region=region,
+                access_key_id=home.access_key_id,
+                secret_access_key=home.secret_access_key,
+                local_convention=home.local_convention,
+                aws_strict=home.aws_strict,
+                **clocks.start_anchor(),
             )
-    except IntegrityError:
-        return Workspace.objects.get(account_id=home.account_id, region=region)
+        ),
+    )
+
+
+def arn_scope(workspace: Workspace, arn) -> dict:
+    """Filter arguments for the resources an ARN of the workspace's account names: the
+    workspace's own in its region, else the account's workspace of the ARN's region."""
+    if arn.region == workspace.region:
+        return {"workspace": workspace}
+    return {"workspace__account_id": arn.account, "workspace__region": arn.region}
 
 
 @dataclass(frozen=True)

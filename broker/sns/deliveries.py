@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Q
 
-from broker import arns, costs, errors, events, sqs, tasks
+from broker import arns, costs, errors, events, sqs, tasks, workspaces
 from broker import clock as clocks
 from broker.lambdas import invocations
 from broker.models import Delivery, Function, Inbox, Subscription, Topic
@@ -226,11 +226,7 @@ def function_by_arn(workspace, arn: str) -> Function | None:
     name = name.removesuffix(":$LATEST")
     if kind != "function" or not name:
         return None
-    where = (
-        {"workspace": workspace}
-        if parsed.region == workspace.region
-        else {"workspace__account_id": parsed.account, "workspace__region": parsed.region}
-    )
+    where = workspaces.arn_scope(workspace, parsed)
     return Function.objects.filter(name=name, **where).select_related("workspace").first()
 
 

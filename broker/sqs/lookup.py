@@ -16,12 +16,9 @@ def queue_by_arn(workspace, arn: str, *, any_region: bool = False) -> Queue | No
     parsed = arns.parse(arn)
     if parsed is None or parsed.service != "sqs" or parsed.account != workspace.account_id:
         return None
-    if parsed.region == workspace.region:
-        where = {"workspace": workspace}
-    elif any_region:
-        where = {"workspace__account_id": parsed.account, "workspace__region": parsed.region}
-    else:
+    if parsed.region != workspace.region and not any_region:
         return None
+    where = workspaces.arn_scope(workspace, parsed)
     return Queue.objects.filter(name=parsed.resource, **where).select_related("workspace").first()
 
 
