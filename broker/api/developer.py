@@ -94,7 +94,7 @@ def _answer(request, path_url: str | None) -> HttpResponse:
     protocol = "json-document" if wants_json else "query"
     try:
         if views.is_aws_request(request):
-            state = views._Request(request, None)
+            state = views._Request(request)
             protocol = state.protocol
             body = request.read()
             state.parse(body)

@@ -5,9 +5,8 @@
 `broker/api/services.py`'s table (SQS, KMS). Old SDKs POST to the queue URL path
 `/<account>/<queue>` (the `QueueUrl` parameter wins).
 Every request is signed (§5, `broker/api/sigv4.py`) and checked against the
-workspace's secret. Broker work runs in worker threads
-(`sync_to_async(thread_sensitive=False)`), one chunk per step, so requests never
-queue up behind each other. Each call that reaches a workspace leaves one
+workspace's secret. Broker work runs in worker threads (`_calls`), one chunk per
+step, so requests never queue up behind each other. Each call that reaches a workspace leaves one
 `api.call` event (the playground's API feed).
 
 ReceiveMessage long polling (`sqs.md` §5.2): subscribe to the queue's wake-ups
@@ -23,12 +22,13 @@ import contextlib
 import json
 import logging
 import math
+import os
 import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 from django.http import HttpResponse
 
@@ -174,7 +174,7 @@ def _summary(params: dict) -> dict:
 class _Request:
     """What one AWS call knows about itself while it is being answered."""
 
-    def __init__(self, request, path_queue_url: str | None, *, rest: bool = False):
+    def __init__(self, request, *, on_queue_url: bool = False, rest: bool = False):
         self.request = request
         self.started = time.perf_counter()
         self.request_id = str(uuid.uuid4())
@@ -184,7 +184,7 @@ class _Request:
         self.client = client_name(meta.get("HTTP_USER_AGENT", ""))
         host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
         self.base_url = f"{request.scheme}://{host}"
-        self.path_queue_url = f"{self.base_url}{request.path}" if path_queue_url else None
+        self.path_queue_url = f"{self.base_url}{request.path}" if on_queue_url else None
         self.action = ""
         self.service = services.DEFAULT  # until the request says which
         self.params: dict = {}
@@ -443,8 +443,19 @@ class _Request:
         return query_error(exc, self.request_id, xmlns=service.xml_namespace)
 
 
+# The threads broker work runs in, each with its own database connection: plain
+# executor threads, since asgiref's hop (context copies, thread-sensitive bookkeeping)
+# costs a call more than it does here. As many as asyncio's default executor has.
+_calls = ThreadPoolExecutor(
+    max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="aws-call"
+)
+
+
 def _in_thread(fn):
-    return sync_to_async(fn, thread_sensitive=False)
+    async def run(*args):
+        return await asyncio.get_running_loop().run_in_executor(_calls, fn, *args)
+
+    return run
 
 
 async def _long_poll(state: _Request, receive: actions.ReceiveRequest) -> dict:
@@ -479,8 +490,8 @@ async def _await_invocation(state: _Request, pending: lambda_actions.PendingInvo
         await asyncio.sleep(min(remaining, 1.0))
 
 
-async def _handle(request, path_queue_url: str | None = None, *, rest: bool = False):
-    state = _Request(request, path_queue_url, rest=rest)
+async def _handle(request, *, on_queue_url: bool = False, rest: bool = False):
+    state = _Request(request, on_queue_url=on_queue_url, rest=rest)
     try:
         outcome = await _in_thread(state.begin)()
         if isinstance(outcome, actions.ReceiveRequest):
@@ -502,13 +513,20 @@ async def endpoint(request):
     return await _handle(request)
 
 
-async def queue_url_endpoint(request, account_id: str, queue_name: str, region=None):
-    return await _handle(request, path_queue_url=f"/{account_id}/{queue_name}")
+async def queue_url_endpoint(request, **_path):
+    """A call POSTed to a queue URL (`/<account>/<name>`, `/queue/<region>/…`)."""
+    return await _handle(request, on_queue_url=True)
 
 
 async def rest_endpoint(request):
     """Lambda's REST-JSON paths (`/2015-03-31/functions/…`)."""
     return await _handle(request, rest=True)
+
+
+def internal_failure(request):
+    """What an SDK gets when a path of `broker/api/urls.py` fails: InternalFailure in
+    JSON (both SDK protocols read it), never Django's HTML page."""
+    return json_error(InternalFailure(), str(uuid.uuid4()), namespace="")
 
 
 async def unknown_path(request):
