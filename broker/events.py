@@ -21,7 +21,7 @@ from functools import partial
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from broker import costs, wakeup
+from broker import costs, statements, wakeup
 from broker.models import Event
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def record_many(workspace, entries: list[dict], *, clock) -> list[Event]:
         )
         for e in entries
     ]
-    created = Event.objects.bulk_create(rows)
+    created = statements.insert(rows)
     summary = [summarize(e) for e in created[:MAX_EVENTS_PER_FRAME]]
     transaction.on_commit(partial(publish, workspace.pk, summary, len(created)), robust=True)
     return created

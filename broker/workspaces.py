@@ -27,7 +27,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from broker import clock as clocks
-from broker import costs, events
+from broker import costs, events, statements
 from broker.models import Workspace
 
 LOCAL_SECRET = "test"
@@ -211,6 +211,15 @@ class Credentials:
         return local_workspace(self.account_id, self.region)
 
 
+# Every SDK call runs one of these: compiled once (broker/statements.py).
+_by_key = statements.Select(lambda key: Workspace.objects.filter(access_key_id=key), key="\x00key")
+_by_key_or_account = statements.Select(
+    lambda key, account: Workspace.objects.filter(Q(access_key_id=key) | Q(account_id=account)),
+    key="\x00key",
+    account="\x00account",
+)
+
+
 def resolve_credentials(access_key_id: str, region: str | None = None) -> Credentials | None:
     """The credentials of an access key id for a region, or None if unknown; writes
     nothing.
@@ -222,12 +231,10 @@ def resolve_credentials(access_key_id: str, region: str | None = None) -> Creden
     local = local_credentials_enabled()
     account = access_key_id if ACCOUNT_ID_RE.match(access_key_id) else DEFAULT_ACCOUNT_ID
     # One query on the hot path: the key's workspaces and the local account's regions.
-    wanted = (
-        Q(access_key_id=access_key_id) | Q(account_id=account)
-        if local
-        else Q(access_key_id=access_key_id)
-    )
-    found = list(Workspace.objects.filter(wanted))
+    if local:
+        found = _by_key_or_account.all(key=access_key_id, account=account)
+    else:
+        found = _by_key.all(key=access_key_id)
     owned = [w for w in found if w.access_key_id == access_key_id]
     if owned:
         own = next((w for w in owned if w.region == region), None)

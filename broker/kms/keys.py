@@ -34,7 +34,7 @@ import logging
 import os
 import time
 import uuid
-from functools import cache
+from functools import cache, partial
 
 import redis
 from cryptography.exceptions import InvalidTag
@@ -205,18 +205,38 @@ def _aws_managed_key(workspace, alias_name: str, *, clock) -> KmsKey:
         return KmsAlias.objects.get(workspace=workspace, name=alias_name).key
 
 
+# workspace pk -> (its creation time, its SQS-owned key), for this process: the key
+# never changes, and is kept once a transaction that read it has committed. The id of
+# a committed workspace is not given again (AUTOINCREMENT, a sequence); the creation
+# time tells a workspace from one made with the id of a rolled-back one.
+_sqs_owned: dict[int, tuple] = {}
+_sqs_owned_by_pk: dict[int, KmsKey] = {}  # the same keys by their own id
+
+
 def sqs_owned_key(workspace, *, clock) -> KmsKey:
-    """The key behind SqsManagedSseEnabled (one per workspace, never listed). Kept on
-    the workspace object: nobody can disable or delete it, and one publish's copies to
-    many queues share one workspace."""
-    key = getattr(workspace, "_sqs_owned_key", None)
-    if key is not None:
-        return key
-    key = KmsKey.objects.filter(workspace=workspace, manager="SQS").first()
-    if key is None:  # not kept: the savepoint that makes it may still roll back
+    """The key behind SqsManagedSseEnabled (one per workspace, never listed). Nobody can
+    disable or delete it, so once read it is kept for the process: every send to a
+    queue with SSE-SQS needs it."""
+    held = _sqs_owned.get(workspace.pk)
+    if held is not None and held[0] == workspace.created:
+        return held[1]
+    key = (
+        KmsKey.objects.filter(workspace=workspace, manager="SQS")
+        .select_related("workspace")
+        .first()
+    )
+    if key is None:
         return _new_key(workspace, description=SQS_OWNED, manager="SQS", clock=clock)
-    workspace._sqs_owned_key = key
+    # Not before the commit: a rolled-back transaction may have made the key, or the
+    # workspace, whose id would then be given again.
+    transaction.on_commit(partial(_keep_sqs_owned, workspace, key))
     return key
+
+
+def _keep_sqs_owned(workspace, key: KmsKey) -> None:
+    # Its workspace row is read for the account and the region only, which never change.
+    _sqs_owned[workspace.pk] = (workspace.created, key)
+    _sqs_owned_by_pk[key.pk] = key
 
 
 def resolve(workspace, ref: str, *, clock) -> KmsKey:
@@ -473,6 +493,8 @@ def key_of(wrapped: str, *, keys: dict | None = None) -> KmsKey:
     """The KMS key a wrapped data key names; KmsNotFound when it is gone."""
     key_pk = wrapped.partition(":")[0]
     key = (keys or {}).get(key_pk)
+    if key is None and key_pk.isdigit():
+        key = _sqs_owned_by_pk.get(int(key_pk))
     if key is None:
         key = KmsKey.objects.select_related("workspace").filter(pk=int(key_pk)).first()
         if key is None:

@@ -5,8 +5,15 @@ A workspace is one region: a queue of another region is not found here.
 
 from __future__ import annotations
 
-from broker import arns, errors, workspaces
+from broker import arns, errors, statements, workspaces
 from broker.models import Queue
+
+# Every SQS call that names a queue runs it: compiled once (broker/statements.py).
+_by_name = statements.Select(
+    lambda workspace_id, name: Queue.objects.filter(workspace_id=workspace_id, name=name)[:1],
+    workspace_id=-1,
+    name="\x00",
+)
 
 
 def queue_by_arn(workspace, arn: str, *, any_region: bool = False) -> Queue | None:
@@ -23,9 +30,10 @@ def queue_by_arn(workspace, arn: str, *, any_region: bool = False) -> Queue | No
 
 
 def get_queue(workspace, name: str) -> Queue:
-    queue = Queue.objects.filter(workspace=workspace, name=name).select_related("workspace").first()
+    queue = _by_name.first(workspace_id=workspace.pk, name=name)
     if queue is None:
         raise errors.QueueDoesNotExist()
+    queue.workspace = workspace
     return queue
 
 

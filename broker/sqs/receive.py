@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F, FloatField, Min, Q, Value
 from django.db.models.functions import Coalesce
 
-from broker import errors, events, wakeup
+from broker import errors, events, statements, wakeup
 from broker.kms import data_keys, encryption
 from broker.models import Message, MessageGroup, Queue
 from broker.sqs import fifo, tally
@@ -93,7 +93,7 @@ def _received(queue: Queue, m: Message, opener: encryption.Opener) -> Received:
     )
 
 
-def receivable(queue: Queue, *, now: float):
+def receivable(queue: Queue | int, *, now: float):
     """The queue's visible messages in receive order: a range of (queue, visible_at, id).
 
     The whole condition is the index's, so a receive reads the first rows and stops,
@@ -104,14 +104,31 @@ def receivable(queue: Queue, *, now: float):
     return Message.objects.filter(queue=queue, visible_at__lte=now).order_by("visible_at", "pk")
 
 
-def _lock_candidates(queue: Queue, now: float, limit: int, seen: list[int]) -> list[Message]:
-    qs = receivable(queue, now=now)
+def _candidates_query(queue_id: int, now: float, *, limit: int, seen: list[int]):
+    qs = receivable(queue_id, now=now)
     if seen:
         qs = qs.exclude(pk__in=seen)  # looked at by this receive already, not updated yet
     if connection.features.has_select_for_update_skip_locked:
         # Two receivers never pick the same row: each skips what the other holds.
         qs = qs.select_for_update(skip_locked=True)
-    return list(qs[:limit])
+    return qs[:limit]
+
+
+# A receive's first look, compiled once for each batch size (broker/statements.py).
+_first_candidates = {
+    limit: statements.Select(
+        lambda queue_id, now, limit=limit: _candidates_query(queue_id, now, limit=limit, seen=[]),
+        queue_id=-1,
+        now=-1.5,
+    )
+    for limit in range(1, 11)
+}
+
+
+def _lock_candidates(queue: Queue, now: float, limit: int, seen: list[int]) -> list[Message]:
+    if seen:
+        return list(_candidates_query(queue.pk, now, limit=limit, seen=seen))
+    return _first_candidates[limit].all(queue_id=queue.pk, now=now)
 
 
 def _move_to_dead_letter_queue(

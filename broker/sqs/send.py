@@ -13,7 +13,7 @@ from functools import partial
 
 from django.db import transaction
 
-from broker import errors, events, message_attributes, wakeup
+from broker import errors, events, message_attributes, statements, wakeup
 from broker.kms import data_keys, encryption
 from broker.models import Message, Queue
 from broker.sqs import fifo, tally
@@ -189,7 +189,7 @@ def _store(queue: Queue, prepared: list[tuple[Message, Sent]], sender: str, cloc
         encryption.seal(
             queue, stored, principal=data_keys.principal_of(sender), clock=clock
         )  # KmsDisabled: nothing is stored
-        Message.objects.bulk_create(stored)
+        statements.insert(stored)
         tally.record(queue.pk, after=[tally.state(m) for m in stored])
         # Wake long polls first: on_commit hooks run in order, and the event push is slower.
         transaction.on_commit(partial(wakeup.notify, queue.pk), robust=True)

@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 
+from broker import statements
 from broker.models import Message, Queue, QueueTally
 
 State = tuple[bool, bool]  # (hidden, received at least once)
@@ -64,17 +65,31 @@ def record(queue_id: int, *, before: Iterable[State] = (), after: Iterable[State
     old, new = _sums(before), _sums(after)
     change = Totals(new.messages - old.messages, new.held - old.held, new.delayed - old.delayed)
     if change != Totals():
-        QueueTally.objects.create(
-            queue_id=queue_id, messages=change.messages, held=change.held, delayed=change.delayed
+        statements.insert(
+            [
+                QueueTally(
+                    queue_id=queue_id,
+                    messages=change.messages,
+                    held=change.held,
+                    delayed=change.delayed,
+                )
+            ]
         )
+
+
+# Every receive reads it (the in-flight limit): plain SQL, not compiled per call.
+_TOTALS_SQL = (
+    'SELECT SUM("messages"), SUM("held"), SUM("delayed") '
+    f'FROM "{QueueTally._meta.db_table}" WHERE "queue_id" = %s'
+)
 
 
 def totals(queue_id: int) -> Totals:
     """The queue's messages, held and delayed, as recorded (one statement: one snapshot)."""
-    row = QueueTally.objects.filter(queue_id=queue_id).aggregate(
-        messages=Sum("messages"), held=Sum("held"), delayed=Sum("delayed")
-    )
-    return Totals(row["messages"] or 0, row["held"] or 0, row["delayed"] or 0)
+    with connection.cursor() as cursor:
+        cursor.execute(_TOTALS_SQL, [queue_id])
+        messages, held, delayed = cursor.fetchone()
+    return Totals(messages or 0, held or 0, delayed or 0)
 
 
 def fold() -> int:
