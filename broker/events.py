@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -144,6 +145,9 @@ def subject(resource: str, name: str) -> str:
 
 # A batch of 10 sends publishes one frame, not ten; the consumer coalesces further.
 MAX_EVENTS_PER_FRAME = 50
+# How long the publisher lets frames gather before it sends them: under load, one frame
+# a workspace for many commits; and the long poll a commit woke runs first, not beside it.
+COALESCE_SECONDS = 0.005
 
 
 def group_name(workspace_id: int) -> str:
@@ -269,6 +273,7 @@ class _Publisher:
         layer = get_channel_layer()
         while True:
             self.wake.wait()
+            time.sleep(COALESCE_SECONDS)
             self.wake.clear()
             with self.lock:
                 batch, self.pending = self.pending, {}

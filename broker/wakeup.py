@@ -88,8 +88,14 @@ class Waiter:
         if timeout <= 0:
             return False
         if self.pubsub is not None:
+            deadline = time.monotonic() + timeout
             try:
-                return await self.pubsub.get_message(timeout=timeout) is not None
+                # None before the deadline is the subscription's own confirmation: not
+                # a wake-up, so the receiver would only try again for nothing.
+                while (left := deadline - time.monotonic()) > 0:
+                    if await self.pubsub.get_message(timeout=left) is not None:
+                        return True
+                return False
             except (aredis.RedisError, OSError):
                 pass
         await asyncio.sleep(min(timeout, self.POLL_SECONDS))

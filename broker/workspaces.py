@@ -212,12 +212,21 @@ class Credentials:
 
 
 # Every SDK call runs one of these: compiled once (broker/statements.py).
+_by_pk = statements.Select(lambda pk: Workspace.objects.filter(pk=pk), pk=-1)
 _by_key = statements.Select(lambda key: Workspace.objects.filter(access_key_id=key), key="\x00key")
 _by_key_or_account = statements.Select(
     lambda key, account: Workspace.objects.filter(Q(access_key_id=key) | Q(account_id=account)),
     key="\x00key",
     account="\x00account",
 )
+
+
+def reload(workspace: Workspace) -> Workspace:
+    """The workspace as stored now (its clock may have changed); DoesNotExist if gone."""
+    found = _by_pk.first(pk=workspace.pk)
+    if found is None:
+        raise Workspace.DoesNotExist()
+    return found
 
 
 def resolve_credentials(access_key_id: str, region: str | None = None) -> Credentials | None:

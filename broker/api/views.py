@@ -349,7 +349,7 @@ class _Request:
     def try_receive(self, receive: actions.ReceiveRequest) -> tuple[dict, float]:
         """One receive with a freshly loaded clock; (result, wall seconds to the next due)."""
         close_old_connections()
-        workspace = Workspace.objects.get(pk=self.workspace.pk)
+        workspace = workspaces.reload(self.workspace)
         self.workspace = self.call.workspace = receive.queue.workspace = workspace
         self.call.clock = clocks.for_workspace(workspace)
         result = self.act(actions.receive_message, receive, record_empty=False)

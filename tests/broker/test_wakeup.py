@@ -24,3 +24,23 @@ def test_a_waiter_without_redis_polls_instead_of_failing(settings):
         woke, waited = thread.submit(asyncio.run, scenario()).result()
     assert woke is False
     assert waited < 1.0  # a short sleep between tries, not the whole wait
+
+
+def test_a_waiter_wakes_for_a_send_and_not_for_its_own_subscription():
+    """The subscription's confirmation arrives first: it is no wake-up, so a waiter
+    with nothing sent waits its whole timeout, and one with a send wakes at once."""
+
+    async def scenario() -> tuple[bool, float, bool, float]:
+        async with wakeup.Waiter(queue_pk=987_654) as waiter:
+            started = time.monotonic()
+            idle = await waiter.wait(0.3)
+            idle_for = time.monotonic() - started
+            asyncio.get_running_loop().call_later(0.05, wakeup.notify, 987_654)
+            started = time.monotonic()
+            woke = await waiter.wait(5.0)
+            return idle, idle_for, woke, time.monotonic() - started
+
+    with ThreadPoolExecutor(1) as thread:
+        idle, idle_for, woke, woke_after = thread.submit(asyncio.run, scenario()).result()
+    assert idle is False and idle_for >= 0.29
+    assert woke is True and woke_after < 1.0
