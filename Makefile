@@ -9,7 +9,7 @@ PORT   ?= 8000
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-sqlite test-postgres lint format bench system-deps
+.PHONY: help run test test-sqlite test-postgres lint format bench bench-live system-deps
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ format: $(VENV)/.installed-test ## ruff format and ruff check --fix
 
 bench: $(VENV)/.installed-bench system-deps ## Throughput/latency vs LocalStack and moto (BENCH_ARGS=--quick for a short run)
 	$(PY) bench/sqs_api.py $(BENCH_ARGS)
+
+bench-live: $(VENV)/.installed-bench system-deps ## Live updates: 30 pages + a browser on a pipeline at 1,000 msg/s (BENCH_ARGS=--quick)
+	$(PY) bench/live_updates.py $(BENCH_ARGS)
 
 # Chromium for the browser tests and the PostgreSQL server programs, from
 # Debian's packages: installed when missing and we are root (CI is), otherwise

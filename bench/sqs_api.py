@@ -428,7 +428,7 @@ def measure_target(
         delays = long_poll_delays(endpoint, new_queue("longpoll"), plan.longpoll_samples)
         result[lp_keys[0]] = ms(pct(delays, 0.50))
         result[lp_keys[1]] = ms(pct(delays, 0.99))
-        print(f"  [{name}] long poll: p50 {ms(pct(delays, 0.5))} ms", file=sys.stderr)
+        print(f"  [{name}] long poll: p50 {ms(pct(delays, 0.5)):.1f} ms", file=sys.stderr)
 
     section(name, result, lp_keys, long_poll)
 

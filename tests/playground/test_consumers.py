@@ -21,6 +21,7 @@ from django.utils import timezone
 from broker import clock as clocks
 from broker import events, sqs, workspaces
 from broker.models import Workspace
+from playground import pages
 from playground.asgi import application
 from playground.consumers import WorkspaceConsumer
 from tests.factories import make_function, make_queue
@@ -150,12 +151,51 @@ def test_a_burst_of_sends_is_coalesced_into_few_frames():
 
     frames, elapsed = async_to_sync(scenario)()
     html_frames = [f for f in frames if not f.startswith("{")]
-    # One render per 150 ms at most (plus the one in flight when the burst ends).
-    assert len(html_frames) <= elapsed / 0.15 + 2
+    # One render a window at most (plus the one in flight when the burst ends).
+    assert len(html_frames) <= elapsed / WorkspaceConsumer.COALESCE_SECONDS + 2
     assert len(html_frames) < 40
     last_card = _element(html_frames[-1], "article", f"queue-{queue.pk}")
     assert 'data-count="visible">40<' in last_card
     assert any('"pulses"' in f for f in frames)
+
+
+def test_pages_open_on_the_same_view_share_one_render_a_window(monkeypatch):
+    client, workspace = _visitor()
+    clock = clocks.for_workspace(workspace)
+    queue = make_queue(workspace, clock=clock)
+    renders = []
+    render = pages.changes
+
+    def counted(*args):
+        renders.append(args[2])  # the cursor it renders from
+        return render(*args)
+
+    monkeypatch.setattr(pages, "changes", counted)
+
+    def burst():
+        for i in range(30):
+            sqs.send_message(queue, body=f"message {i}", clock=clock)
+            time.sleep(0.01)
+
+    async def scenario():
+        sockets = [_communicator(client, workspace, "workspace") for _ in range(5)]
+        for socket in sockets:
+            assert (await socket.connect(timeout=5))[0] is True
+            await socket.receive_from(timeout=5)  # its snapshot
+        await database_sync_to_async(burst)()
+        cards = []
+        for socket in sockets:
+            frame = await _receive_until(socket, 'data-count="visible">30<')
+            cards.append(_element(frame, "article", f"queue-{queue.pk}"))
+            await socket.disconnect()
+        return cards
+
+    cards = async_to_sync(scenario)()
+    assert len(set(cards)) == 1  # every page shows the same, final card
+    # Five pages, yet about one render a window: the sockets share them.
+    windows = len(set(renders))
+    assert len(renders) <= windows + 5  # at most one render of its own per socket
+    assert len(renders) < 3 * windows
 
 
 def test_function_log_lines_are_appended_live():
