@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 from django.core.handlers.asgi import ASGIRequest
@@ -62,7 +63,9 @@ def _call(app, scope, body: bytes = b"") -> tuple[int, dict, bytes]:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # A thread of its own: Playwright's sync API may leave a loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
     start, content = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, content
 
