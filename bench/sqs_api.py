@@ -712,7 +712,7 @@ def api_filler(endpoint: str, threads: int = 4):
     return fill
 
 
-def start_ours(workdir: Path, database_url: str) -> Stack:
+def start_ours(workdir: Path, database_url: str, web: int | None = None) -> Stack:
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": "",
@@ -721,7 +721,7 @@ def start_ours(workdir: Path, database_url: str) -> Stack:
         "LOG_LEVEL": "ERROR",
         "PLAYGROUND_LOCAL_CREDENTIALS": "true",
     }
-    web = default_web_processes(database_url)
+    web = web or default_web_processes(database_url)
     return Stack(port=free_port(), workdir=workdir, env=env, web=web, quiet=True).start()
 
 
@@ -795,7 +795,8 @@ def main() -> int:
     parser.add_argument(
         "--targets",
         default="ours-sqlite,ours-pg,localstack,moto",
-        help="comma-separated subset of ours-sqlite,ours-pg,localstack,moto",
+        help="comma-separated subset of ours-sqlite,ours-pg,localstack,moto; ours-pg@N "
+        "runs ours on PostgreSQL with N web processes (ours-pg: one per core, at most 4)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--serve-moto", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -817,7 +818,7 @@ def main() -> int:
     interrupted = None
     try:
         pg_server = None
-        if "ours-pg" in targets:
+        if any(t.startswith("ours-pg") for t in targets):
             pg_server, _ = start_postgres(durable=True)
         for target in targets:
             print(f"== {target}", file=sys.stderr)
@@ -829,15 +830,16 @@ def main() -> int:
                 elif target == "localstack":
                     stop, endpoint, filler = start_localstack()
                     cleanups.append(stop)
-                elif target in {"ours-sqlite", "ours-pg"}:
+                elif target == "ours-sqlite" or target.startswith("ours-pg"):
                     own = workdir / target
                     url = (
                         f"sqlite:///{own / 'db.sqlite3'}"
                         if target == "ours-sqlite"
-                        else create_database(pg_server, "bench")
+                        else create_database(pg_server, f"bench{len(columns)}")
                     )
                     own.mkdir()
-                    stack = start_ours(own, url)
+                    web = int(target.partition("@")[2] or 0) or None
+                    stack = start_ours(own, url, web)
                     cleanups.append(stack.stop)
                     endpoint = stack.url
                     filler = direct_filler(

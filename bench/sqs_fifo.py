@@ -10,7 +10,7 @@ ours on PostgreSQL (fsync on), and moto's server.
 - drain: ReceiveMessage(10) + DeleteMessageBatch until the queue is empty. A FIFO
   group hands out one batch at a time, so one group drains one batch per round
   trip however many consumers there are; 100 groups let them work side by side;
-- depth (ours only): ReceiveMessage and GetQueueAttributes (the three counters)
+- depth (ours only): ReceiveMessage, GetQueueAttributes (the three counters) and SendMessage
   p50 with 1,000 and with 1,000,000 messages held in a queue (standard, and FIFO
   over 100 groups), filled by `manage.py fill_queue` (a bulk INSERT) so the fill
   takes seconds, not hours. VisibilityTimeout=0 keeps the depth put.
@@ -207,14 +207,25 @@ def depth(name: str, endpoint: str, env: dict, plan: Plan, column: dict) -> None
                 attrs = c.get_queue_attributes(QueueUrl=url, AttributeNames=counters)
                 assert attrs["Attributes"]["ApproximateNumberOfMessages"] == str(target)
 
-            for what, call in (("receive", receive), ("GetQueueAttributes (counts)", count)):
+            def send(url=url, groups=groups):
+                ordering = (
+                    {"MessageGroupId": "g0", "MessageDeduplicationId": uuid.uuid4().hex}
+                    if groups
+                    else {}
+                )
+                c.send_message(QueueUrl=url, MessageBody="x" * 256, **ordering)
+
+            # The sends last: they add to the queue, which the count checks.
+            calls = (("receive", receive), ("GetQueueAttributes (counts)", count), ("send", send))
+            for what, call in calls:
                 column[f"{label}: {what} p50 ms @{target:,}"] = p50_ms(call, plan.depth_calls)
+            have += plan.depth_calls
             print(
                 f"  [{name}] {label} @{target:,} (filled in {time.monotonic() - t0:.0f} s): "
                 f"receive p50 {column[f'{label}: receive p50 ms @{target:,}']:.1f} ms",
                 file=sys.stderr,
             )
-        for what in ("receive", "GetQueueAttributes (counts)"):
+        for what in ("receive", "GetQueueAttributes (counts)", "send"):
             small, large = (column[f"{label}: {what} p50 ms @{d:,}"] for d in plan.depths)
             column[f"{label}: {what} p50 ratio @{plan.depths[1]:,} ÷ @{plan.depths[0]:,}"] = (
                 large / small
@@ -225,6 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--targets", default="ours-sqlite,ours-pg,moto")
+    parser.add_argument("--depth-only", action="store_true", help="only the depth section (ours)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     targets = [t for t in args.targets.split(",") if t]
@@ -253,7 +265,8 @@ def main() -> int:
             own.mkdir()
             stack = start_ours(own, url)
             try:
-                throughput(target, stack.url, plan, column)
+                if not args.depth_only:
+                    throughput(target, stack.url, plan, column)
                 depth(
                     target,
                     stack.url,
